@@ -1,0 +1,1 @@
+//! Primitive readers and writers (stub: replaced by the codec work).

@@ -1,0 +1,17 @@
+//! The Kafka wire protocol, without I/O.
+//!
+//! - [`codec`]: primitive readers and writers (bounded, zero-copy for bytes and records).
+//! - [`frame`]: the 4-byte size prefix that delimits every request and response.
+//! - [`messages`]: every request, response and header type, generated from Kafka's JSON
+//!   message specifications by `weir-protocol-gen` (do not edit by hand).
+//! - [`error`]: Kafka's error codes.
+//! - [`record`]: the RecordBatch v2 view (header, CRC32C, records, compression, builder).
+//!
+//! A request enters as a frame, its header is decoded with
+//! [`messages::RequestHeader`], and its body with the message type its API key names.
+
+pub mod codec;
+pub mod error;
+pub mod frame;
+pub mod messages;
+pub mod record;
