@@ -1,1 +1,23 @@
-//! meta (stub)
+//! Cluster metadata: every change is a [`MetadataRecord`] appended to the metadata log and
+//! applied to an immutable [`MetadataImage`] (DESIGN invariant 6).
+//!
+//! - [`records`]: the record types of the metadata log.
+//! - [`image`]: the view built by applying records (topics, partitions, configs, brokers).
+//! - [`controller`]: pure validation of admin requests, turning them into records.
+//! - [`topic_config`]: Kafka's topic config keys, defaults and validation.
+//! - [`names`]: topic-name rules.
+//!
+//! A request enters at [`controller::Controller`]: the broker hands it the current image and
+//! a request; it returns per-item results and the records to append.
+
+pub mod controller;
+pub mod error;
+pub mod image;
+pub mod names;
+pub mod records;
+pub mod topic_config;
+
+pub use controller::Controller;
+pub use error::MetaError;
+pub use image::{MetadataImage, PartitionImage, TopicImage};
+pub use records::{MetadataRecord, TopicId};

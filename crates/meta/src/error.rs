@@ -1,0 +1,49 @@
+//! Per-item errors of metadata operations, each naming the Kafka error it maps to.
+
+use thiserror::Error;
+
+/// Why one admin item (a topic, a partition count) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum MetaError {
+    /// TOPIC_ALREADY_EXISTS (36).
+    #[error("Topic '{0}' already exists.")]
+    TopicAlreadyExists(String),
+    /// UNKNOWN_TOPIC_OR_PARTITION (3).
+    #[error("This server does not host this topic-partition.")]
+    UnknownTopic(String),
+    /// INVALID_TOPIC_EXCEPTION (17).
+    #[error("{0}")]
+    InvalidTopic(String),
+    /// INVALID_PARTITIONS (37).
+    #[error("{0}")]
+    InvalidPartitions(String),
+    /// INVALID_REPLICATION_FACTOR (38).
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+    /// INVALID_REPLICA_ASSIGNMENT (39).
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
+    /// INVALID_CONFIG (40).
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// INVALID_REQUEST (42).
+    #[error("{0}")]
+    InvalidRequest(String),
+}
+
+impl MetaError {
+    /// The Kafka error code for this error.
+    pub fn code(&self) -> i16 {
+        match self {
+            Self::TopicAlreadyExists(_) => 36,
+            Self::UnknownTopic(_) => 3,
+            Self::InvalidTopic(_) => 17,
+            Self::InvalidPartitions(_) => 37,
+            Self::InvalidReplicationFactor(_) => 38,
+            Self::InvalidReplicaAssignment(_) => 39,
+            Self::InvalidConfig(_) => 40,
+            Self::InvalidRequest(_) => 42,
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The metadata image: the cluster as the metadata log describes it after its last record.
+//!
+//! An image is a value: the broker holds it behind an `Arc` and swaps in a new one after
+//! applying records to a clone; topics are shared between images through `Arc`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::records::{MetadataRecord, TopicId};
+
+/// A broker as registered in the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerImage {
+    /// Node id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised Kafka port.
+    pub port: i32,
+    /// Rack, if any.
+    pub rack: Option<String>,
+}
+
+/// One partition's assignment and leadership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionImage {
+    /// Partition index.
+    pub partition: i32,
+    /// Replica broker ids.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+    /// Leader, or -1.
+    pub leader: i32,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+}
+
+/// A topic: id, partitions and config overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicImage {
+    /// Topic name.
+    pub name: String,
+    /// Topic id.
+    pub topic_id: TopicId,
+    /// Partitions by index, dense from 0.
+    pub partitions: BTreeMap<i32, PartitionImage>,
+    /// Config overrides (keys absent here take the broker default).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The whole cluster view.
+#[derive(Debug, Clone, Default)]
+pub struct MetadataImage {
+    /// Cluster id, once formatted.
+    pub cluster_id: Option<String>,
+    /// Registered brokers by node id.
+    pub brokers: BTreeMap<i32, BrokerImage>,
+    /// Topics by name.
+    pub topics: BTreeMap<String, Arc<TopicImage>>,
+    names_by_id: HashMap<TopicId, String>,
+}
+
+impl MetadataImage {
+    /// The topic with this name.
+    pub fn topic(&self, name: &str) -> Option<&Arc<TopicImage>> {
+        self.topics.get(name)
+    }
+
+    /// The topic with this id.
+    pub fn topic_by_id(&self, id: &TopicId) -> Option<&Arc<TopicImage>> {
+        self.names_by_id.get(id).and_then(|n| self.topics.get(n))
+    }
+
+    /// Applies one record in place (callers apply to a clone and publish it).
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::Cluster { cluster_id } => self.cluster_id = Some(cluster_id.clone()),
+            MetadataRecord::RegisterBroker {
+                node_id,
+                host,
+                port,
+                rack,
+            } => {
+                let b = BrokerImage {
+                    node_id: *node_id,
+                    host: host.clone(),
+                    port: *port,
+                    rack: rack.clone(),
+                };
+                self.brokers.insert(*node_id, b);
+            }
+            MetadataRecord::Topic { name, topic_id } => {
+                let t = TopicImage {
+                    name: name.clone(),
+                    topic_id: *topic_id,
+                    partitions: BTreeMap::new(),
+                    configs: BTreeMap::new(),
+                };
+                self.names_by_id.insert(*topic_id, name.clone());
+                self.topics.insert(name.clone(), Arc::new(t));
+            }
+            MetadataRecord::Partition {
+                topic_id,
+                partition,
+                replicas,
+                isr,
+                leader,
+                leader_epoch,
+            } => {
+                if let Some(t) = self.topic_mut(topic_id) {
+                    let p = PartitionImage {
+                        partition: *partition,
+                        replicas: replicas.clone(),
+                        isr: isr.clone(),
+                        leader: *leader,
+                        leader_epoch: *leader_epoch,
+                    };
+                    t.partitions.insert(*partition, p);
+                }
+            }
+            MetadataRecord::TopicConfig {
+                topic_id,
+                key,
+                value,
+            } => {
+                if let Some(t) = self.topic_mut(topic_id) {
+                    match value {
+                        Some(v) => t.configs.insert(key.clone(), v.clone()),
+                        None => t.configs.remove(key),
+                    };
+                }
+            }
+            MetadataRecord::RemoveTopic { topic_id } => {
+                if let Some(name) = self.names_by_id.remove(topic_id) {
+                    self.topics.remove(&name);
+                }
+            }
+        }
+    }
+
+    fn topic_mut(&mut self, id: &TopicId) -> Option<&mut TopicImage> {
+        let name = self.names_by_id.get(id)?;
+        self.topics.get_mut(name).map(Arc::make_mut)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn applies_topic_partition_config_and_removal() {
+        let id = [7u8; 16];
+        let mut img = MetadataImage::default();
+        img.apply(&MetadataRecord::Topic {
+            name: "t".into(),
+            topic_id: id,
+        });
+        img.apply(&MetadataRecord::Partition {
+            topic_id: id,
+            partition: 0,
+            replicas: vec![1],
+            isr: vec![1],
+            leader: 1,
+            leader_epoch: 0,
+        });
+        img.apply(&MetadataRecord::TopicConfig {
+            topic_id: id,
+            key: "k".into(),
+            value: Some("v".into()),
+        });
+        let before = img.clone();
+        let t = img.topic("t").expect("topic");
+        assert_eq!(t.partitions.len(), 1);
+        assert_eq!(t.configs.get("k").map(String::as_str), Some("v"));
+        assert!(img.topic_by_id(&id).is_some());
+        img.apply(&MetadataRecord::RemoveTopic { topic_id: id });
+        assert!(img.topic("t").is_none());
+        assert!(img.topic_by_id(&id).is_none());
+        // The earlier image is untouched: images are values.
+        assert!(before.topic("t").is_some());
+    }
+}

@@ -1,0 +1,64 @@
+//! The records of the metadata log. Each is stored as one JSON-encoded Kafka record.
+
+use serde::{Deserialize, Serialize};
+
+/// A topic's 16-byte id (Kafka's topic UUID).
+pub type TopicId = [u8; 16];
+
+/// One change to cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum MetadataRecord {
+    /// The cluster's identity, written once when a data dir is first formatted.
+    Cluster {
+        /// Kafka-style base64 cluster id.
+        cluster_id: String,
+    },
+    /// A broker announced itself.
+    RegisterBroker {
+        /// Node id.
+        node_id: i32,
+        /// Advertised host.
+        host: String,
+        /// Advertised Kafka port.
+        port: i32,
+        /// Rack, if any.
+        rack: Option<String>,
+    },
+    /// A topic was created.
+    Topic {
+        /// Topic name.
+        name: String,
+        /// Topic id.
+        topic_id: TopicId,
+    },
+    /// A partition was created or its assignment changed.
+    Partition {
+        /// Owning topic.
+        topic_id: TopicId,
+        /// Partition index.
+        partition: i32,
+        /// Replica broker ids, preferred leader first.
+        replicas: Vec<i32>,
+        /// In-sync replicas.
+        isr: Vec<i32>,
+        /// Current leader, or -1.
+        leader: i32,
+        /// Leader epoch.
+        leader_epoch: i32,
+    },
+    /// A topic config was set (`Some`) or removed (`None`).
+    TopicConfig {
+        /// Owning topic.
+        topic_id: TopicId,
+        /// Config key.
+        key: String,
+        /// New value, or `None` to revert to the default.
+        value: Option<String>,
+    },
+    /// A topic and all its partitions were deleted.
+    RemoveTopic {
+        /// The deleted topic.
+        topic_id: TopicId,
+    },
+}
