@@ -68,6 +68,15 @@ pub enum BatchError {
     /// The records section could not be parsed or decompressed.
     #[error("corrupt records: {0}")]
     CorruptRecords(String),
+    /// Decompressing the records would produce more than the allowed number of bytes.
+    #[error("decompressed records exceed the limit of {limit} bytes")]
+    OutputTooLarge {
+        /// The limit the output would have crossed.
+        limit: usize,
+    },
+    /// A codec failed while compressing, or a batch being built outgrew the format.
+    #[error("cannot build batch: {0}")]
+    Build(String),
 }
 
 /// Compression codec of a batch (attributes bits 0-2).

@@ -1,1 +1,0 @@
-//! Primitive readers and writers (stub: replaced by the codec work).
