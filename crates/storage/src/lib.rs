@@ -1,1 +1,34 @@
-//! storage (stub)
+//! Weir's storage: the per-partition segmented log, synchronous (no async, no network).
+//!
+//! - [`log`]: [`Log`], a partition's segments: append, read, sync, truncate, retention.
+//! - `segment`: one `.log` file of RecordBatches as they arrived, with its indexes.
+//! - `index`: the sparse offset (`.index`) and time (`.timeindex`) indexes.
+//! - `recovery`: opening a directory, checking batches and cutting off invalid tails.
+//! - `checkpoint`: the recovery point and log start offset, replaced atomically.
+//! - [`config`]: the [`LogConfig`] settings.
+//! - [`dirs`]: partition directory and segment file names.
+//! - [`error`]: the [`StorageError`] type.
+//!
+//! The broker opens a [`Log`] per partition directory with [`Log::open`], appends produced
+//! batches with [`Log::append`], serves fetches with [`Log::read`], and makes appends
+//! durable with [`Log::sync_target`], [`SyncTarget::sync`] and [`Log::mark_synced`].
+
+mod checkpoint;
+pub mod config;
+pub mod dirs;
+pub mod error;
+mod index;
+pub mod log;
+mod recovery;
+mod segment;
+
+#[cfg(test)]
+#[allow(dead_code)] // shared with the integration tests, which use all of it
+#[path = "../tests/common/batch.rs"]
+mod test_batch;
+
+pub use config::LogConfig;
+pub use dirs::{parse_partition_dir_name, partition_dir_name};
+pub use error::StorageError;
+pub use log::{AppendInfo, Log, ReadResult, SyncTarget};
+pub use recovery::RecoveryInfo;

@@ -1,0 +1,126 @@
+//! Appending a batch: assign offsets, roll the segment when due, write, index.
+
+use weir_protocol::record::batch::{set_base_offset, BatchHeader};
+use weir_protocol::record::BatchError;
+
+use super::Log;
+use crate::error::StorageError;
+use crate::recovery::{write_indexes_best_effort, Unsynced};
+use crate::segment::Segment;
+
+/// Where an appended batch was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the batch's first record.
+    pub base_offset: i64,
+    /// Offset of the batch's last record (the log end offset is one past it).
+    pub last_offset: i64,
+    /// The batch's max timestamp.
+    pub max_timestamp: i64,
+    /// Base offset of the segment the batch went into.
+    pub segment_base_offset: i64,
+    /// Byte position of the batch in that segment.
+    pub position: u64,
+}
+
+impl Log {
+    /// Appends one validated RecordBatch v2 at the log end: rewrites its base offset in
+    /// `batch`, rolls the segment first if it is full or old, and writes it with one write.
+    /// All or nothing: on failure the log end offset is unchanged.
+    pub fn append(&mut self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
+        self.check_not_fenced()?;
+        self.last_now_ms = self.last_now_ms.max(now_ms);
+        let header = check_batch(batch, self.config.max_batch_bytes)?;
+        let base_offset = self.log_end_offset();
+        let header = BatchHeader {
+            base_offset,
+            ..header
+        };
+        let len = batch.len() as u64;
+        if self.should_roll(&header, len, now_ms) {
+            self.roll_segment(now_ms)?;
+        }
+        set_base_offset(batch, base_offset);
+        let interval = self.config.index_interval_bytes;
+        let seg = self.active_mut();
+        let position = seg.size;
+        if let Err(e) = seg.write_batch(batch) {
+            let path = seg.log_path.display().to_string();
+            if let Err(cut) = seg.cut_to_size() {
+                tracing::error!(file = %path, error = %cut, "cannot cut a failed write; fencing the log");
+                self.fence();
+            }
+            return Err(StorageError::io(format!("appending to {path}"), e));
+        }
+        seg.track_batch(&header, len, interval);
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: header.last_offset(),
+            max_timestamp: header.max_timestamp,
+            segment_base_offset: seg.base_offset,
+            position,
+        })
+    }
+
+    /// Kafka's `shouldRoll`: the active segment is not empty and the batch would make it
+    /// larger than `segment_bytes`, it has been open longer than `segment_ms`, or the
+    /// batch's offsets do not fit its relative offsets.
+    fn should_roll(&self, h: &BatchHeader, len: u64, now_ms: i64) -> bool {
+        let seg = self.active();
+        !seg.is_empty()
+            && (seg.size + len > self.config.segment_bytes
+                || seg.time_waited(now_ms, h.max_timestamp) > self.config.segment_ms
+                || seg.relative(h.last_offset()).is_none())
+    }
+
+    /// Starts a new active segment at the log end; the old one's indexes are written out
+    /// and its files wait for the next sync.
+    pub(super) fn roll_segment(&mut self, now_ms: i64) -> Result<(), StorageError> {
+        let base = self.log_end_offset();
+        let new = Segment::create(&self.dir, base, now_ms)?;
+        let dir = self.dir.clone();
+        let old = self.active_mut();
+        old.seal();
+        let mut files = write_indexes_best_effort(old, &dir);
+        files.push(std::sync::Arc::clone(&old.file));
+        let unsynced = Unsynced {
+            base_offset: old.base_offset,
+            end_offset: old.next_offset,
+            files,
+        };
+        tracing::debug!(file = %old.log_path.display(), next = base, "rolled segment");
+        self.unsynced.push(unsynced);
+        self.unsynced_creations.push(base);
+        self.segments.push(new);
+        Ok(())
+    }
+}
+
+/// Checks `batch` is exactly one RecordBatch v2 within `max_len` bytes (the caller has
+/// checked its CRC and records).
+fn check_batch(batch: &[u8], max_len: usize) -> Result<BatchHeader, StorageError> {
+    let h = BatchHeader::parse(batch)?;
+    if h.magic != 2 {
+        return Err(BatchError::UnsupportedMagic(h.magic).into());
+    }
+    let total = h.checked_total_len(max_len)?;
+    if total != batch.len() {
+        return Err(if total > batch.len() {
+            BatchError::Truncated {
+                needed: total,
+                have: batch.len(),
+            }
+        } else {
+            BatchError::InvalidLength(h.batch_length)
+        }
+        .into());
+    }
+    if h.last_offset_delta < 0 || h.record_count < 0 {
+        return Err(BatchError::InvalidRecordCount {
+            count: h.record_count,
+            last_offset_delta: h.last_offset_delta,
+        }
+        .into());
+    }
+    Ok(h)
+}
