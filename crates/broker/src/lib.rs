@@ -1,1 +1,30 @@
-//! broker (stub)
+//! The Weir broker: tokio networking around the storage and metadata cores.
+//!
+//! A request's path is one file per hop: [`server`] accepts -> `connection` reads a frame ->
+//! `dispatch` decodes the header and matches the API key -> `handlers/<api>.rs` ->
+//! [`partition`] -> `weir_storage::Log`. Responses go back through the same connection in
+//! request order.
+//!
+//! - [`config`]: broker settings with Kafka's names.
+//! - [`state`]: metadata image, metadata log and hosted partitions.
+//! - [`group_commit`]: one fsync for every acks=all batch waiting for it.
+//! - [`metadata_log`]: the local metadata log.
+//! - [`configs`]: effective topic and broker configs as clients see them.
+
+pub mod config;
+pub mod configs;
+mod connection;
+mod dispatch;
+pub mod error;
+pub mod group_commit;
+mod handlers;
+mod ids;
+pub mod metadata_log;
+pub mod partition;
+pub mod server;
+pub mod state;
+mod validate;
+
+pub use config::BrokerConfig;
+pub use error::BrokerError;
+pub use server::Broker;

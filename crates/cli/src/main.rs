@@ -1,1 +1,57 @@
-fn main() {}
+//! `weir`: the broker, the CLI and the benchmark tool in one binary.
+//!
+//! - `serve`: run a broker ([`serve`]).
+//! - `topic`, `produce`, `consume`: talk to a running broker ([`commands`]).
+//! - `bench`: load generator ([`bench`]).
+
+mod bench;
+mod commands;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Weir: a Kafka-compatible event-streaming platform.
+#[derive(Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (defaults: data in ./weir-data, Kafka listener 127.0.0.1:9092).
+    Serve(serve::ServeArgs),
+    /// Create, list, describe and delete topics.
+    Topic(commands::TopicArgs),
+    /// Produce records read from standard input, one per line (KEY<TAB>VALUE with --keyed).
+    Produce(commands::ProduceArgs),
+    /// Consume records and print them, one per line.
+    Consume(commands::ConsumeArgs),
+    /// Produce and fetch load against a broker and report throughput.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(a) => serve::run(a).await,
+            Command::Topic(a) => commands::topic(a).await,
+            Command::Produce(a) => commands::produce(a).await,
+            Command::Consume(a) => commands::consume(a).await,
+            Command::Bench(a) => bench::run(a).await,
+        }
+    })
+}

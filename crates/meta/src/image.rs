@@ -56,6 +56,8 @@ pub struct MetadataImage {
     pub cluster_id: Option<String>,
     /// Registered brokers by node id.
     pub brokers: BTreeMap<i32, BrokerImage>,
+    /// First producer id never handed out (ids are never reused, even after a restart).
+    pub next_producer_id: i64,
     /// Topics by name.
     pub topics: BTreeMap<String, Arc<TopicImage>>,
     names_by_id: HashMap<TopicId, String>,
@@ -130,6 +132,9 @@ impl MetadataImage {
                         None => t.configs.remove(key),
                     };
                 }
+            }
+            MetadataRecord::ProducerIds { next_producer_id } => {
+                self.next_producer_id = self.next_producer_id.max(*next_producer_id);
             }
             MetadataRecord::RemoveTopic { topic_id } => {
                 if let Some(name) = self.names_by_id.remove(topic_id) {

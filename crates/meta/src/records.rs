@@ -56,6 +56,11 @@ pub enum MetadataRecord {
         /// New value, or `None` to revert to the default.
         value: Option<String>,
     },
+    /// A block of producer ids was handed out: ids below `next_producer_id` are taken.
+    ProducerIds {
+        /// First id not yet handed out.
+        next_producer_id: i64,
+    },
     /// A topic and all its partitions were deleted.
     RemoveTopic {
         /// The deleted topic.

@@ -1,0 +1,93 @@
+//! Broker settings: a plain struct with Kafka's names where Kafka has the setting, a
+//! `Default` that is Weir's embedded default, and `validate()`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything a broker needs to start.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id`.
+    pub node_id: i32,
+    /// Where logs and metadata live (`log.dirs`).
+    pub data_dir: PathBuf,
+    /// Address the Kafka listener binds (`listeners`).
+    pub listen: SocketAddr,
+    /// Host and port advertised to clients; `None` advertises the bound address.
+    pub advertised: Option<(String, u16)>,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics_enable: bool,
+    /// `num.partitions`: partitions of an auto-created topic.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `message.max.bytes`: largest batch a topic accepts unless it overrides it.
+    pub message_max_bytes: i32,
+    /// `socket.request.max.bytes`: largest request frame.
+    pub socket_request_max_bytes: usize,
+    /// `log.segment.bytes`.
+    pub log_segment_bytes: u64,
+    /// `log.roll.ms`.
+    pub log_roll_ms: i64,
+    /// `log.index.interval.bytes`.
+    pub log_index_interval_bytes: u32,
+    /// Requests one connection may have in flight before the broker stops reading it.
+    pub max_in_flight_per_connection: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 1,
+            data_dir: PathBuf::from("weir-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised: None,
+            auto_create_topics_enable: true,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            message_max_bytes: 1_048_588,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            log_segment_bytes: 1024 * 1024 * 1024,
+            log_roll_ms: 7 * 24 * 60 * 60 * 1000,
+            log_index_interval_bytes: 4096,
+            max_in_flight_per_connection: 256,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Checks every setting; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.node_id < 0 {
+            return Err(format!("node.id must be >= 0, got {}", self.node_id));
+        }
+        if self.num_partitions < 1 {
+            return Err(format!(
+                "num.partitions must be >= 1, got {}",
+                self.num_partitions
+            ));
+        }
+        if self.default_replication_factor < 1 {
+            return Err("default.replication.factor must be >= 1".into());
+        }
+        if self.message_max_bytes < 0 {
+            return Err("message.max.bytes must be >= 0".into());
+        }
+        if self.log_segment_bytes < 14 || self.log_segment_bytes > i32::MAX as u64 {
+            return Err(format!(
+                "log.segment.bytes out of range: {}",
+                self.log_segment_bytes
+            ));
+        }
+        if self.log_roll_ms < 1 {
+            return Err("log.roll.ms must be >= 1".into());
+        }
+        if self.socket_request_max_bytes < 1024 {
+            return Err("socket.request.max.bytes must be >= 1024".into());
+        }
+        if self.max_in_flight_per_connection == 0 {
+            return Err("max in-flight requests per connection must be >= 1".into());
+        }
+        Ok(())
+    }
+}

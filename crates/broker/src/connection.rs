@@ -1,0 +1,99 @@
+//! One client connection: reads size-prefixed frames, hands each request to dispatch in
+//! arrival order, and writes responses back in request order (invariant 7); only the
+//! waiting of a request (fsync, long-poll) overlaps with the next one. A frame that cannot
+//! be parsed closes the connection after the responses before it, as Kafka does; nothing
+//! else on the broker is affected (invariant 8).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+use weir_protocol::codec::Reader;
+use weir_protocol::frame;
+
+use crate::dispatch::{self, Outcome, Pending};
+use crate::state::BrokerState;
+
+/// Serves one connection until the peer closes it or sends something unparseable.
+pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let (mut rd, wr) = socket.into_split();
+    let (tx, rx) = mpsc::channel::<Pending>(state.config.max_in_flight_per_connection);
+    let writer = tokio::spawn(write_loop(wr, rx, peer));
+    let max = state.config.socket_request_max_bytes;
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    'read: loop {
+        loop {
+            let len = match frame::check_frame(&buf, max) {
+                Ok(Some(len)) => len,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(%peer, error = %e, "closing connection: bad frame size");
+                    break 'read;
+                }
+            };
+            let frame = buf.split_to(len).freeze();
+            let mut body = Reader::new(frame.slice(4..));
+            let (header, api_key) = match frame::decode_request_header(&mut body) {
+                Ok(h) => h,
+                Err(e) => {
+                    warn!(%peer, error = %e, "closing connection: unparseable request header");
+                    break 'read;
+                }
+            };
+            let pending = dispatch::handle(state.clone(), header, api_key, body, peer).await;
+            if tx.send(pending).await.is_err() {
+                break 'read;
+            }
+        }
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        tokio::select! {
+            read = rd.read_buf(&mut buf) => match read {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    debug!(%peer, error = %e, "read failed");
+                    break;
+                }
+            },
+            // The writer stopped (a handler asked to close): stop reading too.
+            _ = tx.closed() => break,
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, peer: SocketAddr) {
+    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
+    while let Some(pending) = rx.recv().await {
+        let outcome = match pending {
+            Pending::Ready(o) => o,
+            Pending::Later(task) => task.await.unwrap_or_else(|e| {
+                warn!(%peer, error = %e, "request handler failed; closing connection");
+                Outcome::Close
+            }),
+        };
+        match outcome {
+            Outcome::Respond(bytes) => {
+                if wr.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            Outcome::NoResponse => {}
+            Outcome::Close => break,
+        }
+        if rx.is_empty() && wr.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = wr.flush().await;
+    let _ = wr.shutdown().await;
+}

@@ -1,0 +1,251 @@
+//! Dispatch: one exhaustive `match` on the API key, from a decoded header to a handler, and
+//! the handler's response to an encoded frame.
+//!
+//! Requests of one connection are handled one at a time in arrival order, as Kafka does, so
+//! a producer's pipelined appends keep their order. A handler may leave the waiting part of
+//! its work (an acks=all produce waiting for its fsync, a fetch long-polling for data) to a
+//! task; the connection goes on with the next request and still writes responses in
+//! request order (invariant 7).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tracing::warn;
+use weir_protocol::codec::{Decode, Encode, Reader};
+use weir_protocol::frame;
+use weir_protocol::messages::{ApiKey, RequestHeader};
+
+use crate::handlers;
+use crate::state::BrokerState;
+
+/// What the connection should do once a request is handled.
+pub(crate) enum Outcome {
+    /// Write this frame.
+    Respond(BytesMut),
+    /// Write nothing (acks=0 produce).
+    NoResponse,
+    /// Close the connection after the responses before this one.
+    Close,
+}
+
+/// An outcome now, or a task that will decide it.
+pub(crate) enum Pending {
+    /// Already decided.
+    Ready(Outcome),
+    /// Decided when the task ends.
+    Later(tokio::task::JoinHandle<Outcome>),
+}
+
+/// A handler's answer.
+pub(crate) enum Reply<R> {
+    /// Respond with this now.
+    Now(R),
+    /// Respond with what this future yields.
+    Later(Pin<Box<dyn Future<Output = R> + Send>>),
+    /// Send nothing back (acks=0).
+    Nothing,
+}
+
+/// What a handler sees besides its request.
+pub(crate) struct RequestContext {
+    /// Broker state.
+    pub state: Arc<BrokerState>,
+    /// API version of the request.
+    pub version: i16,
+}
+
+/// Checks the API and version, decodes the body, runs its handler and encodes the response.
+pub(crate) async fn handle(
+    state: Arc<BrokerState>,
+    header: RequestHeader,
+    api_key: Option<ApiKey>,
+    body: Reader,
+    peer: SocketAddr,
+) -> Pending {
+    let Some(api_key) = api_key else {
+        warn!(%peer, api_key = header.request_api_key, "closing connection: unknown API key");
+        return Pending::Ready(Outcome::Close);
+    };
+    let version = header.request_api_version;
+    if api_key == ApiKey::ApiVersions {
+        return Pending::Ready(handlers::api_versions::handle_raw(&header, body, peer));
+    }
+    let Some((min, max)) = handlers::api_versions::accepted(api_key) else {
+        warn!(%peer, api = api_key.name(), "closing connection: API not supported by this broker");
+        return Pending::Ready(Outcome::Close);
+    };
+    if version < min || version > max {
+        warn!(%peer, api = api_key.name(), version, "closing connection: unsupported API version");
+        return Pending::Ready(Outcome::Close);
+    }
+    let call = Call {
+        ctx: RequestContext { state, version },
+        correlation_id: header.correlation_id,
+        api_key,
+        body,
+        peer,
+    };
+    use ApiKey as K;
+    match api_key {
+        K::Produce => call.run(handlers::produce::handle).await,
+        K::Fetch => call.run(handlers::fetch::handle).await,
+        K::ListOffsets => call.now(handlers::list_offsets::handle).await,
+        K::Metadata => call.now(handlers::metadata::handle).await,
+        K::CreateTopics => call.now(handlers::create_topics::handle).await,
+        K::DeleteTopics => call.now(handlers::delete_topics::handle).await,
+        K::CreatePartitions => call.now(handlers::create_partitions::handle).await,
+        K::DescribeConfigs => call.now(handlers::describe_configs::handle).await,
+        K::DescribeCluster => call.now(handlers::describe_cluster::handle).await,
+        K::InitProducerId => call.now(handlers::init_producer_id::handle).await,
+        K::FindCoordinator => call.now(handlers::find_coordinator::handle).await,
+        K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
+        // Not implemented yet: `supported` does not advertise these, so they never get here.
+        K::OffsetCommit
+        | K::OffsetFetch
+        | K::JoinGroup
+        | K::Heartbeat
+        | K::LeaveGroup
+        | K::SyncGroup
+        | K::DescribeGroups
+        | K::ListGroups
+        | K::SaslHandshake
+        | K::DeleteRecords
+        | K::OffsetForLeaderEpoch
+        | K::AddPartitionsToTxn
+        | K::AddOffsetsToTxn
+        | K::EndTxn
+        | K::WriteTxnMarkers
+        | K::TxnOffsetCommit
+        | K::DescribeAcls
+        | K::CreateAcls
+        | K::DeleteAcls
+        | K::AlterConfigs
+        | K::AlterReplicaLogDirs
+        | K::DescribeLogDirs
+        | K::SaslAuthenticate
+        | K::CreateDelegationToken
+        | K::RenewDelegationToken
+        | K::ExpireDelegationToken
+        | K::DescribeDelegationToken
+        | K::DeleteGroups
+        | K::ElectLeaders
+        | K::IncrementalAlterConfigs
+        | K::AlterPartitionReassignments
+        | K::ListPartitionReassignments
+        | K::OffsetDelete
+        | K::DescribeClientQuotas
+        | K::AlterClientQuotas
+        | K::DescribeUserScramCredentials
+        | K::AlterUserScramCredentials
+        | K::Vote
+        | K::BeginQuorumEpoch
+        | K::EndQuorumEpoch
+        | K::DescribeQuorum
+        | K::AlterPartition
+        | K::UpdateFeatures
+        | K::Envelope
+        | K::FetchSnapshot
+        | K::DescribeProducers
+        | K::BrokerRegistration
+        | K::BrokerHeartbeat
+        | K::UnregisterBroker
+        | K::DescribeTransactions
+        | K::ListTransactions
+        | K::AllocateProducerIds
+        | K::ConsumerGroupHeartbeat
+        | K::ConsumerGroupDescribe
+        | K::ControllerRegistration
+        | K::GetTelemetrySubscriptions
+        | K::PushTelemetry
+        | K::AssignReplicasToDirs
+        | K::ListClientMetricsResources
+        | K::DescribeTopicPartitions
+        | K::ShareGroupHeartbeat
+        | K::ShareGroupDescribe
+        | K::ShareFetch
+        | K::ShareAcknowledge
+        | K::AddRaftVoter
+        | K::RemoveRaftVoter
+        | K::UpdateRaftVoter
+        | K::InitializeShareGroupState
+        | K::ReadShareGroupState
+        | K::WriteShareGroupState
+        | K::DeleteShareGroupState
+        | K::ReadShareGroupStateSummary
+        | K::LeaderAndIsr
+        | K::StopReplica
+        | K::UpdateMetadata
+        | K::ControlledShutdown => Pending::Ready(Outcome::Close),
+    }
+}
+
+/// One request on its way through a handler.
+struct Call {
+    ctx: RequestContext,
+    correlation_id: i32,
+    api_key: ApiKey,
+    body: Reader,
+    peer: SocketAddr,
+}
+
+impl Call {
+    /// Decodes the request, runs `f`, and encodes its reply now or when it is ready.
+    async fn run<Req, Resp, F, Fut>(mut self, f: F) -> Pending
+    where
+        Req: Decode,
+        Resp: Encode + Send + 'static,
+        F: FnOnce(RequestContext, Req) -> Fut,
+        Fut: Future<Output = Reply<Resp>>,
+    {
+        let version = self.ctx.version;
+        let request = match Req::decode(&mut self.body, version) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(peer = %self.peer, api = self.api_key.name(), version, error = %e, "closing connection: malformed request");
+                return Pending::Ready(Outcome::Close);
+            }
+        };
+        let (id, key) = (self.correlation_id, self.api_key);
+        match f(self.ctx, request).await {
+            Reply::Now(r) => Pending::Ready(encode(id, key, &r, version)),
+            Reply::Nothing => Pending::Ready(Outcome::NoResponse),
+            Reply::Later(fut) => {
+                Pending::Later(tokio::spawn(
+                    async move { encode(id, key, &fut.await, version) },
+                ))
+            }
+        }
+    }
+
+    /// Like [`Call::run`] for handlers that always answer at once.
+    async fn now<Req, Resp, F, Fut>(self, f: F) -> Pending
+    where
+        Req: Decode,
+        Resp: Encode + Send + 'static,
+        F: FnOnce(RequestContext, Req) -> Fut,
+        Fut: Future<Output = Resp>,
+    {
+        self.run(|ctx, req| async move { Reply::Now(f(ctx, req).await) })
+            .await
+    }
+}
+
+/// Encodes a response frame for `correlation_id`.
+pub(crate) fn encode(
+    correlation_id: i32,
+    api_key: ApiKey,
+    response: &impl Encode,
+    version: i16,
+) -> Outcome {
+    let header_version = api_key.response_header_version(version);
+    match frame::encode_response(correlation_id, header_version, response, version) {
+        Ok(bytes) => Outcome::Respond(bytes),
+        Err(e) => {
+            warn!(api = api_key.name(), version, error = %e, "could not encode response; closing connection");
+            Outcome::Close
+        }
+    }
+}

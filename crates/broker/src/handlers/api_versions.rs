@@ -1,0 +1,96 @@
+//! ApiVersions: the versions this broker implements, including Kafka's fallback of answering
+//! a too-new request with a version-0 response that carries UNSUPPORTED_VERSION.
+
+use std::net::SocketAddr;
+
+use tracing::debug;
+use weir_protocol::codec::{Decode, Reader};
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::api_versions_response::ApiVersion;
+use weir_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
+
+use crate::dispatch::{encode, Outcome};
+
+/// Every API this broker implements, with the version range it advertises.
+pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    // Produce v0-2 (message formats 0 and 1) are advertised but refused, as Kafka 4 does:
+    // librdkafka up to 2.11 turns compression off unless Produce v0 is advertised.
+    (ApiKey::Produce, 0, 11),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 12),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::FindCoordinator, 0, 6),
+];
+
+/// Versions advertised for compatibility but refused when used.
+const REFUSED: &[(ApiKey, i16)] = &[(ApiKey::Produce, 3)];
+
+/// The version range of `key` that is handled, if implemented.
+pub(crate) fn accepted(key: ApiKey) -> Option<(i16, i16)> {
+    let (min, max) = supported(key)?;
+    let min = REFUSED
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(min, |&(_, m)| m.max(min));
+    Some((min, max))
+}
+
+/// The advertised version range of `key`, if implemented.
+pub(crate) fn supported(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|&(_, min, max)| (min, max))
+}
+
+fn response(error: ErrorCode) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: error.code(),
+        api_keys: SUPPORTED
+            .iter()
+            .map(|&(k, min, max)| ApiVersion {
+                api_key: k as i16,
+                min_version: min,
+                max_version: max,
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Handles ApiVersions before version checks, since it must answer versions it does not know.
+pub(crate) fn handle_raw(header: &RequestHeader, mut body: Reader, peer: SocketAddr) -> Outcome {
+    let version = header.request_api_version;
+    let (_, max) = supported(ApiKey::ApiVersions).unwrap_or((0, 0));
+    if version > max || version < 0 {
+        debug!(%peer, version, "ApiVersions version too new: answering v0 UNSUPPORTED_VERSION");
+        return encode(
+            header.correlation_id,
+            ApiKey::ApiVersions,
+            &response(ErrorCode::UnsupportedVersion),
+            0,
+        );
+    }
+    if ApiVersionsRequest::decode(&mut body, version).is_err() {
+        return encode(
+            header.correlation_id,
+            ApiKey::ApiVersions,
+            &response(ErrorCode::InvalidRequest),
+            version,
+        );
+    }
+    encode(
+        header.correlation_id,
+        ApiKey::ApiVersions,
+        &response(ErrorCode::None),
+        version,
+    )
+}

@@ -1,0 +1,31 @@
+//! DescribeCluster: cluster id, controller and brokers.
+
+use weir_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use weir_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
+
+use crate::dispatch::RequestContext;
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: DescribeClusterRequest,
+) -> DescribeClusterResponse {
+    let image = ctx.state.image();
+    DescribeClusterResponse {
+        endpoint_type: req.endpoint_type,
+        cluster_id: image.cluster_id.clone().unwrap_or_default(),
+        controller_id: ctx.state.config.node_id,
+        brokers: image
+            .brokers
+            .values()
+            .map(|b| DescribeClusterBroker {
+                broker_id: b.node_id,
+                host: b.host.clone(),
+                port: b.port,
+                rack: b.rack.clone(),
+                ..Default::default()
+            })
+            .collect(),
+        cluster_authorized_operations: i32::MIN,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,144 @@
+//! Fetch: stored batches as they are, up to the high watermark, honouring max_bytes,
+//! partition_max_bytes and KIP-74 (the first batch is returned even if larger). Long-polls
+//! until min_bytes are available or max_wait_ms passes, woken by appends, never spinning.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use weir_protocol::messages::{FetchRequest, FetchResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::storage_error_code;
+use crate::ids::{from_uuid, to_uuid};
+use crate::state::BrokerState;
+
+pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<FetchResponse> {
+    let state = ctx.state;
+    let version = ctx.version;
+    let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
+    let deadline = Instant::now() + max_wait;
+    let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
+    let (responses, bytes, errors) = read_once(&state, &req, version);
+    if bytes >= min_bytes || errors || max_wait.is_zero() {
+        return Reply::Now(FetchResponse {
+            responses,
+            ..Default::default()
+        });
+    }
+    Reply::Later(Box::pin(async move {
+        loop {
+            let notified = state.data_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let (responses, bytes, errors) = read_once(&state, &req, version);
+            if bytes >= min_bytes || errors || Instant::now() >= deadline {
+                return FetchResponse {
+                    responses,
+                    ..Default::default()
+                };
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                let (responses, _, _) = read_once(&state, &req, version);
+                return FetchResponse {
+                    responses,
+                    ..Default::default()
+                };
+            }
+        }
+    }))
+}
+
+/// One pass over the requested partitions: responses, bytes read, whether any partition
+/// failed (an error answers at once, as Kafka does).
+fn read_once(
+    state: &BrokerState,
+    req: &FetchRequest,
+    version: i16,
+) -> (Vec<FetchableTopicResponse>, usize, bool) {
+    let by_id = version >= 13;
+    let image = state.image();
+    let max_bytes = if version >= 3 {
+        usize::try_from(req.max_bytes.max(0)).unwrap_or(0)
+    } else {
+        usize::MAX
+    };
+    let mut remaining = max_bytes;
+    let mut total = 0usize;
+    let mut errors = false;
+    let read_committed = req.isolation_level == 1;
+    let mut out = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let topic = if by_id {
+            image.topic_by_id(&from_uuid(&t.topic_id))
+        } else {
+            image.topic(&t.topic)
+        };
+        let unknown = if by_id {
+            ErrorCode::UnknownTopicId
+        } else {
+            ErrorCode::UnknownTopicOrPartition
+        };
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut data = PartitionData {
+                partition_index: p.partition,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                preferred_read_replica: -1,
+                aborted_transactions: if read_committed {
+                    Some(Vec::new())
+                } else {
+                    None
+                },
+                records: Some(bytes::Bytes::new()),
+                ..Default::default()
+            };
+            let partition = topic.and_then(|tp| state.partition_by_id(&tp.topic_id, p.partition));
+            let Some(partition) = partition else {
+                data.error_code = unknown.code();
+                errors = true;
+                partitions.push(data);
+                continue;
+            };
+            if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
+                data.error_code = code.code();
+                errors = true;
+                partitions.push(data);
+                continue;
+            }
+            let hw = partition.high_watermark();
+            data.high_watermark = hw;
+            data.last_stable_offset = hw;
+            data.log_start_offset = partition.log_start_offset();
+            let limit = usize::try_from(p.partition_max_bytes.max(0))
+                .unwrap_or(0)
+                .min(remaining);
+            match partition.read(p.fetch_offset, limit, total == 0) {
+                Ok(r) => {
+                    total += r.bytes.len();
+                    remaining = remaining.saturating_sub(r.bytes.len());
+                    data.records = Some(r.bytes);
+                }
+                Err(e) => {
+                    data.error_code = storage_error_code(&e).code();
+                    errors = true;
+                }
+            }
+            partitions.push(data);
+        }
+        out.push(FetchableTopicResponse {
+            topic: t.topic.clone(),
+            topic_id: if by_id {
+                t.topic_id
+            } else {
+                topic.map(|tp| to_uuid(&tp.topic_id)).unwrap_or_default()
+            },
+            partitions,
+            ..Default::default()
+        });
+    }
+    (out, total, errors)
+}

@@ -1,0 +1,55 @@
+//! FindCoordinator (single keys before v4, batched keys from v4): on a cluster of one, every
+//! group's coordinator is this node. Transaction coordinators are not running yet, so
+//! transactional ids get COORDINATOR_NOT_AVAILABLE.
+
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::find_coordinator_response::Coordinator;
+use weir_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
+
+use crate::dispatch::RequestContext;
+
+const GROUP: i8 = 0;
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: FindCoordinatorRequest,
+) -> FindCoordinatorResponse {
+    let (host, port) = ctx.state.advertised.clone();
+    let node = ctx.state.config.node_id;
+    let answer = |key: String| {
+        if req.key_type == GROUP {
+            Coordinator {
+                key,
+                node_id: node,
+                host: host.clone(),
+                port,
+                ..Default::default()
+            }
+        } else {
+            Coordinator {
+                key,
+                node_id: -1,
+                host: String::new(),
+                port: -1,
+                error_code: ErrorCode::CoordinatorNotAvailable.code(),
+                error_message: Some("The transaction coordinator is not available.".into()),
+                ..Default::default()
+            }
+        }
+    };
+    if ctx.version >= 4 {
+        return FindCoordinatorResponse {
+            coordinators: req.coordinator_keys.iter().cloned().map(answer).collect(),
+            ..Default::default()
+        };
+    }
+    let c = answer(req.key.clone());
+    FindCoordinatorResponse {
+        error_code: c.error_code,
+        error_message: c.error_message,
+        node_id: c.node_id,
+        host: c.host,
+        port: c.port,
+        ..Default::default()
+    }
+}

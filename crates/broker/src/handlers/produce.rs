@@ -1,0 +1,234 @@
+//! Produce: validate each partition's RecordBatch v2 and append it as received (only the base
+//! offset, and the timestamp under LogAppendTime, are rewritten). acks=0 gets no response,
+//! acks=1 is answered after the append, acks=all after an fsync covers the batch (group
+//! commit; on one node the ISR is the leader alone).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tracing::{debug, warn};
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use weir_protocol::messages::{ProduceRequest, ProduceResponse};
+use weir_protocol::record::batch::BatchHeader;
+use weir_protocol::record::TimestampType;
+
+use crate::dispatch::{Reply, RequestContext};
+use crate::error::storage_error_code;
+use crate::partition::Partition;
+use crate::state::{now_ms, BrokerState};
+
+/// `message.timestamp.after.max.ms` default (Kafka 4.x): one hour into the future.
+const TIMESTAMP_AFTER_MAX_MS: i64 = 3_600_000;
+
+/// What happened to one partition's batch.
+struct Outcome {
+    error: ErrorCode,
+    message: Option<String>,
+    base_offset: i64,
+    log_append_time: i64,
+    log_start_offset: i64,
+    durable: Option<(Arc<Partition>, i64)>,
+}
+
+impl Outcome {
+    fn error(error: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error,
+            message: Some(message.into()),
+            base_offset: -1,
+            log_append_time: -1,
+            log_start_offset: -1,
+            durable: None,
+        }
+    }
+}
+
+pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<ProduceResponse> {
+    let state = ctx.state;
+    let acks = req.acks;
+    let now = now_ms();
+    let mut results: Vec<(String, Vec<(i32, Outcome)>)> = Vec::with_capacity(req.topic_data.len());
+    let mut appended = false;
+    for topic in req.topic_data {
+        let mut parts = Vec::with_capacity(topic.partition_data.len());
+        for p in topic.partition_data {
+            let outcome = if !matches!(acks, -1..=1) {
+                Outcome::error(
+                    ErrorCode::InvalidRequiredAcks,
+                    format!("Invalid required acks {acks}"),
+                )
+            } else {
+                append_one(&state, &topic.name, p.index, p.records, now)
+            };
+            appended |= outcome.error == ErrorCode::None;
+            parts.push((p.index, outcome));
+        }
+        results.push((topic.name, parts));
+    }
+    if appended {
+        state.data_notify.notify_waiters();
+    }
+    match acks {
+        0 => Reply::Nothing,
+        -1 => Reply::Later(Box::pin(async move {
+            wait_durable(&state, &mut results, req.timeout_ms).await;
+            response(results)
+        })),
+        _ => Reply::Now(response(results)),
+    }
+}
+
+fn response(results: Vec<(String, Vec<(i32, Outcome)>)>) -> ProduceResponse {
+    let responses = results
+        .into_iter()
+        .map(|(name, parts)| TopicProduceResponse {
+            name,
+            partition_responses: parts
+                .into_iter()
+                .map(|(index, o)| PartitionProduceResponse {
+                    index,
+                    error_code: o.error.code(),
+                    base_offset: o.base_offset,
+                    log_append_time_ms: o.log_append_time,
+                    log_start_offset: o.log_start_offset,
+                    error_message: if o.error == ErrorCode::None {
+                        None
+                    } else {
+                        o.message
+                    },
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+        .collect();
+    ProduceResponse {
+        responses,
+        ..Default::default()
+    }
+}
+
+/// Waits, up to the request's timeout, for an fsync to cover every appended batch.
+async fn wait_durable(
+    state: &BrokerState,
+    results: &mut [(String, Vec<(i32, Outcome)>)],
+    timeout_ms: i32,
+) {
+    let mut waits = Vec::new();
+    for (ti, (_, parts)) in results.iter().enumerate() {
+        for (pi, (_, o)) in parts.iter().enumerate() {
+            if let Some((p, last)) = &o.durable {
+                waits.push((ti, pi, state.group_commit.request(p.clone(), *last)));
+            }
+        }
+    }
+    let deadline = tokio::time::Instant::now()
+        + Duration::from_millis(u64::try_from(timeout_ms.max(0)).unwrap_or(0));
+    for (ti, pi, rx) in waits {
+        let ok = tokio::time::timeout_at(deadline, rx).await;
+        let Some((_, o)) = results.get_mut(ti).and_then(|(_, parts)| parts.get_mut(pi)) else {
+            continue;
+        };
+        match ok {
+            Ok(Ok(true)) => {}
+            Ok(_) => {
+                o.error = ErrorCode::KafkaStorageError;
+                o.message = Some("the log could not be synced to disk".into());
+            }
+            Err(_) => {
+                o.error = ErrorCode::RequestTimedOut;
+                o.message = Some("timed out waiting for the batch to be synced".into());
+            }
+        }
+    }
+}
+
+fn append_one(
+    state: &BrokerState,
+    topic: &str,
+    index: i32,
+    records: Option<Bytes>,
+    now: i64,
+) -> Outcome {
+    let Some(partition) = state.partition(topic, index) else {
+        return Outcome::error(
+            ErrorCode::UnknownTopicOrPartition,
+            "This server does not host this topic-partition.",
+        );
+    };
+    let records = records.unwrap_or_default();
+    let settings = partition.settings();
+    if records.len() > settings.max_message_bytes {
+        debug!(
+            topic,
+            partition = index,
+            size = records.len(),
+            "batch larger than max.message.bytes"
+        );
+        return Outcome::error(
+            ErrorCode::MessageTooLarge,
+            format!(
+                "The batch size {} exceeds max.message.bytes {}",
+                records.len(),
+                settings.max_message_bytes
+            ),
+        );
+    }
+    let header = match BatchHeader::validate(&records, records.len()) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!(topic, partition = index, error = %e, "rejecting produced batch");
+            return Outcome::error(ErrorCode::CorruptMessage, e.to_string());
+        }
+    };
+    if header.total_len() != records.len() {
+        warn!(
+            topic,
+            partition = index,
+            "rejecting produce with more than one batch"
+        );
+        return Outcome::error(
+            ErrorCode::InvalidRecord,
+            "A produce request must carry exactly one record batch per partition",
+        );
+    }
+    if header.is_control() {
+        return Outcome::error(
+            ErrorCode::InvalidRecord,
+            "Clients may not write control batches",
+        );
+    }
+    if header.timestamp_type() == TimestampType::CreateTime
+        && !settings.log_append_time
+        && header.max_timestamp > now.saturating_add(TIMESTAMP_AFTER_MAX_MS)
+    {
+        return Outcome::error(
+            ErrorCode::InvalidTimestamp,
+            format!(
+                "Timestamp {} is more than {TIMESTAMP_AFTER_MAX_MS} ms in the future",
+                header.max_timestamp
+            ),
+        );
+    }
+    if let Err(e) = crate::validate::records(&records, &header) {
+        warn!(topic, partition = index, error = %e, "rejecting produced batch");
+        return Outcome::error(ErrorCode::CorruptMessage, e.to_string());
+    }
+    let mut bytes = records.to_vec();
+    match partition.append(&mut bytes, &header, now) {
+        Ok(a) => Outcome {
+            error: ErrorCode::None,
+            message: None,
+            base_offset: a.base_offset,
+            log_append_time: a.log_append_time,
+            log_start_offset: partition.log_start_offset(),
+            durable: Some((partition.clone(), a.last_offset)),
+        },
+        Err(e) => {
+            warn!(topic, partition = index, error = %e, "append failed");
+            Outcome::error(storage_error_code(&e), e.to_string())
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The listener: binds the Kafka port and runs one [`connection`](crate::connection) task per
+//! client until shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::error::BrokerError;
+use crate::state::BrokerState;
+
+/// A running broker: its bound address and a way to stop it.
+pub struct Broker {
+    /// The address the Kafka listener is bound to.
+    pub local_addr: SocketAddr,
+    state: Arc<BrokerState>,
+    stop: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Broker {
+    /// Validates the config, opens the data dir (recovering every log), binds the listener
+    /// and starts accepting connections.
+    pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
+        config.validate().map_err(BrokerError::Config)?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| BrokerError::Io {
+                context: format!("binding {}", config.listen),
+                source: e,
+            })?;
+        let local_addr = listener.local_addr().map_err(|e| BrokerError::Io {
+            context: "reading the bound address".into(),
+            source: e,
+        })?;
+        let advertised = match &config.advertised {
+            Some((h, p)) => (h.clone(), i32::from(*p)),
+            None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
+        };
+        let data_dir = config.data_dir.clone();
+        let state = tokio::task::spawn_blocking(move || BrokerState::open(config, advertised))
+            .await
+            .map_err(|e| BrokerError::Config(format!("start-up task failed: {e}")))??;
+        info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
+        let (stop, stopped) = watch::channel(false);
+        let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
+        Ok(Broker {
+            local_addr,
+            state,
+            stop,
+            accept,
+        })
+    }
+
+    /// Shared state, for the HTTP endpoint and tests.
+    pub fn state(&self) -> &Arc<BrokerState> {
+        &self.state
+    }
+
+    /// Stops accepting, then flushes and closes every log.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept.await;
+        self.state.shutdown().await;
+        info!("weir broker stopped");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<BrokerState>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    tokio::spawn(connection::serve(state.clone(), socket, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    warn!(error = %e, "accept failed");
+                    tokio::task::yield_now().await;
+                }
+            },
+        }
+    }
+}

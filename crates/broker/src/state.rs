@@ -1,0 +1,423 @@
+//! What the broker knows and hosts: the metadata image, the metadata log, and the partitions
+//! this node holds. Admin changes go through [`BrokerState::commit`]: records are appended to
+//! the metadata log, applied to a new image, and local replicas are reconciled with it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Mutex, Notify};
+use tracing::{info, warn};
+use weir_meta::controller::CreateTopicSpec;
+use weir_meta::{
+    topic_config, Controller, MetaError, MetadataImage, MetadataRecord, TopicId, TopicImage,
+};
+use weir_storage::{partition_dir_name, Log, LogConfig};
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::group_commit::GroupCommit;
+use crate::metadata_log::MetadataLog;
+use crate::partition::{Partition, PartitionSettings};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// File in each partition dir that names the topic id the dir belongs to.
+const PARTITION_METADATA: &str = "partition.metadata";
+
+/// The broker's shared state.
+pub struct BrokerState {
+    /// Settings.
+    pub config: BrokerConfig,
+    /// Host and port advertised to clients.
+    pub advertised: (String, i32),
+    /// Woken on every append, for long-polling fetches.
+    pub data_notify: Notify,
+    /// Group commit for acks=all.
+    pub group_commit: GroupCommit,
+    controller: Controller,
+    image: RwLock<Arc<MetadataImage>>,
+    meta: Mutex<Option<MetadataLog>>,
+    partitions: RwLock<HashMap<(TopicId, i32), Arc<Partition>>>,
+    /// Producer ids of the current block: (next to hand out, end of block).
+    producer_ids: Mutex<(i64, i64)>,
+}
+
+/// Producer ids reserved in the metadata log at a time.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+impl BrokerState {
+    /// Opens the data dir: replays the metadata log, formats it on first start, registers
+    /// this broker, and opens every local partition log (recovering each).
+    pub fn open(config: BrokerConfig, advertised: (String, i32)) -> Result<Arc<Self>, BrokerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| BrokerError::Io {
+            context: format!("creating {}", config.data_dir.display()),
+            source: e,
+        })?;
+        let now = now_ms();
+        let (mut meta, mut image) = MetadataLog::open(&config.data_dir, now)?;
+        let mut boot = Vec::new();
+        if image.cluster_id.is_none() {
+            boot.push(MetadataRecord::Cluster {
+                cluster_id: new_cluster_id(),
+            });
+        }
+        let me = MetadataRecord::RegisterBroker {
+            node_id: config.node_id,
+            host: advertised.0.clone(),
+            port: advertised.1,
+            rack: None,
+        };
+        let registered = image.brokers.get(&config.node_id);
+        if registered.map(|b| (&b.host, b.port)) != Some((&advertised.0, advertised.1)) {
+            boot.push(me);
+        }
+        meta.append(&boot, now)?;
+        for r in &boot {
+            image.apply(r);
+        }
+        let controller = Controller {
+            default_partitions: config.num_partitions,
+            default_replication_factor: config.default_replication_factor,
+        };
+        let state = Arc::new(Self {
+            config,
+            advertised,
+            data_notify: Notify::new(),
+            group_commit: GroupCommit::start(),
+            controller,
+            image: RwLock::new(Arc::new(MetadataImage::default())),
+            meta: Mutex::new(Some(meta)),
+            partitions: RwLock::new(HashMap::new()),
+            producer_ids: Mutex::new((0, 0)),
+        });
+        state.publish(Arc::new(image))?;
+        Ok(state)
+    }
+
+    /// The current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        match self.image.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// The local partition `index` of topic `name`, if this node hosts it.
+    pub fn partition(&self, name: &str, index: i32) -> Option<Arc<Partition>> {
+        let id = self.image().topic(name)?.topic_id;
+        self.partition_by_id(&id, index)
+    }
+
+    /// The local partition `index` of the topic with this id.
+    pub fn partition_by_id(&self, id: &TopicId, index: i32) -> Option<Arc<Partition>> {
+        let map = match self.partitions.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        map.get(&(*id, index)).cloned()
+    }
+
+    /// Creates topics one by one (each atomically); `validate_only` checks without creating.
+    pub async fn create_topics(
+        &self,
+        specs: &[CreateTopicSpec],
+        validate_only: bool,
+    ) -> Vec<Result<Arc<TopicImage>, MetaError>> {
+        let mut meta = self.meta.lock().await;
+        let mut out = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let image = self.image();
+            let id = new_topic_id();
+            let result = match self.controller.create_topic(&image, spec, id) {
+                Ok(records) if validate_only => Ok(preview(&image, &records, &spec.name)),
+                Ok(records) => self.commit_locked(&mut meta, &records).map(|img| {
+                    img.topic(&spec.name)
+                        .cloned()
+                        .unwrap_or_else(|| preview(&image, &records, &spec.name))
+                }),
+                Err(e) => Err(e),
+            };
+            out.push(result);
+        }
+        out
+    }
+
+    /// Deletes a topic and its local logs.
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicId, MetaError> {
+        let mut meta = self.meta.lock().await;
+        let image = self.image();
+        let records = self.controller.delete_topic(&image, name)?;
+        let id = image.topic(name).map(|t| t.topic_id).unwrap_or_default();
+        self.commit_locked(&mut meta, &records)?;
+        Ok(id)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+    ) -> Result<(), MetaError> {
+        let mut meta = self.meta.lock().await;
+        let records = self
+            .controller
+            .create_partitions(&self.image(), name, count, assignments)?;
+        if !validate_only {
+            self.commit_locked(&mut meta, &records)?;
+        }
+        Ok(())
+    }
+
+    /// Appends records to the metadata log, then publishes the new image.
+    fn commit_locked(
+        &self,
+        meta: &mut Option<MetadataLog>,
+        records: &[MetadataRecord],
+    ) -> Result<Arc<MetadataImage>, MetaError> {
+        let log = meta
+            .as_mut()
+            .ok_or_else(|| MetaError::InvalidRequest("broker is shutting down".into()))?;
+        if let Err(e) = log.append(records, now_ms()) {
+            warn!(error = %e, "metadata log append failed");
+            return Err(MetaError::InvalidRequest(format!(
+                "metadata log append failed: {e}"
+            )));
+        }
+        let mut next = (*self.image()).clone();
+        for r in records {
+            next.apply(r);
+        }
+        let next = Arc::new(next);
+        if let Err(e) = self.publish(next.clone()) {
+            warn!(error = %e, "reconciling local partitions failed");
+        }
+        Ok(next)
+    }
+
+    /// Makes `next` the current image and brings local partitions in line with it.
+    fn publish(&self, next: Arc<MetadataImage>) -> Result<(), BrokerError> {
+        let node = self.config.node_id;
+        let mut wanted: HashMap<(TopicId, i32), (&TopicImage, i32)> = HashMap::new();
+        for t in next.topics.values() {
+            for p in t.partitions.values() {
+                if p.replicas.contains(&node) {
+                    wanted.insert((t.topic_id, p.partition), (t, p.partition));
+                }
+            }
+        }
+        let mut map = match self.partitions.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let gone: Vec<(TopicId, i32)> = map
+            .keys()
+            .filter(|k| !wanted.contains_key(k))
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some(p) = map.remove(&k) {
+                let dir = p.dir();
+                info!(topic = %p.topic, partition = p.index, "deleting partition log");
+                drop(p);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    warn!(dir = %dir.display(), error = %e, "could not remove deleted partition dir");
+                }
+            }
+        }
+        let mut first_error = None;
+        for (k, (topic, index)) in wanted {
+            let settings = self.settings_for(&topic.configs);
+            let epoch = topic.partitions.get(&index).map_or(0, |p| p.leader_epoch);
+            if let Some(p) = map.get(&k) {
+                p.set_settings(settings);
+                p.set_leader_epoch(epoch);
+                continue;
+            }
+            match self.open_partition(topic, index, settings) {
+                Ok(p) => {
+                    p.set_leader_epoch(epoch);
+                    map.insert(k, Arc::new(p));
+                }
+                Err(e) => {
+                    warn!(topic = %topic.name, partition = index, error = %e, "could not open partition log");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        drop(map);
+        match self.image.write() {
+            Ok(mut g) => *g = next,
+            Err(p) => *p.into_inner() = next,
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn settings_for(&self, overrides: &BTreeMap<String, String>) -> PartitionSettings {
+        let max = overrides
+            .get("max.message.bytes")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or_else(|| usize::try_from(self.config.message_max_bytes).unwrap_or(0));
+        let ts =
+            topic_config::effective(overrides, "message.timestamp.type").unwrap_or("CreateTime");
+        PartitionSettings {
+            max_message_bytes: max,
+            log_append_time: ts == "LogAppendTime",
+        }
+    }
+
+    fn open_partition(
+        &self,
+        topic: &TopicImage,
+        index: i32,
+        settings: PartitionSettings,
+    ) -> Result<Partition, BrokerError> {
+        let dir = self
+            .config
+            .data_dir
+            .join(partition_dir_name(&topic.name, index));
+        let id_text = hex(&topic.topic_id);
+        let marker = dir.join(PARTITION_METADATA);
+        match std::fs::read_to_string(&marker) {
+            Ok(s) if s.trim() != id_text => {
+                warn!(dir = %dir.display(), "partition dir belongs to an older topic of the same name; removing it");
+                std::fs::remove_dir_all(&dir).map_err(|e| BrokerError::Io {
+                    context: format!("removing {}", dir.display()),
+                    source: e,
+                })?;
+            }
+            _ => {}
+        }
+        let overrides = &topic.configs;
+        let segment_bytes = overrides
+            .get("segment.bytes")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(self.config.log_segment_bytes);
+        let segment_ms = overrides
+            .get("segment.ms")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(self.config.log_roll_ms);
+        let log_config = LogConfig {
+            segment_bytes,
+            segment_ms,
+            index_interval_bytes: self.config.log_index_interval_bytes,
+            ..LogConfig::default()
+        };
+        let log = Log::open(&dir, log_config, now_ms())?;
+        if !marker.exists() {
+            let io = |e| BrokerError::Io {
+                context: format!("writing {}", marker.display()),
+                source: e,
+            };
+            std::fs::write(&marker, format!("{id_text}\n")).map_err(io)?;
+        }
+        Ok(Partition::new(
+            topic.name.clone(),
+            topic.topic_id,
+            index,
+            log,
+            settings,
+        ))
+    }
+
+    /// Hands out a producer id that was never used before, reserving a new block in the
+    /// metadata log when the current one runs out (so ids survive restarts unreused).
+    pub async fn next_producer_id(&self) -> Result<i64, MetaError> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            let mut meta = self.meta.lock().await;
+            let start = self.image().next_producer_id;
+            let end = start + PRODUCER_ID_BLOCK;
+            self.commit_locked(
+                &mut meta,
+                &[MetadataRecord::ProducerIds {
+                    next_producer_id: end,
+                }],
+            )?;
+            *ids = (start, end);
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
+    /// Flushes and closes every log; used on shutdown.
+    pub async fn shutdown(&self) {
+        let parts: Vec<Arc<Partition>> = match self.partitions.write() {
+            Ok(mut g) => g.drain().map(|(_, p)| p).collect(),
+            Err(p) => p.into_inner().drain().map(|(_, p)| p).collect(),
+        };
+        for p in parts {
+            if let Err(e) = p.log().flush() {
+                warn!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");
+            }
+        }
+        if let Some(meta) = self.meta.lock().await.take() {
+            if let Err(e) = meta.close() {
+                warn!(error = %e, "closing metadata log failed");
+            }
+        }
+    }
+}
+
+/// What a topic would look like if `records` were applied (for validate_only).
+fn preview(image: &MetadataImage, records: &[MetadataRecord], name: &str) -> Arc<TopicImage> {
+    let mut img = image.clone();
+    for r in records {
+        img.apply(r);
+    }
+    img.topic(name).cloned().unwrap_or_else(|| {
+        Arc::new(TopicImage {
+            name: name.to_string(),
+            topic_id: TopicId::default(),
+            partitions: BTreeMap::new(),
+            configs: BTreeMap::new(),
+        })
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random topic id (never all zero, which Kafka reserves).
+pub fn new_topic_id() -> TopicId {
+    loop {
+        let id = *uuid::Uuid::new_v4().as_bytes();
+        if id != [0u8; 16] {
+            return id;
+        }
+    }
+}
+
+/// A random cluster id in Kafka's form: 16 random bytes, base64url without padding.
+fn new_cluster_id() -> String {
+    base64url(uuid::Uuid::new_v4().as_bytes())
+}
+
+/// Base64url without padding, as Kafka prints UUIDs.
+pub fn base64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            let idx = (n >> (18 - 6 * i)) & 0x3f;
+            out.push(char::from(A[idx as usize]));
+        }
+    }
+    out
+}

@@ -1,0 +1,179 @@
+//! `weir bench`: a bounded produce-then-fetch load against one partition of any Kafka
+//! broker, reporting msgs/s, MB/s and, given the broker's PID, its CPU seconds.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use weir_client::{admin, consumer, producer};
+use weir_protocol::record::{BatchBuilder, Compression};
+
+use crate::commands::{now_ms, Target};
+
+/// Flags of `weir bench`.
+#[derive(Args, Debug)]
+pub(crate) struct BenchArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Topic (created with one partition if missing).
+    #[arg(long, default_value = "weir-bench")]
+    topic: String,
+    /// Records to produce (and then fetch).
+    #[arg(long, default_value_t = 1_000_000)]
+    messages: u64,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 100)]
+    size: usize,
+    /// acks: 0, 1 or -1 (all).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    acks: i16,
+    /// Target uncompressed batch size in bytes (like the Java client's batch.size).
+    #[arg(long, default_value_t = 64 * 1024)]
+    batch_bytes: usize,
+    /// Produce requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    in_flight: usize,
+    /// Broker process id, to report its CPU seconds (read from /proc).
+    #[arg(long)]
+    broker_pid: Option<u32>,
+    /// Skip the fetch phase.
+    #[arg(long)]
+    no_fetch: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the benchmark.
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.size == 0 || args.messages == 0 || args.in_flight == 0 {
+        bail!("--size, --messages and --in-flight must be positive");
+    }
+    let conn = args.target.connect().await?;
+    let md = admin::metadata(&conn, Some(std::slice::from_ref(&args.topic))).await?;
+    if md.topics.first().is_none_or(|t| t.error_code != 0) {
+        admin::create_topic(&conn, &args.topic, 1, 1, &[])
+            .await
+            .context("creating the bench topic")?;
+    }
+    let start_offset = admin::list_offset(&conn, &args.topic, 0, -1).await?;
+    let value: Vec<u8> = (0..args.size).map(|i| b'a' + (i % 26) as u8).collect();
+    let per_batch = (args.batch_bytes / (args.size + 12)).max(1) as u64;
+
+    let cpu0 = cpu_seconds(args.broker_pid);
+    let t0 = Instant::now();
+    let mut pending = VecDeque::new();
+    let mut sent = 0u64;
+    while sent < args.messages {
+        let n = per_batch.min(args.messages - sent);
+        let now = now_ms();
+        let mut b = BatchBuilder::with_capacity(
+            Compression::None,
+            now,
+            usize::try_from(n)? * (args.size + 12),
+        );
+        for _ in 0..n {
+            b.push(None, Some(&value), &[], now)?;
+        }
+        let batch = b.build()?;
+        pending.push_back(producer::send(&conn, &args.topic, 0, batch, args.acks).await?);
+        sent += n;
+        if pending.len() >= args.in_flight {
+            if let Some(p) = pending.pop_front() {
+                p.await?;
+            }
+        }
+    }
+    for p in pending {
+        p.await?;
+    }
+    let produce_secs = t0.elapsed().as_secs_f64();
+    let produce_cpu = cpu_seconds(args.broker_pid).zip(cpu0).map(|(a, b)| a - b);
+
+    let mut fetch_secs = 0.0;
+    let mut fetch_cpu = None;
+    let mut fetched = 0u64;
+    if !args.no_fetch {
+        let cpu1 = cpu_seconds(args.broker_pid);
+        let t1 = Instant::now();
+        let mut offset = start_offset;
+        while fetched < args.messages {
+            let f = consumer::fetch(&conn, &args.topic, 0, offset, 500, 8 * 1024 * 1024).await?;
+            if f.records.is_empty() && f.next_offset == offset {
+                bail!(
+                    "fetch made no progress at offset {offset} (high watermark {})",
+                    f.high_watermark
+                );
+            }
+            fetched += f.records.len() as u64;
+            offset = f.next_offset;
+        }
+        fetch_secs = t1.elapsed().as_secs_f64();
+        fetch_cpu = cpu_seconds(args.broker_pid).zip(cpu1).map(|(a, b)| a - b);
+    }
+
+    let mb = (args.messages as f64 * args.size as f64) / 1e6;
+    let rate = |secs: f64| {
+        if secs > 0.0 {
+            args.messages as f64 / secs
+        } else {
+            0.0
+        }
+    };
+    if args.json {
+        println!(
+            "{{\"messages\":{},\"size\":{},\"acks\":{},\"produce_secs\":{produce_secs:.3},\"produce_msgs_per_sec\":{:.0},\"produce_mb_per_sec\":{:.2},\"produce_broker_cpu_secs\":{},\"fetch_secs\":{fetch_secs:.3},\"fetch_msgs_per_sec\":{:.0},\"fetch_mb_per_sec\":{:.2},\"fetch_broker_cpu_secs\":{}}}",
+            args.messages,
+            args.size,
+            args.acks,
+            rate(produce_secs),
+            mb / produce_secs.max(1e-9),
+            opt(produce_cpu),
+            if args.no_fetch { 0.0 } else { rate(fetch_secs) },
+            if args.no_fetch { 0.0 } else { mb / fetch_secs.max(1e-9) },
+            opt(fetch_cpu),
+        );
+    } else {
+        println!(
+            "produce: {} msgs x {} B, acks={}: {:.2} s, {:.0} msgs/s, {:.2} MB/s, broker CPU {} s",
+            args.messages,
+            args.size,
+            args.acks,
+            produce_secs,
+            rate(produce_secs),
+            mb / produce_secs.max(1e-9),
+            opt(produce_cpu)
+        );
+        if !args.no_fetch {
+            println!(
+                "fetch:   {fetched} msgs: {:.2} s, {:.0} msgs/s, {:.2} MB/s, broker CPU {} s",
+                fetch_secs,
+                rate(fetch_secs),
+                mb / fetch_secs.max(1e-9),
+                opt(fetch_cpu)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or("null".into(), |v| format!("{v:.2}"))
+}
+
+/// User + system CPU seconds of a process, from /proc/PID/stat.
+fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// Kernel clock ticks per second (USER_HZ), 100 on Linux.
+fn clock_ticks() -> f64 {
+    100.0
+}
