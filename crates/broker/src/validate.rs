@@ -1,7 +1,7 @@
-//! Record-level checks of a produced batch beyond its header: the records parse and their
-//! number matches the header's record count. Compressed batches are decompressed with an
-//! output bound to check this, and the decompressed copy is dropped: the stored bytes are
-//! always the batch as received.
+//! Record-level checks of a produced batch beyond its header: the records parse, their
+//! number matches the header's record count and their offset deltas run 0, 1, 2, ...
+//! Compressed batches are decompressed with an output bound to check this and the copy is
+//! dropped: the stored bytes are always the batch as received.
 
 use bytes::Bytes;
 use weir_protocol::record::batch::{BatchError, BatchHeader};
@@ -10,23 +10,7 @@ use weir_protocol::record::RecordBatch;
 /// Largest decompressed size a produced batch may expand to.
 pub(crate) const MAX_UNCOMPRESSED: usize = 256 * 1024 * 1024;
 
-/// Checks that the records of a header-validated batch parse and match its record count.
+/// Checks the records of a header-validated batch.
 pub(crate) fn records(batch: &Bytes, header: &BatchHeader) -> Result<(), BatchError> {
-    let parsed = RecordBatch::parse(batch.clone())?;
-    let records = parsed.records(MAX_UNCOMPRESSED)?;
-    let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
-    if count != header.record_count {
-        return Err(BatchError::InvalidRecordCount {
-            count: header.record_count,
-            last_offset_delta: header.last_offset_delta,
-        });
-    }
-    if let Some(last) = records.last() {
-        if last.offset - header.base_offset > i64::from(header.last_offset_delta) {
-            return Err(BatchError::CorruptRecords(
-                "record offset delta beyond lastOffsetDelta".into(),
-            ));
-        }
-    }
-    Ok(())
+    RecordBatch::from_validated(*header, batch.clone())?.check_records(MAX_UNCOMPRESSED)
 }

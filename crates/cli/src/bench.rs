@@ -2,11 +2,12 @@
 //! broker, reporting msgs/s, MB/s and, given the broker's PID, its CPU seconds.
 
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use weir_client::{admin, consumer, producer};
+use weir_client::{admin, consumer, producer, ClientError, Connection};
+use weir_protocol::error::ErrorCode;
 use weir_protocol::record::{BatchBuilder, Compression};
 
 use crate::commands::{now_ms, Target};
@@ -51,13 +52,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--size, --messages and --in-flight must be positive");
     }
     let conn = args.target.connect().await?;
-    let md = admin::metadata(&conn, Some(std::slice::from_ref(&args.topic))).await?;
-    if md.topics.first().is_none_or(|t| t.error_code != 0) {
-        admin::create_topic(&conn, &args.topic, 1, 1, &[])
-            .await
-            .context("creating the bench topic")?;
-    }
-    let start_offset = admin::list_offset(&conn, &args.topic, 0, -1).await?;
+    let start_offset = prepare_topic(&conn, &args.topic).await?;
     let value: Vec<u8> = (0..args.size).map(|i| b'a' + (i % 26) as u8).collect();
     let per_batch = (args.batch_bytes / (args.size + 12)).max(1) as u64;
 
@@ -123,7 +118,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     if args.json {
         println!(
-            "{{\"messages\":{},\"size\":{},\"acks\":{},\"produce_secs\":{produce_secs:.3},\"produce_msgs_per_sec\":{:.0},\"produce_mb_per_sec\":{:.2},\"produce_broker_cpu_secs\":{},\"fetch_secs\":{fetch_secs:.3},\"fetch_msgs_per_sec\":{:.0},\"fetch_mb_per_sec\":{:.2},\"fetch_broker_cpu_secs\":{}}}",
+            "{{\"messages\":{},\"size\":{},\"acks\":{},\"produce_secs\":{produce_secs:.6},\"produce_msgs_per_sec\":{:.0},\"produce_mb_per_sec\":{:.2},\"produce_broker_cpu_secs\":{},\"fetch_secs\":{fetch_secs:.6},\"fetch_msgs_per_sec\":{:.0},\"fetch_mb_per_sec\":{:.2},\"fetch_broker_cpu_secs\":{}}}",
             args.messages,
             args.size,
             args.acks,
@@ -156,6 +151,42 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// How long a new topic may take to get a leader (Kafka elects it asynchronously).
+const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates `topic` (one partition) unless it exists, waits until partition 0 has a leader
+/// that answers ListOffsets, and returns its log end offset.
+async fn prepare_topic(conn: &Connection, topic: &str) -> anyhow::Result<i64> {
+    let md = admin::metadata(conn, Some(&[topic.to_string()])).await?;
+    let missing = md
+        .topics
+        .first()
+        .is_none_or(|t| t.error_code == ErrorCode::UnknownTopicOrPartition.code());
+    if missing {
+        match admin::create_topic(conn, topic, 1, 1, &[]).await {
+            Ok(()) => {}
+            Err(ClientError::Kafka {
+                code: ErrorCode::TopicAlreadyExists,
+                ..
+            }) => {}
+            Err(e) => return Err(e).context("creating the bench topic"),
+        }
+    }
+    let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
+    loop {
+        match admin::list_offset(conn, topic, 0, -1).await {
+            Ok(offset) => return Ok(offset),
+            Err(ClientError::Kafka { code, .. }) if code.is_retriable() => {
+                if Instant::now() >= deadline {
+                    bail!("{topic}-0 has no leader after {TOPIC_READY_TIMEOUT:?} (last error {code:?})");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e).context("finding the end offset of the bench topic"),
+        }
+    }
 }
 
 fn opt(v: Option<f64>) -> String {

@@ -94,6 +94,27 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
+    /// Skips `len` bytes, if that many remain.
+    fn skip(&mut self, len: usize, field: &str) -> Result<(), BatchError> {
+        if len > self.remaining() {
+            return Err(BatchError::CorruptRecords(format!(
+                "{field} length {len} exceeds the {} bytes remaining",
+                self.remaining()
+            )));
+        }
+        self.pos += len;
+        Ok(())
+    }
+
+    /// Skips a varint length and that many bytes; a negative length is null.
+    fn skip_nullable(&mut self, field: &str) -> Result<(), BatchError> {
+        let len = self.varint(field)?;
+        match usize::try_from(len) {
+            Ok(len) => self.skip(len, field),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// Reads a varint length and that many bytes; a negative length is null.
     fn nullable_bytes(&mut self, field: &str) -> Result<Option<Bytes>, BatchError> {
         let len = self.varint(field)?;
@@ -159,6 +180,70 @@ pub(crate) fn parse_records(buf: &Bytes, header: &BatchHeader) -> Result<Vec<Rec
         )));
     }
     Ok(records)
+}
+
+/// Checks, without building records, that `buf` (the decompressed records section) holds
+/// exactly `header.record_count` well-formed records whose offset deltas run 0, 1, 2, ...
+/// as a producer writes them. This is the produce path's check, so it allocates nothing.
+pub(crate) fn check_records(buf: &Bytes, header: &BatchHeader) -> Result<(), BatchError> {
+    let count = usize::try_from(header.record_count).map_err(|_| invalid_count(header))?;
+    if count > buf.len() / MIN_RECORD_LEN {
+        return Err(invalid_count(header));
+    }
+    let mut cur = Cursor {
+        buf,
+        pos: 0,
+        end: buf.len(),
+    };
+    for i in 0..count {
+        let len = cur.varint("record length")?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|l| *l <= cur.remaining())
+            .ok_or_else(|| BatchError::CorruptRecords(format!("invalid record length {len}")))?;
+        let mut rec = Cursor {
+            buf,
+            pos: cur.pos,
+            end: cur.pos + len,
+        };
+        rec.byte()?;
+        rec.varlong("timestamp delta")?;
+        let delta = rec.varint("offset delta")?;
+        if usize::try_from(delta).ok() != Some(i) {
+            return Err(BatchError::CorruptRecords(format!(
+                "record {i} has offset delta {delta}"
+            )));
+        }
+        rec.skip_nullable("key")?;
+        rec.skip_nullable("value")?;
+        let headers = rec.varint("header count")?;
+        let headers = usize::try_from(headers)
+            .ok()
+            .filter(|n| *n <= rec.remaining() / MIN_HEADER_LEN)
+            .ok_or_else(|| BatchError::CorruptRecords(format!("invalid header count {headers}")))?;
+        for _ in 0..headers {
+            let key_len = rec.varint("header key length")?;
+            let key_len = usize::try_from(key_len).map_err(|_| {
+                BatchError::CorruptRecords(format!("negative header key length {key_len}"))
+            })?;
+            rec.skip(key_len, "header key")?;
+            rec.skip_nullable("header value")?;
+        }
+        if rec.pos != rec.end {
+            return Err(BatchError::CorruptRecords(format!(
+                "record length {len} but its fields take {}",
+                rec.pos - cur.pos
+            )));
+        }
+        cur.pos = rec.end;
+    }
+    if cur.remaining() != 0 {
+        return Err(BatchError::CorruptRecords(format!(
+            "{} bytes after the last of {count} records",
+            cur.remaining()
+        )));
+    }
+    Ok(())
 }
 
 fn invalid_count(header: &BatchHeader) -> BatchError {
@@ -236,6 +321,29 @@ impl RecordBatch {
         })
     }
 
+    /// Wraps a batch whose header `BatchHeader::validate` already accepted, without
+    /// checking the CRC again (the produce path validates once).
+    pub fn from_validated(header: BatchHeader, bytes: Bytes) -> Result<Self, BatchError> {
+        let compression = header.compression()?;
+        let total = header.total_len();
+        if bytes.len() < total {
+            return Err(BatchError::Truncated {
+                needed: total,
+                have: bytes.len(),
+            });
+        }
+        let bytes = if bytes.len() > total {
+            bytes.slice(..total)
+        } else {
+            bytes
+        };
+        Ok(Self {
+            header,
+            compression,
+            bytes,
+        })
+    }
+
     /// The batch header.
     pub fn header(&self) -> &BatchHeader {
         &self.header
@@ -299,6 +407,12 @@ impl RecordBatch {
             Compression::None => Ok(section),
             codec => decompress(codec, &section, max_uncompressed).map(Bytes::from),
         }
+    }
+
+    /// Checks that the records are well formed, as many as the header says, with offset
+    /// deltas 0, 1, 2, ... (decompressing first, to at most `max_uncompressed` bytes).
+    pub fn check_records(&self, max_uncompressed: usize) -> Result<(), BatchError> {
+        check_records(&self.decompressed(max_uncompressed)?, &self.header)
     }
 
     /// Decodes every record (decompressing first, to at most `max_uncompressed` bytes),

@@ -187,3 +187,43 @@ fn large_values_span_many_codec_blocks() {
         check(&batch, &inputs, None);
     }
 }
+
+#[test]
+fn check_records_accepts_built_batches_and_rejects_lies() {
+    use crate::record::{BatchBuilder, Compression, RecordBatch};
+    for codec in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
+        let mut b = BatchBuilder::new(codec, 1000);
+        for i in 0..50u32 {
+            let v = i.to_be_bytes();
+            b.push(
+                Some(b"k"),
+                Some(&v),
+                &[("h", Some(b"x")), ("h", None)],
+                1000 + i64::from(i),
+            )
+            .unwrap();
+        }
+        let bytes = b.build().unwrap();
+        let batch = RecordBatch::parse(bytes.clone()).unwrap();
+        batch.check_records(1 << 20).unwrap();
+        assert_eq!(batch.records(1 << 20).unwrap().len(), 50);
+    }
+    // A record whose offset delta is not its position is refused (uncompressed batch with
+    // one record claiming delta 5; the CRC is fixed up so only the records are wrong).
+    let mut b = BatchBuilder::new(Compression::None, 0);
+    b.push(None, Some(b"v"), &[], 0).unwrap();
+    let mut raw = b.build().unwrap().to_vec();
+    // Record layout after the 61-byte header: length varint, attributes, timestamp delta
+    // varint (0), offset delta varint (0 -> zigzag 0 at index 64).
+    raw[64] = 10; // zigzag(5)
+    let crc = crc32c::crc32c(&raw[21..]);
+    raw[17..21].copy_from_slice(&crc.to_be_bytes());
+    let batch = RecordBatch::parse(bytes::Bytes::from(raw)).unwrap();
+    assert!(batch.check_records(1 << 20).is_err());
+}
