@@ -1,79 +1,164 @@
-//! `weir serve`: every broker setting as a flag and a `WEIR_*` environment variable.
+//! `weir serve`: every broker setting as a flag, a `WEIR_*` environment variable and a key
+//! of a `--config` properties file named as in Kafka (`log.dirs`, `listeners`, ...).
+//! A flag or variable wins over the file, and the file over the embedded default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::Args;
 use tracing::info;
 use weir_broker::{Broker, BrokerConfig};
 
 /// Flags of `weir serve`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub(crate) struct ServeArgs {
-    /// Where logs and metadata live (Kafka: log.dirs).
-    #[arg(long, env = "WEIR_DATA_DIR", default_value = "weir-data")]
-    data_dir: PathBuf,
-    /// Kafka listener address (Kafka: listeners).
-    #[arg(long, env = "WEIR_LISTEN", default_value = "127.0.0.1:9092")]
-    listen: SocketAddr,
-    /// Host:port advertised to clients (Kafka: advertised.listeners); defaults to --listen.
+    /// A properties file (`key=value` lines, Kafka's key names) with settings.
+    #[arg(long, env = "WEIR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where logs and metadata live [default: weir-data] (log.dirs).
+    #[arg(long, env = "WEIR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Kafka listener address [default: 127.0.0.1:9092] (listeners).
+    #[arg(long, env = "WEIR_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// HOST:PORT advertised to clients [default: the listener] (advertised.listeners).
     #[arg(long, env = "WEIR_ADVERTISED_LISTENER")]
     advertised_listener: Option<String>,
-    /// This node's id (Kafka: node.id).
-    #[arg(long, env = "WEIR_NODE_ID", default_value_t = 1)]
-    node_id: i32,
-    /// Create unknown topics on metadata requests (Kafka: auto.create.topics.enable).
-    #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS_ENABLE", default_value_t = true, action = clap::ArgAction::Set)]
-    auto_create_topics_enable: bool,
-    /// Partitions of an auto-created topic (Kafka: num.partitions).
-    #[arg(long, env = "WEIR_NUM_PARTITIONS", default_value_t = 1)]
-    num_partitions: i32,
-    /// Largest record batch a topic accepts by default (Kafka: message.max.bytes).
-    #[arg(long, env = "WEIR_MESSAGE_MAX_BYTES", default_value_t = 1_048_588)]
-    message_max_bytes: i32,
-    /// Segment file size (Kafka: log.segment.bytes).
-    #[arg(long, env = "WEIR_LOG_SEGMENT_BYTES", default_value_t = 1_073_741_824)]
-    log_segment_bytes: u64,
-    /// Time after which a segment is rolled (Kafka: log.roll.ms).
-    #[arg(long, env = "WEIR_LOG_ROLL_MS", default_value_t = 604_800_000)]
-    log_roll_ms: i64,
-    /// Largest request frame (Kafka: socket.request.max.bytes).
-    #[arg(
-        long,
-        env = "WEIR_SOCKET_REQUEST_MAX_BYTES",
-        default_value_t = 104_857_600
-    )]
-    socket_request_max_bytes: usize,
+    /// This node's id [default: 1] (node.id).
+    #[arg(long, env = "WEIR_NODE_ID")]
+    node_id: Option<i32>,
+    /// Create unknown topics on metadata requests [default: true] (auto.create.topics.enable).
+    #[arg(long, env = "WEIR_AUTO_CREATE_TOPICS_ENABLE")]
+    auto_create_topics_enable: Option<bool>,
+    /// Partitions of an auto-created topic [default: 1] (num.partitions).
+    #[arg(long, env = "WEIR_NUM_PARTITIONS")]
+    num_partitions: Option<i32>,
+    /// Largest record batch a topic accepts by default [default: 1048588] (message.max.bytes).
+    #[arg(long, env = "WEIR_MESSAGE_MAX_BYTES")]
+    message_max_bytes: Option<i32>,
+    /// Segment file size [default: 1073741824] (log.segment.bytes).
+    #[arg(long, env = "WEIR_LOG_SEGMENT_BYTES")]
+    log_segment_bytes: Option<u64>,
+    /// Time after which a segment is rolled [default: 604800000] (log.roll.ms).
+    #[arg(long, env = "WEIR_LOG_ROLL_MS")]
+    log_roll_ms: Option<i64>,
+    /// Largest request frame [default: 104857600] (socket.request.max.bytes).
+    #[arg(long, env = "WEIR_SOCKET_REQUEST_MAX_BYTES")]
+    socket_request_max_bytes: Option<usize>,
+}
+
+/// Reads `key=value` lines; `#` and `!` start comments, as in Java properties files.
+fn read_properties(path: &PathBuf) -> anyhow::Result<BTreeMap<String, String>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
+            bail!("{}:{}: expected key=value", path.display(), n + 1);
+        };
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+
+/// Takes `key` out of the file settings, parsed as `T`.
+fn take<T: FromStr>(file: &mut BTreeMap<String, String>, key: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match file.remove(key) {
+        None => Ok(None),
+        Some(v) => v
+            .parse()
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("config key {key}={v}: {e}")),
+    }
+}
+
+/// Strips a `PLAINTEXT://` style prefix from a Kafka listener value.
+fn strip_scheme(v: &str) -> &str {
+    v.split_once("://").map_or(v, |(_, rest)| rest)
 }
 
 impl ServeArgs {
-    fn config(&self) -> anyhow::Result<BrokerConfig> {
-        let advertised = match &self.advertised_listener {
+    /// Builds the broker config: flags and variables, then the file, then defaults.
+    pub(crate) fn config(&self) -> anyhow::Result<BrokerConfig> {
+        let mut file = match &self.config {
+            Some(p) => read_properties(p)?,
+            None => BTreeMap::new(),
+        };
+        let d = BrokerConfig::default();
+        let listen = match (self.listen, file.remove("listeners")) {
+            (Some(l), _) => l,
+            (None, Some(v)) => strip_scheme(&v)
+                .parse()
+                .with_context(|| format!("config key listeners={v}"))?,
+            (None, None) => d.listen,
+        };
+        let advertised = self.advertised_listener.clone().or_else(|| {
+            file.remove("advertised.listeners")
+                .map(|v| strip_scheme(&v).to_string())
+        });
+        let advertised = match advertised {
             None => None,
             Some(a) => {
                 let (host, port) = a
                     .rsplit_once(':')
-                    .context("--advertised-listener must be HOST:PORT")?;
+                    .context("the advertised listener must be HOST:PORT")?;
                 Some((
                     host.to_string(),
-                    port.parse().context("--advertised-listener port")?,
+                    port.parse().context("advertised listener port")?,
                 ))
             }
         };
         let config = BrokerConfig {
-            node_id: self.node_id,
-            data_dir: self.data_dir.clone(),
-            listen: self.listen,
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(take(&mut file, "log.dirs")?)
+                .unwrap_or(d.data_dir),
+            listen,
             advertised,
-            auto_create_topics_enable: self.auto_create_topics_enable,
-            num_partitions: self.num_partitions,
-            message_max_bytes: self.message_max_bytes,
-            log_segment_bytes: self.log_segment_bytes,
-            log_roll_ms: self.log_roll_ms,
-            socket_request_max_bytes: self.socket_request_max_bytes,
-            ..BrokerConfig::default()
+            node_id: self
+                .node_id
+                .or(take(&mut file, "node.id")?)
+                .unwrap_or(d.node_id),
+            auto_create_topics_enable: self
+                .auto_create_topics_enable
+                .or(take(&mut file, "auto.create.topics.enable")?)
+                .unwrap_or(d.auto_create_topics_enable),
+            num_partitions: self
+                .num_partitions
+                .or(take(&mut file, "num.partitions")?)
+                .unwrap_or(d.num_partitions),
+            message_max_bytes: self
+                .message_max_bytes
+                .or(take(&mut file, "message.max.bytes")?)
+                .unwrap_or(d.message_max_bytes),
+            log_segment_bytes: self
+                .log_segment_bytes
+                .or(take(&mut file, "log.segment.bytes")?)
+                .unwrap_or(d.log_segment_bytes),
+            log_roll_ms: self
+                .log_roll_ms
+                .or(take(&mut file, "log.roll.ms")?)
+                .unwrap_or(d.log_roll_ms),
+            socket_request_max_bytes: self
+                .socket_request_max_bytes
+                .or(take(&mut file, "socket.request.max.bytes")?)
+                .unwrap_or(d.socket_request_max_bytes),
+            ..d
         };
+        if let Some(unknown) = file.keys().next() {
+            bail!("unknown config key {unknown}");
+        }
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
@@ -92,4 +177,45 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     broker.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = std::env::temp_dir().join(format!("weir-serve-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("weir.properties");
+        std::fs::write(
+            &file,
+            "# comment\nlisteners=PLAINTEXT://127.0.0.1:9999\nnum.partitions=3\nlog.dirs=/var/weir\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            num_partitions: Some(5),
+            ..Default::default()
+        };
+        let c = args.config().unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.num_partitions, 5);
+        assert_eq!(c.data_dir, PathBuf::from("/var/weir"));
+        assert_eq!(
+            c.message_max_bytes,
+            BrokerConfig::default().message_max_bytes
+        );
+        std::fs::write(&file, "no.such.key=1\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(args
+            .config()
+            .unwrap_err()
+            .to_string()
+            .contains("no.such.key"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
