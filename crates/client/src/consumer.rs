@@ -76,7 +76,7 @@ pub async fn fetch(
     };
     for batch in Batches::new(data) {
         let batch = batch?;
-        out.next_offset = out.next_offset.max(batch.last_offset() + 1);
+        out.next_offset = out.next_offset.max(batch.last_offset().saturating_add(1));
         if batch.is_control() {
             continue;
         }

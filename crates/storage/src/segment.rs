@@ -207,10 +207,27 @@ impl Segment {
         max_batch_bytes: usize,
     ) -> Result<Option<Located>, StorageError> {
         let start = match self.relative(offset) {
-            Some(rel) => self
-                .offset_index
-                .lookup(rel)
-                .map_or(0, |e| u64::from(e.position)),
+            Some(rel) => match self.offset_index.lookup(rel) {
+                None => 0,
+                // An entry names the base offset of the batch at its position; one that does
+                // not (a damaged index file) is not trusted: scan from the segment start.
+                Some(e) => {
+                    let position = u64::from(e.position);
+                    let expected = self.base_offset + i64::from(e.relative_offset);
+                    match self.header_at(position, max_batch_bytes) {
+                        Ok(b) if b.header.base_offset == expected => position,
+                        _ => {
+                            tracing::warn!(
+                                file = %self.log_path.display(),
+                                position,
+                                expected,
+                                "offset index entry does not match the log; scanning the segment"
+                            );
+                            0
+                        }
+                    }
+                }
+            },
             None if offset < self.base_offset => 0,
             None => return Ok(None),
         };

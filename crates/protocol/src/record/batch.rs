@@ -226,6 +226,15 @@ impl BatchHeader {
                 last_offset_delta: h.last_offset_delta,
             });
         }
+        if h.base_offset
+            .checked_add(i64::from(h.last_offset_delta))
+            .is_none()
+        {
+            return Err(BatchError::InvalidRecordCount {
+                count: h.record_count,
+                last_offset_delta: h.last_offset_delta,
+            });
+        }
         Compression::from_id(h.compression_id())?;
         let computed = crc32c::crc32c(bytes.get(CRC_START..total).unwrap_or_default());
         if computed != h.crc {
@@ -253,9 +262,11 @@ impl BatchHeader {
         usize::try_from(self.batch_length).unwrap_or(0) + LOG_OVERHEAD
     }
 
-    /// Offset of the last record in the batch.
+    /// Offset of the last record in the batch (saturating: `validate` refuses batches
+    /// whose last offset would not fit).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Raw compression codec id (attributes bits 0-2).
