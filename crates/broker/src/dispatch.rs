@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use tracing::warn;
 use weir_protocol::codec::{Decode, Encode, Reader};
 use weir_protocol::frame;
-use weir_protocol::messages::{ApiKey, RequestHeader};
+use weir_protocol::messages::{self as m, ApiKey, RequestHeader};
 
 use crate::handlers;
 use crate::state::BrokerState;
@@ -47,6 +47,14 @@ pub(crate) enum Reply<R> {
     Later(Pin<Box<dyn Future<Output = R> + Send>>),
     /// Send nothing back (acks=0).
     Nothing,
+}
+
+/// How many bytes a response will take, roughly, so its buffer is allocated once.
+pub(crate) trait SizeHint {
+    /// Expected encoded size in bytes.
+    fn size_hint(&self) -> usize {
+        256
+    }
 }
 
 /// What a handler sees besides its request.
@@ -196,7 +204,7 @@ impl Call {
     async fn run<Req, Resp, F, Fut>(mut self, f: F) -> Pending
     where
         Req: Decode,
-        Resp: Encode + Send + 'static,
+        Resp: Encode + SizeHint + Send + 'static,
         F: FnOnce(RequestContext, Req) -> Fut,
         Fut: Future<Output = Reply<Resp>>,
     {
@@ -224,7 +232,7 @@ impl Call {
     async fn now<Req, Resp, F, Fut>(self, f: F) -> Pending
     where
         Req: Decode,
-        Resp: Encode + Send + 'static,
+        Resp: Encode + SizeHint + Send + 'static,
         F: FnOnce(RequestContext, Req) -> Fut,
         Fut: Future<Output = Resp>,
     {
@@ -237,15 +245,46 @@ impl Call {
 pub(crate) fn encode(
     correlation_id: i32,
     api_key: ApiKey,
-    response: &impl Encode,
+    response: &(impl Encode + SizeHint),
     version: i16,
 ) -> Outcome {
     let header_version = api_key.response_header_version(version);
-    match frame::encode_response(correlation_id, header_version, response, version) {
+    let capacity = response.size_hint();
+    match frame::encode_response_with_capacity(
+        capacity,
+        correlation_id,
+        header_version,
+        response,
+        version,
+    ) {
         Ok(bytes) => Outcome::Respond(bytes),
         Err(e) => {
             warn!(api = api_key.name(), version, error = %e, "could not encode response; closing connection");
             Outcome::Close
         }
+    }
+}
+
+impl SizeHint for m::ApiVersionsResponse {}
+impl SizeHint for m::CreatePartitionsResponse {}
+impl SizeHint for m::CreateTopicsResponse {}
+impl SizeHint for m::DeleteTopicsResponse {}
+impl SizeHint for m::DescribeClusterResponse {}
+impl SizeHint for m::DescribeConfigsResponse {}
+impl SizeHint for m::FindCoordinatorResponse {}
+impl SizeHint for m::InitProducerIdResponse {}
+impl SizeHint for m::ListOffsetsResponse {}
+impl SizeHint for m::MetadataResponse {}
+impl SizeHint for m::ProduceResponse {}
+
+impl SizeHint for m::FetchResponse {
+    fn size_hint(&self) -> usize {
+        let records: usize = self
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 64)
+            .sum();
+        256 + records
     }
 }

@@ -90,7 +90,7 @@ fn sync_all(partitions: &[Arc<Partition>]) -> HashMap<usize, i64> {
         };
         match target.sync() {
             Ok(upto) => {
-                let mut log = p.log();
+                let mut log = p.log_mut();
                 log.mark_synced(upto);
                 out.insert(key(p), log.recovery_point());
             }

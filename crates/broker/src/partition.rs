@@ -1,12 +1,13 @@
 //! One partition replica on this broker: its log, its high watermark and its settings.
 //!
-//! Appends are serialised by the log's mutex (one writer per partition, invariant 2); the
-//! high watermark is published through an atomic so fetches read it without the lock.
+//! Appends are serialised by the log's write lock (one writer per partition, invariant 2)
+//! and fetches share its read lock; the high watermark is published through an atomic so
+//! fetches read it without any lock.
 //! On a single node the ISR is the leader alone, so the high watermark follows the log end.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use weir_meta::TopicId;
 use weir_protocol::error::ErrorCode;
@@ -31,7 +32,7 @@ pub struct Partition {
     pub topic_id: TopicId,
     /// Partition index.
     pub index: i32,
-    log: Mutex<Log>,
+    log: RwLock<Log>,
     high_watermark: AtomicI64,
     log_start_offset: AtomicI64,
     leader_epoch: AtomicI32,
@@ -64,7 +65,7 @@ impl Partition {
             topic,
             topic_id,
             index,
-            log: Mutex::new(log),
+            log: RwLock::new(log),
             high_watermark: AtomicI64::new(leo),
             log_start_offset: AtomicI64::new(start),
             leader_epoch: AtomicI32::new(0),
@@ -88,9 +89,17 @@ impl Partition {
         }
     }
 
-    /// Locks the log (appends and syncs take it briefly).
-    pub fn log(&self) -> MutexGuard<'_, Log> {
-        match self.log.lock() {
+    /// The log for reading: fetches and lookups share it; appends wait for them.
+    pub fn log(&self) -> RwLockReadGuard<'_, Log> {
+        match self.log.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// The log for writing (appends, marking synced, flushing), held briefly.
+    pub fn log_mut(&self) -> RwLockWriteGuard<'_, Log> {
+        match self.log.write() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         }
@@ -141,7 +150,7 @@ impl Partition {
             batch::set_log_append_time(bytes, header.total_len(), now_ms);
             log_append_time = now_ms;
         }
-        let mut log = self.log();
+        let mut log = self.log_mut();
         let info: AppendInfo = log.append(bytes, now_ms)?;
         self.high_watermark
             .store(log.log_end_offset(), Ordering::Release);

@@ -355,7 +355,7 @@ impl BrokerState {
             Err(p) => p.into_inner().drain().map(|(_, p)| p).collect(),
         };
         for p in parts {
-            if let Err(e) = p.log().flush() {
+            if let Err(e) = p.log_mut().flush() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");
             }
         }

@@ -86,7 +86,19 @@ pub fn encode_response(
     body: &impl Encode,
     version: i16,
 ) -> Result<BytesMut, EncodeError> {
-    let mut w = BytesMut::with_capacity(256);
+    encode_response_with_capacity(256, correlation_id, header_version, body, version)
+}
+
+/// Like [`encode_response`], starting with a buffer of `capacity` bytes so that a large
+/// response (a fetch carrying megabytes of records) is written without regrowing.
+pub fn encode_response_with_capacity(
+    capacity: usize,
+    correlation_id: i32,
+    header_version: i16,
+    body: &impl Encode,
+    version: i16,
+) -> Result<BytesMut, EncodeError> {
+    let mut w = BytesMut::with_capacity(capacity);
     w.put_i32(0);
     let header = ResponseHeader {
         correlation_id,
