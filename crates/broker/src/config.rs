@@ -33,6 +33,9 @@ pub struct BrokerConfig {
     pub log_index_interval_bytes: u32,
     /// Requests one connection may have in flight before the broker stops reading it.
     pub max_in_flight_per_connection: usize,
+    /// `log.flush.interval.ms`: how often data not yet covered by an fsync (acks=0/1 writes)
+    /// is synced in the background. Kafka never does by default; Weir is durable by default.
+    pub log_flush_interval_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -51,6 +54,7 @@ impl Default for BrokerConfig {
             log_roll_ms: 7 * 24 * 60 * 60 * 1000,
             log_index_interval_bytes: 4096,
             max_in_flight_per_connection: 256,
+            log_flush_interval_ms: 1000,
         }
     }
 }
@@ -84,6 +88,9 @@ impl BrokerConfig {
         }
         if self.socket_request_max_bytes < 1024 {
             return Err("socket.request.max.bytes must be >= 1024".into());
+        }
+        if self.log_flush_interval_ms == 0 {
+            return Err("log.flush.interval.ms must be >= 1".into());
         }
         if self.max_in_flight_per_connection == 0 {
             return Err("max in-flight requests per connection must be >= 1".into());

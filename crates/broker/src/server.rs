@@ -47,6 +47,7 @@ impl Broker {
             .map_err(|e| BrokerError::Config(format!("start-up task failed: {e}")))??;
         info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         let (stop, stopped) = watch::channel(false);
+        tokio::spawn(background_flush(state.clone(), stopped.clone()));
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {
             local_addr,
@@ -88,6 +89,31 @@ async fn accept_loop(
                     tokio::task::yield_now().await;
                 }
             },
+        }
+    }
+}
+
+/// Every `log.flush.interval.ms`, asks group commit to sync whatever acks=0/1 writes left
+/// unsynced, so that data reaches the disk within that interval whatever the producer asked.
+async fn background_flush(state: Arc<BrokerState>, mut stopped: watch::Receiver<bool>) {
+    let period = std::time::Duration::from_millis(state.config.log_flush_interval_ms);
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = ticker.tick() => {}
+        }
+        let waits: Vec<_> = state
+            .partitions()
+            .into_iter()
+            .filter_map(|p| {
+                let end = p.log().sync_target().map(|t| t.upto())?;
+                Some(state.group_commit.request(p, end - 1))
+            })
+            .collect();
+        for w in waits {
+            let _ = w.await;
         }
     }
 }

@@ -348,6 +348,15 @@ impl BrokerState {
         Ok(id)
     }
 
+    /// Every partition hosted here.
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        let map = match self.partitions.read() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        map.values().cloned().collect()
+    }
+
     /// Flushes and closes every log; used on shutdown.
     pub async fn shutdown(&self) {
         let parts: Vec<Arc<Partition>> = match self.partitions.write() {

@@ -233,3 +233,25 @@ async fn api_versions_too_new_gets_a_v0_unsupported_version_answer() {
     assert!(count >= 10, "the v0 answer lists the supported APIs");
     broker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_one_data_is_synced_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = weir_broker::BrokerConfig {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        log_flush_interval_ms: 20,
+        ..weir_broker::BrokerConfig::default()
+    };
+    let broker = weir_broker::Broker::start(config).await.unwrap();
+    let conn = Connection::connect(&broker.local_addr.to_string(), "t").await.unwrap();
+    admin::create_topic(&conn, "bg", 1, 1, &[]).await.unwrap();
+    producer::send(&conn, "bg", 0, batch("x", 7), 1).await.unwrap().await.unwrap();
+    let partition = broker.state().partition("bg", 0).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while partition.log().recovery_point() < 7 {
+        assert!(tokio::time::Instant::now() < deadline, "acks=1 data was never synced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    broker.shutdown().await;
+}

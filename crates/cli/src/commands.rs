@@ -12,7 +12,12 @@ use weir_protocol::record::{partition_for_key, BatchBuilder, Compression};
 #[derive(Args, Debug, Clone)]
 pub(crate) struct Target {
     /// Bootstrap broker HOST:PORT.
-    #[arg(long, env = "WEIR_BOOTSTRAP", default_value = "127.0.0.1:9092", global = true)]
+    #[arg(
+        long,
+        env = "WEIR_BOOTSTRAP",
+        default_value = "127.0.0.1:9092",
+        global = true
+    )]
     pub(crate) bootstrap: String,
 }
 

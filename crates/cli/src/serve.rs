@@ -45,6 +45,9 @@ pub(crate) struct ServeArgs {
     /// Time after which a segment is rolled [default: 604800000] (log.roll.ms).
     #[arg(long, env = "WEIR_LOG_ROLL_MS")]
     log_roll_ms: Option<i64>,
+    /// Background fsync period for acks=0/1 data [default: 1000] (log.flush.interval.ms).
+    #[arg(long, env = "WEIR_LOG_FLUSH_INTERVAL_MS")]
+    log_flush_interval_ms: Option<u64>,
     /// Largest request frame [default: 104857600] (socket.request.max.bytes).
     #[arg(long, env = "WEIR_SOCKET_REQUEST_MAX_BYTES")]
     socket_request_max_bytes: Option<usize>,
@@ -150,6 +153,10 @@ impl ServeArgs {
                 .log_roll_ms
                 .or(take(&mut file, "log.roll.ms")?)
                 .unwrap_or(d.log_roll_ms),
+            log_flush_interval_ms: self
+                .log_flush_interval_ms
+                .or(take(&mut file, "log.flush.interval.ms")?)
+                .unwrap_or(d.log_flush_interval_ms),
             socket_request_max_bytes: self
                 .socket_request_max_bytes
                 .or(take(&mut file, "socket.request.max.bytes")?)
