@@ -244,13 +244,22 @@ async fn acks_one_data_is_synced_in_the_background() {
         ..weir_broker::BrokerConfig::default()
     };
     let broker = weir_broker::Broker::start(config).await.unwrap();
-    let conn = Connection::connect(&broker.local_addr.to_string(), "t").await.unwrap();
+    let conn = Connection::connect(&broker.local_addr.to_string(), "t")
+        .await
+        .unwrap();
     admin::create_topic(&conn, "bg", 1, 1, &[]).await.unwrap();
-    producer::send(&conn, "bg", 0, batch("x", 7), 1).await.unwrap().await.unwrap();
+    producer::send(&conn, "bg", 0, batch("x", 7), 1)
+        .await
+        .unwrap()
+        .await
+        .unwrap();
     let partition = broker.state().partition("bg", 0).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while partition.log().recovery_point() < 7 {
-        assert!(tokio::time::Instant::now() < deadline, "acks=1 data was never synced");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "acks=1 data was never synced"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     broker.shutdown().await;
