@@ -408,25 +408,25 @@ pub fn new_topic_id() -> TopicId {
 
 /// A random cluster id in Kafka's form: 16 random bytes, base64url without padding.
 fn new_cluster_id() -> String {
-    base64url(uuid::Uuid::new_v4().as_bytes())
+    weir_protocol::codec::Uuid(*uuid::Uuid::new_v4().as_bytes()).to_string()
 }
 
-/// Base64url without padding, as Kafka prints UUIDs.
-pub fn base64url(bytes: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 2);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk.first().copied().unwrap_or(0),
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            let idx = (n >> (18 - 6 * i)) & 0x3f;
-            out.push(char::from(A[idx as usize]));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_kafka_shaped() {
+        let cluster = new_cluster_id();
+        assert_eq!(
+            cluster.len(),
+            22,
+            "16 bytes in base64url without padding: {cluster}"
+        );
+        assert!(cluster
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(new_topic_id(), [0u8; 16]);
+        assert_ne!(new_topic_id(), new_topic_id());
     }
-    out
 }
