@@ -19,6 +19,7 @@ pub mod error;
 pub mod group_commit;
 mod handlers;
 mod ids;
+mod locks;
 pub mod metadata_log;
 pub mod partition;
 pub mod server;

@@ -15,6 +15,8 @@ use weir_protocol::record::batch::{self, BatchHeader};
 use weir_protocol::record::TimestampType;
 use weir_storage::{AppendInfo, Log, ReadResult, StorageError};
 
+use crate::locks;
+
 /// Settings a partition takes from its topic's effective configs.
 #[derive(Debug, Clone)]
 pub struct PartitionSettings {
@@ -75,34 +77,22 @@ impl Partition {
 
     /// Current settings.
     pub fn settings(&self) -> Arc<PartitionSettings> {
-        match self.settings.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        locks::read(&self.settings).clone()
     }
 
     /// Replaces the settings (after a config change).
     pub fn set_settings(&self, s: PartitionSettings) {
-        match self.settings.write() {
-            Ok(mut g) => *g = Arc::new(s),
-            Err(p) => *p.into_inner() = Arc::new(s),
-        }
+        *locks::write(&self.settings) = Arc::new(s);
     }
 
     /// The log for reading: fetches and lookups share it; appends wait for them.
     pub fn log(&self) -> RwLockReadGuard<'_, Log> {
-        match self.log.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        locks::read(&self.log)
     }
 
     /// The log for writing (appends, marking synced, flushing), held briefly.
     pub fn log_mut(&self) -> RwLockWriteGuard<'_, Log> {
-        match self.log.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        }
+        locks::write(&self.log)
     }
 
     /// Leader epoch from the metadata image.
@@ -180,10 +170,5 @@ impl Partition {
     /// Directory of this partition's log.
     pub fn dir(&self) -> PathBuf {
         self.log().dir().to_path_buf()
-    }
-
-    /// Stored bytes.
-    pub fn size_bytes(&self) -> u64 {
-        self.log().size_bytes()
     }
 }

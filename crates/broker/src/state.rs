@@ -17,6 +17,7 @@ use weir_storage::{partition_dir_name, Log, LogConfig};
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::group_commit::GroupCommit;
+use crate::locks;
 use crate::metadata_log::MetadataLog;
 use crate::partition::{Partition, PartitionSettings};
 
@@ -102,10 +103,7 @@ impl BrokerState {
 
     /// The current metadata image.
     pub fn image(&self) -> Arc<MetadataImage> {
-        match self.image.read() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        locks::read(&self.image).clone()
     }
 
     /// The local partition `index` of topic `name`, if this node hosts it.
@@ -116,11 +114,7 @@ impl BrokerState {
 
     /// The local partition `index` of the topic with this id.
     pub fn partition_by_id(&self, id: &TopicId, index: i32) -> Option<Arc<Partition>> {
-        let map = match self.partitions.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        map.get(&(*id, index)).cloned()
+        locks::read(&self.partitions).get(&(*id, index)).cloned()
     }
 
     /// Creates topics one by one (each atomically); `validate_only` checks without creating.
@@ -213,10 +207,7 @@ impl BrokerState {
                 }
             }
         }
-        let mut map = match self.partitions.write() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
+        let mut map = locks::write(&self.partitions);
         let gone: Vec<(TopicId, i32)> = map
             .keys()
             .filter(|k| !wanted.contains_key(k))
@@ -253,10 +244,7 @@ impl BrokerState {
             }
         }
         drop(map);
-        match self.image.write() {
-            Ok(mut g) => *g = next,
-            Err(p) => *p.into_inner() = next,
-        }
+        *locks::write(&self.image) = next;
         first_error.map_or(Ok(()), Err)
     }
 
@@ -350,19 +338,15 @@ impl BrokerState {
 
     /// Every partition hosted here.
     pub fn partitions(&self) -> Vec<Arc<Partition>> {
-        let map = match self.partitions.read() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
-        map.values().cloned().collect()
+        locks::read(&self.partitions).values().cloned().collect()
     }
 
     /// Flushes and closes every log; used on shutdown.
     pub async fn shutdown(&self) {
-        let parts: Vec<Arc<Partition>> = match self.partitions.write() {
-            Ok(mut g) => g.drain().map(|(_, p)| p).collect(),
-            Err(p) => p.into_inner().drain().map(|(_, p)| p).collect(),
-        };
+        let parts: Vec<Arc<Partition>> = locks::write(&self.partitions)
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
         for p in parts {
             if let Err(e) = p.log_mut().flush() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");

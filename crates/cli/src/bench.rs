@@ -10,7 +10,9 @@ use weir_client::{admin, consumer, producer, ClientError, Connection};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::record::{BatchBuilder, Compression};
 
-use crate::commands::{now_ms, Target};
+use weir_broker::state::now_ms;
+
+use crate::commands::Target;
 
 /// Flags of `weir bench`.
 #[derive(Args, Debug)]
@@ -193,6 +195,9 @@ fn opt(v: Option<f64>) -> String {
     v.map_or("null".into(), |v| format!("{v:.2}"))
 }
 
+/// Kernel clock ticks per second (USER_HZ), 100 on Linux.
+const CLOCK_TICKS: f64 = 100.0;
+
 /// User + system CPU seconds of a process, from /proc/PID/stat.
 fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
@@ -201,10 +206,5 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
-}
-
-/// Kernel clock ticks per second (USER_HZ), 100 on Linux.
-fn clock_ticks() -> f64 {
-    100.0
+    Some((utime + stime) / CLOCK_TICKS)
 }

@@ -5,6 +5,7 @@ use std::io::{BufRead, Write};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
+use weir_broker::state::now_ms;
 use weir_client::{admin, consumer, producer, Connection};
 use weir_protocol::record::{partition_for_key, BatchBuilder, Compression};
 
@@ -243,11 +244,4 @@ pub(crate) async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
             return Ok(());
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

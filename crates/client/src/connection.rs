@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
-use weir_protocol::codec::{Decode, Encode, Reader, Request};
+use weir_protocol::codec::{Decode, Reader, Request};
+use weir_protocol::frame;
 use weir_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader, ResponseHeader,
 };
@@ -130,13 +131,8 @@ impl Connection {
             client_id: Some(self.client_id.clone()),
             ..Default::default()
         };
-        let mut buf = BytesMut::with_capacity(256);
-        buf.extend_from_slice(&[0, 0, 0, 0]);
-        header.encode(&mut buf, key.request_header_version(version))?;
-        req.encode(&mut buf, version)?;
-        let len = i32::try_from(buf.len() - 4)
-            .map_err(|_| ClientError::Protocol("request too large".into()))?;
-        buf[..4].copy_from_slice(&len.to_be_bytes());
+        let buf =
+            frame::encode_request(&header, key.request_header_version(version), req, version)?;
         let rx = if expect_response {
             let (tx, rx) = oneshot::channel();
             lock(&self.waiters).insert(id, (key.response_header_version(version), tx));

@@ -27,7 +27,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
         _ => None,
     };
     let topics = match requested {
-        None => image.topics.values().map(|t| describe(t, None)).collect(),
+        None => image.topics.values().map(describe).collect(),
         Some(wanted) => {
             let allow_create = state.config.auto_create_topics_enable
                 && (ctx.version < 4 || req.allow_auto_topic_creation);
@@ -86,7 +86,7 @@ fn describe_requested(
 ) -> MetadataResponseTopic {
     match name {
         Some(name) => match image.topic(name) {
-            Some(t) => describe(t, None),
+            Some(t) => describe(t),
             None => {
                 let code = if validate_topic_name(name).is_err() {
                     ErrorCode::InvalidTopicException
@@ -97,7 +97,7 @@ fn describe_requested(
             }
         },
         None => match image.topic_by_id(&id) {
-            Some(t) => describe(t, None),
+            Some(t) => describe(t),
             None => error_topic(None, id, ErrorCode::UnknownTopicId),
         },
     }
@@ -113,7 +113,7 @@ fn error_topic(name: Option<String>, id: [u8; 16], code: ErrorCode) -> MetadataR
     }
 }
 
-fn describe(t: &Arc<TopicImage>, error: Option<ErrorCode>) -> MetadataResponseTopic {
+fn describe(t: &Arc<TopicImage>) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .values()
@@ -129,7 +129,7 @@ fn describe(t: &Arc<TopicImage>, error: Option<ErrorCode>) -> MetadataResponseTo
         })
         .collect();
     MetadataResponseTopic {
-        error_code: error.map_or(0, ErrorCode::code),
+        error_code: 0,
         name: Some(t.name.clone()),
         topic_id: to_uuid(&t.topic_id),
         is_internal: is_internal(&t.name),
