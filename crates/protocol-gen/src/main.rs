@@ -163,7 +163,9 @@ fn main() -> Result<()> {
         files.push((format!("{}.rs", file::module_name(m)), src));
     }
     files.push(("mod.rs".into(), file::emit_mod(&specs)));
-    files.push(("api_key.rs".into(), file::emit_api_key(&specs)?));
+    if specs.iter().any(|m| m.kind == spec::Kind::Request) {
+        files.push(("api_key.rs".into(), file::emit_api_key(&specs)?));
+    }
     write_all(&args.out, &files)?;
     println!("wrote {} files to {}", files.len(), args.out.display());
     if let Some(dir) = &args.arb_out {

@@ -4,6 +4,8 @@
 //! - [`frame`]: the 4-byte size prefix that delimits every request and response.
 //! - [`messages`]: every request, response and header type, generated from Kafka's JSON
 //!   message specifications by `weir-protocol-gen` (do not edit by hand).
+//! - [`group_records`]: the key and value types of `__consumer_offsets` records, generated
+//!   from Kafka's group-coordinator specs the same way.
 //! - [`error`]: Kafka's error codes.
 //! - [`record`]: the RecordBatch v2 view (header, CRC32C, records, compression, builder).
 //!
@@ -13,5 +15,6 @@
 pub mod codec;
 pub mod error;
 pub mod frame;
+pub mod group_records;
 pub mod messages;
 pub mod record;
