@@ -11,6 +11,7 @@
 //!   retention expiry).
 //! - [`coordinator`]: [`GroupCoordinator`], the groups and offsets of one `__consumer_offsets`
 //!   partition, routing requests by group id and applying Kafka's rules for unknown groups.
+//! - [`records`]: [`Record`]s to and from `__consumer_offsets` bytes, in Kafka's format.
 //! - [`subscription`]: decoding the consumer protocol's subscription metadata.
 //! - [`assignor`]: server-side assignors (`uniform`, `range`) for the KIP-848 protocol.
 //!
@@ -38,6 +39,7 @@ pub mod classic;
 pub mod coordinator;
 pub mod group;
 pub mod offsets;
+pub mod records;
 pub mod subscription;
 
 pub use classic::{
