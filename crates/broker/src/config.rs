@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use weir_coordinator::GroupConfig;
+
 /// Everything a broker needs to start.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -36,6 +38,10 @@ pub struct BrokerConfig {
     /// `log.flush.interval.ms`: how often data not yet covered by an fsync (acks=0/1 writes)
     /// is synced in the background. Kafka never does by default; Weir is durable by default.
     pub log_flush_interval_ms: u64,
+    /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, fixed once created.
+    pub offsets_topic_num_partitions: i32,
+    /// The group coordinator's settings (`group.*`, `offsets.retention.*`).
+    pub group: GroupConfig,
 }
 
 impl Default for BrokerConfig {
@@ -55,6 +61,8 @@ impl Default for BrokerConfig {
             log_index_interval_bytes: 4096,
             max_in_flight_per_connection: 256,
             log_flush_interval_ms: 1000,
+            offsets_topic_num_partitions: 50,
+            group: GroupConfig::default(),
         }
     }
 }
@@ -92,6 +100,10 @@ impl BrokerConfig {
         if self.log_flush_interval_ms == 0 {
             return Err("log.flush.interval.ms must be >= 1".into());
         }
+        if self.offsets_topic_num_partitions < 1 {
+            return Err("offsets.topic.num.partitions must be >= 1".into());
+        }
+        self.group.validate().map_err(|e| e.to_string())?;
         if self.max_in_flight_per_connection == 0 {
             return Err("max in-flight requests per connection must be >= 1".into());
         }

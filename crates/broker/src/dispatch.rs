@@ -63,6 +63,10 @@ pub(crate) struct RequestContext {
     pub state: Arc<BrokerState>,
     /// API version of the request.
     pub version: i16,
+    /// The client id from the request header.
+    pub client_id: String,
+    /// The client's address.
+    pub peer: SocketAddr,
 }
 
 /// Checks the API and version, decodes the body, runs its handler and encodes the response.
@@ -90,7 +94,12 @@ pub(crate) async fn handle(
         return Pending::Ready(Outcome::Close);
     }
     let call = Call {
-        ctx: RequestContext { state, version },
+        ctx: RequestContext {
+            state,
+            version,
+            client_id: header.client_id.clone().unwrap_or_default(),
+            peer,
+        },
         correlation_id: header.correlation_id,
         api_key,
         body,
@@ -109,17 +118,19 @@ pub(crate) async fn handle(
         K::DescribeCluster => call.now(handlers::describe_cluster::handle).await,
         K::InitProducerId => call.now(handlers::init_producer_id::handle).await,
         K::FindCoordinator => call.now(handlers::find_coordinator::handle).await,
+        K::JoinGroup => call.run(handlers::join_group::handle).await,
+        K::SyncGroup => call.run(handlers::sync_group::handle).await,
+        K::Heartbeat => call.now(handlers::heartbeat::handle).await,
+        K::LeaveGroup => call.now(handlers::leave_group::handle).await,
+        K::OffsetCommit => call.now(handlers::offset_commit::handle).await,
+        K::OffsetFetch => call.now(handlers::offset_fetch::handle).await,
+        K::ListGroups => call.now(handlers::list_groups::handle).await,
+        K::DescribeGroups => call.now(handlers::describe_groups::handle).await,
+        K::DeleteGroups => call.now(handlers::delete_groups::handle).await,
+        K::OffsetDelete => call.now(handlers::offset_delete::handle).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
-        K::OffsetCommit
-        | K::OffsetFetch
-        | K::JoinGroup
-        | K::Heartbeat
-        | K::LeaveGroup
-        | K::SyncGroup
-        | K::DescribeGroups
-        | K::ListGroups
-        | K::SaslHandshake
+        K::SaslHandshake
         | K::DeleteRecords
         | K::OffsetForLeaderEpoch
         | K::AddPartitionsToTxn
@@ -138,12 +149,10 @@ pub(crate) async fn handle(
         | K::RenewDelegationToken
         | K::ExpireDelegationToken
         | K::DescribeDelegationToken
-        | K::DeleteGroups
         | K::ElectLeaders
         | K::IncrementalAlterConfigs
         | K::AlterPartitionReassignments
         | K::ListPartitionReassignments
-        | K::OffsetDelete
         | K::DescribeClientQuotas
         | K::AlterClientQuotas
         | K::DescribeUserScramCredentials
@@ -267,6 +276,16 @@ pub(crate) fn encode(
 
 impl SizeHint for m::ApiVersionsResponse {}
 impl SizeHint for m::CreatePartitionsResponse {}
+impl SizeHint for m::DeleteGroupsResponse {}
+impl SizeHint for m::DescribeGroupsResponse {}
+impl SizeHint for m::HeartbeatResponse {}
+impl SizeHint for m::JoinGroupResponse {}
+impl SizeHint for m::LeaveGroupResponse {}
+impl SizeHint for m::ListGroupsResponse {}
+impl SizeHint for m::OffsetCommitResponse {}
+impl SizeHint for m::OffsetDeleteResponse {}
+impl SizeHint for m::OffsetFetchResponse {}
+impl SizeHint for m::SyncGroupResponse {}
 impl SizeHint for m::CreateTopicsResponse {}
 impl SizeHint for m::DeleteTopicsResponse {}
 impl SizeHint for m::DescribeClusterResponse {}

@@ -8,6 +8,7 @@
 //! - [`config`]: broker settings with Kafka's names.
 //! - [`state`]: metadata image, metadata log and hosted partitions.
 //! - [`group_commit`]: one fsync for every acks=all batch waiting for it.
+//! - [`groups`]: the group coordinators over `__consumer_offsets`.
 //! - [`metadata_log`]: the local metadata log.
 //! - [`configs`]: effective topic and broker configs as clients see them.
 
@@ -17,6 +18,7 @@ mod connection;
 mod dispatch;
 pub mod error;
 pub mod group_commit;
+pub mod groups;
 mod handlers;
 mod ids;
 mod locks;
@@ -29,3 +31,4 @@ mod validate;
 pub use config::BrokerConfig;
 pub use error::BrokerError;
 pub use server::Broker;
+pub use weir_coordinator::GroupConfig;

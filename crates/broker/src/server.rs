@@ -48,6 +48,7 @@ impl Broker {
         info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
+        crate::groups::Groups::start(&state);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {
             local_addr,

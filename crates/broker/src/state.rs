@@ -17,6 +17,7 @@ use weir_storage::{partition_dir_name, Log, LogConfig};
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::group_commit::GroupCommit;
+use crate::groups::Groups;
 use crate::locks;
 use crate::metadata_log::MetadataLog;
 use crate::partition::{Partition, PartitionSettings};
@@ -41,6 +42,8 @@ pub struct BrokerState {
     pub data_notify: Notify,
     /// Group commit for acks=all.
     pub group_commit: GroupCommit,
+    /// The group coordinators.
+    pub groups: Groups,
     controller: Controller,
     image: RwLock<Arc<MetadataImage>>,
     meta: Mutex<Option<MetadataLog>>,
@@ -86,11 +89,13 @@ impl BrokerState {
             default_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
         };
+        let groups = Groups::new(config.group.clone(), config.offsets_topic_num_partitions);
         let state = Arc::new(Self {
             config,
             advertised,
             data_notify: Notify::new(),
             group_commit: GroupCommit::start(),
+            groups,
             controller,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             meta: Mutex::new(Some(meta)),

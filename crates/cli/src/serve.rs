@@ -10,7 +10,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context};
 use clap::Args;
 use tracing::info;
-use weir_broker::{Broker, BrokerConfig};
+use weir_broker::{Broker, BrokerConfig, GroupConfig};
 
 /// Flags of `weir serve`.
 #[derive(Args, Debug, Default)]
@@ -51,6 +51,33 @@ pub(crate) struct ServeArgs {
     /// Largest request frame [default: 104857600] (socket.request.max.bytes).
     #[arg(long, env = "WEIR_SOCKET_REQUEST_MAX_BYTES")]
     socket_request_max_bytes: Option<usize>,
+    /// Partitions of __consumer_offsets, fixed once created [default: 50]
+    /// (offsets.topic.num.partitions).
+    #[arg(long, env = "WEIR_OFFSETS_TOPIC_NUM_PARTITIONS")]
+    offsets_topic_num_partitions: Option<i32>,
+    /// How long an empty group's first rebalance waits for more members [default: 3000]
+    /// (group.initial.rebalance.delay.ms).
+    #[arg(long, env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    group_initial_rebalance_delay_ms: Option<i64>,
+    /// Smallest session timeout a member may ask for [default: 6000]
+    /// (group.min.session.timeout.ms).
+    #[arg(long, env = "WEIR_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    group_min_session_timeout_ms: Option<i32>,
+    /// Largest session timeout a member may ask for [default: 1800000]
+    /// (group.max.session.timeout.ms).
+    #[arg(long, env = "WEIR_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    group_max_session_timeout_ms: Option<i32>,
+    /// Most members of a classic group [default: unlimited] (group.max.size).
+    #[arg(long, env = "WEIR_GROUP_MAX_SIZE")]
+    group_max_size: Option<usize>,
+    /// How long committed offsets outlive their group's activity [default: 10080]
+    /// (offsets.retention.minutes).
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_MINUTES")]
+    offsets_retention_minutes: Option<i64>,
+    /// How often expired offsets are removed [default: 600000]
+    /// (offsets.retention.check.interval.ms).
+    #[arg(long, env = "WEIR_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
+    offsets_retention_check_interval_ms: Option<i64>,
 }
 
 /// Reads `key=value` lines; `#` and `!` start comments, as in Java properties files.
@@ -121,7 +148,40 @@ impl ServeArgs {
                 ))
             }
         };
+        let g = d.group.clone();
+        let group = GroupConfig {
+            initial_rebalance_delay_ms: self
+                .group_initial_rebalance_delay_ms
+                .or(take(&mut file, "group.initial.rebalance.delay.ms")?)
+                .unwrap_or(g.initial_rebalance_delay_ms),
+            min_session_timeout_ms: self
+                .group_min_session_timeout_ms
+                .or(take(&mut file, "group.min.session.timeout.ms")?)
+                .unwrap_or(g.min_session_timeout_ms),
+            max_session_timeout_ms: self
+                .group_max_session_timeout_ms
+                .or(take(&mut file, "group.max.session.timeout.ms")?)
+                .unwrap_or(g.max_session_timeout_ms),
+            max_size: self
+                .group_max_size
+                .or(take(&mut file, "group.max.size")?)
+                .unwrap_or(g.max_size),
+            offsets_retention_ms: self
+                .offsets_retention_minutes
+                .or(take(&mut file, "offsets.retention.minutes")?)
+                .map_or(g.offsets_retention_ms, |m: i64| m.saturating_mul(60_000)),
+            offsets_retention_check_interval_ms: self
+                .offsets_retention_check_interval_ms
+                .or(take(&mut file, "offsets.retention.check.interval.ms")?)
+                .unwrap_or(g.offsets_retention_check_interval_ms),
+            ..g
+        };
         let config = BrokerConfig {
+            group,
+            offsets_topic_num_partitions: self
+                .offsets_topic_num_partitions
+                .or(take(&mut file, "offsets.topic.num.partitions")?)
+                .unwrap_or(d.offsets_topic_num_partitions),
             data_dir: self
                 .data_dir
                 .clone()

@@ -1,6 +1,7 @@
 //! FindCoordinator (single keys before v4, batched keys from v4): on a cluster of one, every
-//! group's coordinator is this node. Transaction coordinators are not running yet, so
-//! transactional ids get COORDINATOR_NOT_AVAILABLE.
+//! group's coordinator is this node; the first group lookup creates `__consumer_offsets`, as
+//! in Kafka. Transaction coordinators are not running yet, so transactional ids get
+//! COORDINATOR_NOT_AVAILABLE.
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::find_coordinator_response::Coordinator;
@@ -15,9 +16,18 @@ pub(crate) async fn handle(
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
     let (host, port) = ctx.state.advertised.clone();
+    let keys: Vec<&String> = if ctx.version >= 4 {
+        req.coordinator_keys.iter().collect()
+    } else {
+        vec![&req.key]
+    };
+    let offsets_ready = match keys.first() {
+        Some(k) if req.key_type == GROUP => ctx.state.groups.shard(&ctx.state, k).await.is_ok(),
+        _ => true,
+    };
     let node = ctx.state.config.node_id;
     let answer = |key: String| {
-        if req.key_type == GROUP {
+        if req.key_type == GROUP && offsets_ready {
             Coordinator {
                 key,
                 node_id: node,
@@ -32,7 +42,7 @@ pub(crate) async fn handle(
                 host: String::new(),
                 port: -1,
                 error_code: ErrorCode::CoordinatorNotAvailable.code(),
-                error_message: Some("The transaction coordinator is not available.".into()),
+                error_message: Some("The coordinator is not available.".into()),
                 ..Default::default()
             }
         }

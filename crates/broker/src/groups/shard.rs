@@ -1,0 +1,250 @@
+//! One `__consumer_offsets` partition's coordinator: its state (loading, active, failed),
+//! appending the coordinator's records to the partition, and rebuilding the coordinator from
+//! the partition when the broker starts.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use tracing::{debug, info, warn};
+use weir_coordinator::{records, GroupCoordinator, Record};
+use weir_protocol::error::ErrorCode;
+use weir_protocol::record::batch::BatchHeader;
+use weir_protocol::record::builder::BatchBuilder;
+use weir_protocol::record::{Batches, Compression};
+
+use super::Step;
+use crate::locks;
+use crate::partition::Partition;
+use crate::state::{now_ms, BrokerState};
+
+/// Bytes read from the partition at a time while loading.
+const LOAD_READ_BYTES: usize = 1 << 20;
+/// The most a stored batch may decompress to while loading (Weir writes them uncompressed).
+const MAX_UNCOMPRESSED: usize = 64 << 20;
+
+/// Where a shard's coordinator stands.
+pub(crate) enum ShardState {
+    /// Being rebuilt from the log: requests get COORDINATOR_LOAD_IN_PROGRESS.
+    Loading,
+    /// Serving.
+    Active(Box<GroupCoordinator>),
+    /// Loading or a write failed: requests get COORDINATOR_NOT_AVAILABLE.
+    Failed,
+}
+
+impl ShardState {
+    /// The coordinator, or the error a request gets while there is none.
+    pub(crate) fn coordinator(&mut self) -> Result<&mut GroupCoordinator, ErrorCode> {
+        match self {
+            ShardState::Active(c) => Ok(c),
+            ShardState::Loading => Err(ErrorCode::CoordinatorLoadInProgress),
+            ShardState::Failed => Err(ErrorCode::CoordinatorNotAvailable),
+        }
+    }
+}
+
+/// One `__consumer_offsets` partition and the coordinator of its groups.
+pub(crate) struct Shard {
+    /// The partition index.
+    pub index: i32,
+    partition: Arc<Partition>,
+    state: Mutex<ShardState>,
+}
+
+/// What an operation appended: the offset to make durable and the group writes to report.
+#[derive(Default)]
+pub(crate) struct Writes {
+    last_offset: Option<i64>,
+    persists: Vec<(String, u64)>,
+    failed: bool,
+}
+
+impl Writes {
+    /// Nothing was written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.last_offset.is_none() && self.persists.is_empty() && !self.failed
+    }
+
+    /// Waits for the fsync covering the append; false if it or the append failed.
+    pub(crate) async fn durable(&self, state: &BrokerState, shard: &Shard) -> bool {
+        if self.failed {
+            return false;
+        }
+        match self.last_offset {
+            Some(offset) => state
+                .group_commit
+                .request(shard.partition.clone(), offset)
+                .await
+                .unwrap_or(false),
+            None => true,
+        }
+    }
+
+    /// The group writes to report, taken out.
+    pub(crate) fn take_persists(&mut self) -> Vec<(String, u64)> {
+        std::mem::take(&mut self.persists)
+    }
+}
+
+impl Shard {
+    /// A shard whose coordinator is still to be loaded.
+    pub(crate) fn loading(index: i32, partition: Arc<Partition>) -> Self {
+        Shard {
+            index,
+            partition,
+            state: Mutex::new(ShardState::Loading),
+        }
+    }
+
+    /// A shard serving `coordinator`.
+    pub(crate) fn active(index: i32, partition: Arc<Partition>, c: GroupCoordinator) -> Self {
+        Shard {
+            index,
+            partition,
+            state: Mutex::new(ShardState::Active(Box::new(c))),
+        }
+    }
+
+    /// The shard's state, locked.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, ShardState> {
+        locks::lock(&self.state)
+    }
+
+    /// Appends `records` as one batch (call with the state locked, to keep their order).
+    pub(crate) fn append(
+        &self,
+        state: &BrokerState,
+        records: &[Record],
+        persists: Vec<(String, u64)>,
+        now: i64,
+    ) -> Writes {
+        if records.is_empty() {
+            return Writes {
+                persists,
+                ..Writes::default()
+            };
+        }
+        match self.append_batch(records, now) {
+            Ok(last) => {
+                state.data_notify.notify_waiters();
+                Writes {
+                    last_offset: Some(last),
+                    persists,
+                    failed: false,
+                }
+            }
+            Err(e) => {
+                warn!(partition = self.index, error = %e, "could not append to __consumer_offsets");
+                Writes {
+                    last_offset: None,
+                    persists,
+                    failed: true,
+                }
+            }
+        }
+    }
+
+    fn append_batch(&self, records: &[Record], now: i64) -> Result<i64, String> {
+        let mut builder = BatchBuilder::new(Compression::None, now);
+        for r in records {
+            let (key, value) = records::encode(r).map_err(|e| e.to_string())?;
+            builder
+                .push(Some(&key), value.as_deref(), &[], now)
+                .map_err(|e| e.to_string())?;
+        }
+        let mut bytes = builder.build().map_err(|e| e.to_string())?.to_vec();
+        let header = BatchHeader::validate(&bytes, bytes.len()).map_err(|e| e.to_string())?;
+        let appended = self
+            .partition
+            .append(&mut bytes, &header, now)
+            .map_err(|e| e.to_string())?;
+        Ok(appended.last_offset)
+    }
+}
+
+/// Rebuilds the shard's coordinator from its partition, then lets it serve.
+pub(super) async fn load(state: Arc<BrokerState>, shard: Arc<Shard>) {
+    let started = Instant::now();
+    let config = state.groups.config().clone();
+    let partition = shard.partition.clone();
+    let index = shard.index;
+    let loaded = tokio::task::spawn_blocking(move || {
+        let mut c = GroupCoordinator::new(config);
+        let mut effects = Vec::new();
+        let now = now_ms();
+        let count = replay_log(&partition, index, |r| effects.extend(c.replay(r, now)))?;
+        Ok::<_, String>((c, effects, count))
+    })
+    .await;
+    match loaded {
+        Ok(Ok((c, effects, count))) => {
+            *shard.lock() = ShardState::Active(Box::new(c));
+            if count > 0 {
+                info!(
+                    partition = index,
+                    records = count,
+                    ms = started.elapsed().as_millis() as u64,
+                    "loaded group coordinator"
+                );
+            } else {
+                debug!(partition = index, "loaded empty group coordinator");
+            }
+            if !effects.is_empty() {
+                if let Ok(((), writes)) = state
+                    .groups
+                    .apply(&state, &shard, |_, _| Step::effects((), effects))
+                {
+                    state.groups.settle_later(&state, shard.clone(), writes);
+                }
+            }
+        }
+        Ok(Err(e)) => {
+            warn!(partition = index, error = %e, "could not load group coordinator");
+            *shard.lock() = ShardState::Failed;
+        }
+        Err(e) => {
+            warn!(partition = index, error = %e, "group coordinator load task failed");
+            *shard.lock() = ShardState::Failed;
+        }
+    }
+}
+
+/// Feeds every record of the partition to `apply`, in offset order; returns how many.
+/// A record that does not decode is skipped with a warning.
+fn replay_log(
+    partition: &Partition,
+    index: i32,
+    mut apply: impl FnMut(Record),
+) -> Result<u64, String> {
+    let mut offset = partition.log_start_offset();
+    let mut count = 0;
+    loop {
+        let read = partition
+            .read(offset, LOAD_READ_BYTES, true)
+            .map_err(|e| e.to_string())?;
+        if read.bytes.is_empty() {
+            return Ok(count);
+        }
+        for batch in Batches::new(read.bytes) {
+            let batch = batch.map_err(|e| e.to_string())?;
+            offset = batch.last_offset() + 1;
+            if batch.is_control() {
+                continue;
+            }
+            for r in batch.records(MAX_UNCOMPRESSED).map_err(|e| e.to_string())? {
+                let Some(key) = r.key else { continue };
+                match records::decode(&key, r.value.as_ref()) {
+                    Ok(Some(record)) => {
+                        apply(record);
+                        count += 1;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        warn!(partition = index, offset = r.offset, error = %e, "skipping unreadable __consumer_offsets record")
+                    }
+                }
+            }
+        }
+        offset = offset.max(read.next_offset);
+    }
+}

@@ -1,0 +1,36 @@
+//! DeleteGroups: removes empty groups and their offsets (tombstones in `__consumer_offsets`).
+
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::delete_groups_response::DeletableGroupResult;
+use weir_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
+
+use crate::dispatch::RequestContext;
+use crate::groups::Step;
+
+pub(crate) async fn handle(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
+    let state = &ctx.state;
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for group_id in req.groups_names {
+        let result = state
+            .groups
+            .run_durable(state, &group_id, |c, _| match c.delete_group(&group_id) {
+                Ok(records) => Step::records(ErrorCode::None, records),
+                Err(e) => Step::records(e, Vec::new()),
+            })
+            .await;
+        let error = match result {
+            Ok((e, true)) => e,
+            Ok((_, false)) => ErrorCode::CoordinatorNotAvailable,
+            Err(e) => e,
+        };
+        results.push(DeletableGroupResult {
+            group_id,
+            error_code: error.code(),
+            ..Default::default()
+        });
+    }
+    DeleteGroupsResponse {
+        results,
+        ..Default::default()
+    }
+}

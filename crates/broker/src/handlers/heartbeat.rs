@@ -1,0 +1,28 @@
+//! Heartbeat: keeps a classic group member's session alive and tells it when to rejoin.
+
+use weir_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use crate::dispatch::RequestContext;
+use crate::groups::Step;
+
+pub(crate) async fn handle(ctx: RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
+    let state = &ctx.state;
+    let error = state
+        .groups
+        .run(state, &req.group_id, |c, now| {
+            let e = c.heartbeat(
+                &req.group_id,
+                &req.member_id,
+                req.group_instance_id.as_deref(),
+                req.generation_id,
+                now,
+            );
+            Step::effects(e, Vec::new())
+        })
+        .await
+        .unwrap_or_else(|e| e);
+    HeartbeatResponse {
+        error_code: error.code(),
+        ..Default::default()
+    }
+}

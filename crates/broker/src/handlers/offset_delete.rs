@@ -1,0 +1,58 @@
+//! OffsetDelete: removes a group's committed offsets for partitions it does not consume.
+
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
+use weir_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
+
+use crate::dispatch::RequestContext;
+use crate::groups::Step;
+
+pub(crate) async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
+    let topics: Vec<(String, Vec<i32>)> = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            (
+                t.name,
+                t.partitions
+                    .into_iter()
+                    .map(|p| p.partition_index)
+                    .collect(),
+            )
+        })
+        .collect();
+    let state = &ctx.state;
+    let result = state
+        .groups
+        .run_durable(state, &req.group_id, |c, _| {
+            match c.delete_offsets(&req.group_id, &topics) {
+                Ok((results, records)) => Step::records(Ok(results), records),
+                Err(e) => Step::records(Err(e), Vec::new()),
+            }
+        })
+        .await;
+    let (error, results) = match result {
+        Ok((Ok(r), true)) => (ErrorCode::None, r),
+        Ok((Ok(_), false)) => (ErrorCode::CoordinatorNotAvailable, Vec::new()),
+        Ok((Err(e), _)) | Err(e) => (e, Vec::new()),
+    };
+    OffsetDeleteResponse {
+        error_code: error.code(),
+        topics: results
+            .into_iter()
+            .map(|(name, ps)| OffsetDeleteResponseTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(|(index, e)| OffsetDeleteResponsePartition {
+                        partition_index: index,
+                        error_code: e.code(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}

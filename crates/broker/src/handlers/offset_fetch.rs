@@ -1,0 +1,122 @@
+//! OffsetFetch: a group's committed offsets, for named partitions or all of them; one group
+//! per request before v8, several from v8.
+
+use weir_coordinator::FetchedOffset;
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
+    OffsetFetchResponseTopic, OffsetFetchResponseTopics,
+};
+use weir_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
+
+use crate::dispatch::RequestContext;
+use crate::groups::Step;
+
+type Fetched = Vec<(String, Vec<FetchedOffset>)>;
+
+pub(crate) async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
+    if ctx.version >= 8 {
+        let mut groups = Vec::with_capacity(req.groups.len());
+        for g in req.groups {
+            let topics: Option<Vec<(String, Vec<i32>)>> = g.topics.map(|ts| {
+                ts.into_iter()
+                    .map(|t| (t.name, t.partition_indexes))
+                    .collect()
+            });
+            let (error, fetched) = fetch(&ctx, &g.group_id, topics).await;
+            groups.push(OffsetFetchResponseGroup {
+                group_id: g.group_id,
+                error_code: error.code(),
+                topics: fetched
+                    .into_iter()
+                    .map(|(name, ps)| OffsetFetchResponseTopics {
+                        name,
+                        partitions: ps
+                            .into_iter()
+                            .map(|p| OffsetFetchResponsePartitions {
+                                partition_index: p.partition,
+                                committed_offset: p.offset,
+                                committed_leader_epoch: p.leader_epoch,
+                                metadata: Some(p.metadata),
+                                error_code: p.error.code(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            });
+        }
+        return OffsetFetchResponse {
+            groups,
+            ..Default::default()
+        };
+    }
+    let topics: Option<Vec<(String, Vec<i32>)>> = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
+    let (error, fetched) = fetch(&ctx, &req.group_id, topics.clone()).await;
+    // Before v2 there is no top-level error: it goes on every partition asked for.
+    let fetched = if ctx.version < 2 && error != ErrorCode::None {
+        topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, ps)| (t, ps.into_iter().map(|p| failed(p, error)).collect()))
+            .collect()
+    } else {
+        fetched
+    };
+    OffsetFetchResponse {
+        error_code: error.code(),
+        topics: fetched
+            .into_iter()
+            .map(|(name, ps)| OffsetFetchResponseTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(|p| OffsetFetchResponsePartition {
+                        partition_index: p.partition,
+                        committed_offset: p.offset,
+                        committed_leader_epoch: p.leader_epoch,
+                        metadata: Some(p.metadata),
+                        error_code: p.error.code(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+async fn fetch(
+    ctx: &RequestContext,
+    group_id: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> (ErrorCode, Fetched) {
+    let state = &ctx.state;
+    let result = state
+        .groups
+        .run(state, group_id, |c, _| {
+            Step::effects(c.fetch_offsets(group_id, topics.as_deref()), Vec::new())
+        })
+        .await;
+    match result {
+        Ok(f) => (ErrorCode::None, f),
+        Err(e) => (e, Vec::new()),
+    }
+}
+
+fn failed(partition: i32, error: ErrorCode) -> FetchedOffset {
+    FetchedOffset {
+        partition,
+        offset: -1,
+        leader_epoch: -1,
+        metadata: String::new(),
+        error,
+    }
+}

@@ -1,0 +1,42 @@
+//! SyncGroup: the leader hands in the assignment, every member gets its share. Followers'
+//! responses are parked until the leader's assignment is written.
+
+use weir_coordinator::{SyncRequest, SyncResponse};
+use weir_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+
+pub(crate) async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> Reply<SyncGroupResponse> {
+    let mut sync = SyncRequest {
+        token: 0,
+        member_id: req.member_id,
+        generation_id: req.generation_id,
+        group_instance_id: req.group_instance_id,
+        protocol_type: req.protocol_type,
+        protocol_name: req.protocol_name,
+        assignments: req
+            .assignments
+            .into_iter()
+            .map(|a| (a.member_id, a.assignment))
+            .collect(),
+    };
+    let group_id = req.group_id;
+    Reply::Later(Box::pin(async move {
+        let state = ctx.state.clone();
+        let result = state
+            .groups
+            .sync(&state, &group_id, |c, token| {
+                sync.token = token;
+                c.sync(&group_id, sync)
+            })
+            .await;
+        let r = result.unwrap_or_else(SyncResponse::error);
+        SyncGroupResponse {
+            error_code: r.error.code(),
+            protocol_type: r.protocol_type,
+            protocol_name: r.protocol_name,
+            assignment: r.assignment,
+            ..Default::default()
+        }
+    }))
+}
