@@ -134,6 +134,8 @@ class WeirBroker(Broker):
                self.bootstrap]
         if not self.auto_create:
             cmd += ["--auto-create-topics-enable", "false"]
+        # As the Kafka reference's server.properties (and Kafka's own quickstart config).
+        cmd += ["--group-initial-rebalance-delay-ms", "0"]
         cmd += shlex.split(os.environ.get("WEIR_SERVE_ARGS", ""))
         return cmd
 
