@@ -2,10 +2,12 @@
 //!
 //! - `serve`: run a broker ([`serve`]).
 //! - `topic`, `produce`, `consume`: talk to a running broker ([`commands`]).
+//! - `group`: consumer groups, their lag, offset resets ([`group`]).
 //! - `bench`: load generator ([`bench`]).
 
 mod bench;
 mod commands;
+mod group;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +30,8 @@ enum Command {
     Produce(commands::ProduceArgs),
     /// Consume records and print them, one per line.
     Consume(commands::ConsumeArgs),
+    /// List and describe consumer groups (members, offsets, lag), reset offsets, delete.
+    Group(group::GroupArgs),
     /// Produce and fetch load against a broker and report throughput.
     Bench(bench::BenchArgs),
 }
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
             Command::Topic(a) => commands::topic(a).await,
             Command::Produce(a) => commands::produce(a).await,
             Command::Consume(a) => commands::consume(a).await,
+            Command::Group(a) => group::run(a).await,
             Command::Bench(a) => bench::run(a).await,
         }
     })

@@ -5,6 +5,7 @@
 //! - [`producer`]: builds RecordBatch v2 batches and produces them.
 //! - [`consumer`]: fetches and decodes records from one partition.
 //! - [`admin`]: topic creation and metadata.
+//! - [`groups`]: consumer groups: list, describe, committed offsets, delete.
 //!
 //! Everything enters through [`Connection::connect`].
 
@@ -12,6 +13,7 @@ pub mod admin;
 pub mod connection;
 pub mod consumer;
 pub mod error;
+pub mod groups;
 pub mod producer;
 
 pub use connection::Connection;
