@@ -14,6 +14,8 @@ use weir_protocol::messages::{ProduceRequest, ProduceResponse};
 use weir_protocol::record::batch::BatchHeader;
 use weir_protocol::record::TimestampType;
 
+use weir_meta::names::is_internal;
+
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::storage_error_code;
 use crate::partition::Partition;
@@ -158,6 +160,18 @@ fn append_one(
             "This server does not host this topic-partition.",
         );
     };
+    if is_internal(topic) {
+        // Only the coordinators write their topics, as in Kafka.
+        warn!(
+            topic,
+            partition = index,
+            "rejecting a produce to an internal topic"
+        );
+        return Outcome::error(
+            ErrorCode::InvalidTopicException,
+            format!("Cannot append to internal topic {topic}"),
+        );
+    }
     let records = records.unwrap_or_default();
     let settings = partition.settings();
     if records.len() > settings.max_message_bytes {
