@@ -135,7 +135,9 @@ class WeirBroker(Broker):
         if not self.auto_create:
             cmd += ["--auto-create-topics-enable", "false"]
         # As the Kafka reference's server.properties (and Kafka's own quickstart config).
-        cmd += ["--group-initial-rebalance-delay-ms", "0"]
+        cmd += ["--group-initial-rebalance-delay-ms", "0",
+                "--group-consumer-session-timeout-ms", "10000",
+                "--group-consumer-heartbeat-interval-ms", "1000"]
         cmd += shlex.split(os.environ.get("WEIR_SERVE_ARGS", ""))
         return cmd
 

@@ -129,10 +129,14 @@ def run_kafka_python(o: dict, commands: queue.Queue) -> None:
         partition_assignment_strategy=[assignor],
         session_timeout_ms=o.get("session_ms", 6000),
         heartbeat_interval_ms=500,
-        # kafka-python can join before it knows a just-created topic and is then assigned
-        # nothing until its metadata refreshes (every 5 minutes by default).
-        metadata_max_age_ms=1000,
     )
+    # kafka-python joins with whatever metadata it has: without the topic's, the leader
+    # assigns nothing and the group rebalances again once metadata refreshes (and a poll
+    # timing out during that second join can lose its result in kafka-python 3.0).
+    # Knowing the topic before subscribing avoids both.
+    deadline = time.monotonic() + 60
+    while not c.partitions_for_topic(o["topic"]) and time.monotonic() < deadline:
+        time.sleep(0.1)
     current: set[int] = set()
 
     class Listener(ConsumerRebalanceListener):

@@ -12,7 +12,10 @@ from clients import unique_group
 from groups import Member, Members, wait_records, wait_split
 from helpers import create_topic, wait_until
 
+# (client, group.protocol): kafka-python speaks only the classic protocol.
 CLIENTS = ["confluent", "kafka-python"]
+CASES = [("confluent", "classic"), ("kafka-python", "classic"), ("confluent", "consumer")]
+IDS = [f"{c}-{p}" for c, p in CASES]
 
 
 @pytest.fixture
@@ -37,18 +40,26 @@ def produce(bootstrap: str, topic: str, per_partition: int, partitions: int, tag
     assert not errors, errors
 
 
+def starter(members, client, bootstrap, topic, protocol):
+    """Starts a member of `group` with the test's client and protocol."""
+    return lambda group, **opts: members.start(client, bootstrap, topic, group,
+                                               protocol=protocol, **opts)
+
+
 def everything(per_partition: int, partitions: int, start: int = 0) -> set[tuple[int, int]]:
     return {(p, o) for p in range(partitions) for o in range(start, start + per_partition)}
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_two_members_split_then_a_leaving_member_hands_over(broker, topic, members, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_two_members_split_then_a_leaving_member_hands_over(broker, topic, members, client,
+                                                            protocol):
+    join = starter(members, client, broker.bootstrap, topic, protocol)
     create_topic(broker.bootstrap, topic, partitions=4)
     produce(broker.bootstrap, topic, 5, 4)
     group = unique_group()
-    a = members.start(client, broker.bootstrap, topic, group)
+    a = join(group)
     wait_until(lambda: a.assignment() == {0, 1, 2, 3}, 60, "the first member to get all 4")
-    b = members.start(client, broker.bootstrap, topic, group)
+    b = join(group)
     sa, sb = wait_split([a, b], 4)
     assert len(sa) == 2 and len(sb) == 2, (sa, sb)
     # Between them they consumed everything (a record may come twice across the rebalance).
@@ -60,26 +71,28 @@ def test_two_members_split_then_a_leaving_member_hands_over(broker, topic, membe
     assert not a.errors() and not b.errors(), (a.errors(), b.errors())
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_killed_member_expires_after_its_session(broker, topic, members, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_killed_member_expires_after_its_session(broker, topic, members, client, protocol):
+    join = starter(members, client, broker.bootstrap, topic, protocol)
     create_topic(broker.bootstrap, topic, partitions=4)
     group = unique_group()
-    a = members.start(client, broker.bootstrap, topic, group, session_ms=6000)
-    b = members.start(client, broker.bootstrap, topic, group, session_ms=6000)
+    a = join(group, session_ms=6000)
+    b = join(group, session_ms=6000)
     wait_split([a, b], 4)
     b.kill9()
-    # No LeaveGroup: only the session timeout (6 s) can tell the coordinator.
+    # No LeaveGroup: only the session timeout (6 s classic, the broker's 10 s for KIP-848)
+    # can tell the coordinator.
     wait_until(lambda: a.assignment() == {0, 1, 2, 3}, 60,
                "the killed member's partitions to move after its session timeout")
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_committed_offsets_survive_a_broker_restart(new_broker, topic, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_committed_offsets_survive_a_broker_restart(new_broker, topic, client, protocol):
     broker = new_broker()
     create_topic(broker.bootstrap, topic, partitions=2)
     produce(broker.bootstrap, topic, 10, 2, tag="before")
     group = unique_group()
-    a = Member(client, broker.bootstrap, topic, group)
+    a = Member(client, broker.bootstrap, topic, group, protocol=protocol)
     try:
         wait_records(a, everything(10, 2))
         a.commit()
@@ -88,7 +101,7 @@ def test_committed_offsets_survive_a_broker_restart(new_broker, topic, client):
         a.kill9()
     broker.restart()
     produce(broker.bootstrap, topic, 3, 2, tag="after")
-    b = Member(client, broker.bootstrap, topic, group)
+    b = Member(client, broker.bootstrap, topic, group, protocol=protocol)
     try:
         wait_records(b, everything(3, 2, start=10))
         assert min(o for _, o in b.records()) == 10, "resumed before the committed offset"
@@ -97,22 +110,24 @@ def test_committed_offsets_survive_a_broker_restart(new_broker, topic, client):
         b.kill9()
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_two_groups_each_receive_everything(broker, topic, members, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_two_groups_each_receive_everything(broker, topic, members, client, protocol):
+    join = starter(members, client, broker.bootstrap, topic, protocol)
     create_topic(broker.bootstrap, topic, partitions=3)
     produce(broker.bootstrap, topic, 4, 3)
-    a = members.start(client, broker.bootstrap, topic, unique_group())
-    b = members.start(client, broker.bootstrap, topic, unique_group())
+    a = join(unique_group())
+    b = join(unique_group())
     wait_records(a, everything(4, 3))
     wait_records(b, everything(4, 3))
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_auto_offset_reset_earliest_and_latest(broker, topic, members, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_auto_offset_reset_earliest_and_latest(broker, topic, members, client, protocol):
+    join = starter(members, client, broker.bootstrap, topic, protocol)
     create_topic(broker.bootstrap, topic, partitions=1)
     produce(broker.bootstrap, topic, 5, 1, tag="old")
-    early = members.start(client, broker.bootstrap, topic, unique_group(), reset="earliest")
-    late = members.start(client, broker.bootstrap, topic, unique_group(), reset="latest")
+    early = join(unique_group(), reset="earliest")
+    late = join(unique_group(), reset="latest")
     wait_records(early, everything(5, 1))
     wait_until(lambda: late.assignment() == {0}, 60, "the latest-reset member's assignment")
     # The position is fixed once the member fetched; poll until a record produced now arrives.
@@ -128,14 +143,15 @@ def test_auto_offset_reset_earliest_and_latest(broker, topic, members, client):
     assert not any(e["v"].startswith("old") for e in late.of("rec")), "latest saw old records"
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_cooperative_sticky_keeps_unaffected_partitions(broker, topic, members, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_cooperative_sticky_keeps_unaffected_partitions(broker, topic, members, client, protocol):
+    join = starter(members, client, broker.bootstrap, topic, protocol)
     create_topic(broker.bootstrap, topic, partitions=4)
     group = unique_group()
-    a = members.start(client, broker.bootstrap, topic, group, assignor="cooperative-sticky")
+    a = join(group, assignor="cooperative-sticky")
     wait_until(lambda: a.assignment() == {0, 1, 2, 3}, 60, "the first member to get all 4")
     mark = a.mark()
-    b = members.start(client, broker.bootstrap, topic, group, assignor="cooperative-sticky")
+    b = join(group, assignor="cooperative-sticky")
     sa, sb = wait_split([a, b], 4)
     revoked = {p for e in a.since(mark, "revoked") for p in e["parts"]}
     # Only what moved to the new member was revoked; what stayed was never taken away.
@@ -143,17 +159,19 @@ def test_cooperative_sticky_keeps_unaffected_partitions(broker, topic, members, 
     assert not revoked & sa
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_static_member_restart_causes_no_rebalance(broker, topic, members, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_static_member_restart_causes_no_rebalance(broker, topic, members, client, protocol):
+    join = starter(members, client, broker.bootstrap, topic, protocol)
     create_topic(broker.bootstrap, topic, partitions=4)
     group = unique_group()
     opts = dict(session_ms=30000)
-    a = members.start(client, broker.bootstrap, topic, group, instance_id="a", **opts)
-    b = members.start(client, broker.bootstrap, topic, group, instance_id="b", **opts)
+    a = join(group, instance_id="a", **opts)
+    b = join(group, instance_id="b", **opts)
     sa, sb = wait_split([a, b], 4)
     mark = a.mark()
-    b.kill9()
-    b2 = members.start(client, broker.bootstrap, topic, group, instance_id="b", **opts)
+    # A static member's close does not leave the group (KIP-345; KIP-848 epoch -2).
+    b.close()
+    b2 = join(group, instance_id="b", **opts)
     # The restarted member gets its partitions back; in a rebalance it could not have
     # before the other member rejoined, and that member saw nothing happen.
     wait_until(lambda: b2.assignment() == sb, 60, "the restarted static member's partitions")
@@ -161,17 +179,18 @@ def test_static_member_restart_causes_no_rebalance(broker, topic, members, clien
     assert a.assignment() == sa
 
 
-@pytest.mark.parametrize("client", CLIENTS)
-def test_crash_before_commit_sees_records_again(broker, topic, members, client):
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_crash_before_commit_sees_records_again(broker, topic, members, client, protocol):
+    join = starter(members, client, broker.bootstrap, topic, protocol)
     create_topic(broker.bootstrap, topic, partitions=1)
     produce(broker.bootstrap, topic, 5, 1, tag="first")
     group = unique_group()
-    a = members.start(client, broker.bootstrap, topic, group)
+    a = join(group)
     wait_records(a, everything(5, 1))
     a.commit()
     produce(broker.bootstrap, topic, 5, 1, tag="second")
     wait_records(a, everything(5, 1, start=5))
     a.kill9()  # consumed 10, committed 5
-    b = members.start(client, broker.bootstrap, topic, group)
+    b = join(group)
     wait_records(b, everything(5, 1, start=5))
     assert min(o for _, o in b.records()) == 5, "resumed before the committed offset"

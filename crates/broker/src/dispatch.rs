@@ -128,6 +128,8 @@ pub(crate) async fn handle(
         K::DescribeGroups => call.now(handlers::describe_groups::handle).await,
         K::DeleteGroups => call.now(handlers::delete_groups::handle).await,
         K::OffsetDelete => call.now(handlers::offset_delete::handle).await,
+        K::ConsumerGroupHeartbeat => call.now(handlers::consumer_group_heartbeat::handle).await,
+        K::ConsumerGroupDescribe => call.now(handlers::consumer_group_describe::handle).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
         K::SaslHandshake
@@ -172,8 +174,6 @@ pub(crate) async fn handle(
         | K::DescribeTransactions
         | K::ListTransactions
         | K::AllocateProducerIds
-        | K::ConsumerGroupHeartbeat
-        | K::ConsumerGroupDescribe
         | K::ControllerRegistration
         | K::GetTelemetrySubscriptions
         | K::PushTelemetry
@@ -275,6 +275,8 @@ pub(crate) fn encode(
 }
 
 impl SizeHint for m::ApiVersionsResponse {}
+impl SizeHint for m::ConsumerGroupDescribeResponse {}
+impl SizeHint for m::ConsumerGroupHeartbeatResponse {}
 impl SizeHint for m::CreatePartitionsResponse {}
 impl SizeHint for m::DeleteGroupsResponse {}
 impl SizeHint for m::DescribeGroupsResponse {}

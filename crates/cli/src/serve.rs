@@ -70,6 +70,14 @@ pub(crate) struct ServeArgs {
     /// Most members of a classic group [default: unlimited] (group.max.size).
     #[arg(long, env = "WEIR_GROUP_MAX_SIZE")]
     group_max_size: Option<usize>,
+    /// How long a KIP-848 consumer may go without a heartbeat [default: 45000]
+    /// (group.consumer.session.timeout.ms).
+    #[arg(long, env = "WEIR_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
+    group_consumer_session_timeout_ms: Option<i64>,
+    /// How often KIP-848 consumers heartbeat [default: 5000]
+    /// (group.consumer.heartbeat.interval.ms).
+    #[arg(long, env = "WEIR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
+    group_consumer_heartbeat_interval_ms: Option<i32>,
     /// How long committed offsets outlive their group's activity [default: 10080]
     /// (offsets.retention.minutes).
     #[arg(long, env = "WEIR_OFFSETS_RETENTION_MINUTES")]
@@ -174,6 +182,14 @@ impl ServeArgs {
                 .offsets_retention_check_interval_ms
                 .or(take(&mut file, "offsets.retention.check.interval.ms")?)
                 .unwrap_or(g.offsets_retention_check_interval_ms),
+            consumer_session_timeout_ms: self
+                .group_consumer_session_timeout_ms
+                .or(take(&mut file, "group.consumer.session.timeout.ms")?)
+                .unwrap_or(g.consumer_session_timeout_ms),
+            consumer_heartbeat_interval_ms: self
+                .group_consumer_heartbeat_interval_ms
+                .or(take(&mut file, "group.consumer.heartbeat.interval.ms")?)
+                .unwrap_or(g.consumer_heartbeat_interval_ms),
             ..g
         };
         let config = BrokerConfig {

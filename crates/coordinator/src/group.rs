@@ -81,6 +81,13 @@ pub struct GroupConfig {
     pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes`: the longest metadata string an offset commit may carry.
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms`: how long a KIP-848 member may go without a
+    /// heartbeat.
+    pub consumer_session_timeout_ms: i64,
+    /// `group.consumer.heartbeat.interval.ms`: how often KIP-848 members heartbeat.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`: the most members of a KIP-848 group.
+    pub consumer_max_size: usize,
 }
 
 impl Default for GroupConfig {
@@ -94,6 +101,9 @@ impl Default for GroupConfig {
             offsets_retention_ms: 7 * 24 * 60 * 60 * 1_000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4_096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_max_size: usize::MAX,
         }
     }
 }
@@ -125,7 +135,21 @@ pub enum ConfigError {
 impl GroupConfig {
     /// Checks the settings as Kafka's `GroupCoordinatorConfig` does.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&'static str, &'static str, i64, bool); 6] = [
+        let checks: [(&'static str, &'static str, i64, bool); 8] = [
+            (
+                "group.consumer.session.timeout.ms",
+                "> 0",
+                self.consumer_session_timeout_ms,
+                self.consumer_session_timeout_ms > 0,
+            ),
+            (
+                "group.consumer.heartbeat.interval.ms",
+                "> 0 and below the session timeout",
+                i64::from(self.consumer_heartbeat_interval_ms),
+                self.consumer_heartbeat_interval_ms > 0
+                    && i64::from(self.consumer_heartbeat_interval_ms)
+                        < self.consumer_session_timeout_ms,
+            ),
             (
                 "group.initial.rebalance.delay.ms",
                 ">= 0",

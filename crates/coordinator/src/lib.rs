@@ -7,6 +7,8 @@
 //! - [`classic`]: [`ClassicGroup`], the JoinGroup/SyncGroup protocol (eager rebalances,
 //!   KIP-345 static members, KIP-394 member ids; KIP-429 cooperative rebalancing needs
 //!   nothing of the broker), with request/response types and [`Effect`]s.
+//! - [`consumer`]: [`consumer::ConsumerGroup`], the KIP-848 protocol: heartbeats, group
+//!   epochs, server-side target assignment and per-member reconciliation.
 //! - [`offsets`]: [`OffsetStore`], one group's committed offsets (commit, fetch, delete,
 //!   retention expiry).
 //! - [`coordinator`]: [`GroupCoordinator`], the groups and offsets of one `__consumer_offsets`
@@ -36,6 +38,7 @@
 
 pub mod assignor;
 pub mod classic;
+pub mod consumer;
 pub mod coordinator;
 pub mod group;
 pub mod offsets;

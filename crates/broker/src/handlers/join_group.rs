@@ -45,6 +45,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> Reply<
             })
             .await;
         let r = result.unwrap_or_else(|e| JoinResponse::error(member_id, e));
+        tracing::debug!(group = %group_id, member = %r.member_id, generation = r.generation_id, error = r.error.name(), "JoinGroup answered");
         JoinGroupResponse {
             error_code: r.error.code(),
             generation_id: r.generation_id,

@@ -1,4 +1,5 @@
-//! ListGroups: every group this broker coordinates, filtered by state (v4+) and type (v5+).
+//! ListGroups: every group this broker coordinates, classic and KIP-848 consumer groups,
+//! filtered by state (v4+) and type (v5+).
 
 use weir_protocol::messages::list_groups_response::ListedGroup;
 use weir_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
@@ -7,7 +8,25 @@ use crate::dispatch::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let states: Vec<&str> = req.states_filter.iter().map(String::as_str).collect();
-    let listed = ctx.state.groups.read_all(|c| c.list(&states));
+    let listed = ctx.state.groups.read_all(|c| {
+        let mut all: Vec<(String, String, &'static str, &'static str)> = c
+            .list(&states)
+            .into_iter()
+            .map(|g| (g.group_id, g.protocol_type, g.state.as_str(), g.group_type))
+            .collect();
+        for g in c.consumer_groups() {
+            let state = g.state().as_str();
+            if states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(state)) {
+                all.push((
+                    g.group_id().to_string(),
+                    "consumer".into(),
+                    state,
+                    "consumer",
+                ));
+            }
+        }
+        all
+    });
     let groups = match listed {
         Ok(all) => all.into_iter().flatten(),
         Err(e) => {
@@ -21,16 +40,13 @@ pub(crate) async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListG
         groups: groups
             .filter(|g| {
                 req.types_filter.is_empty()
-                    || req
-                        .types_filter
-                        .iter()
-                        .any(|t| t.eq_ignore_ascii_case(g.group_type))
+                    || req.types_filter.iter().any(|t| t.eq_ignore_ascii_case(g.3))
             })
-            .map(|g| ListedGroup {
-                group_id: g.group_id,
-                protocol_type: g.protocol_type,
-                group_state: g.state.as_str().to_string(),
-                group_type: g.group_type.to_string(),
+            .map(|(group_id, protocol_type, state, group_type)| ListedGroup {
+                group_id,
+                protocol_type,
+                group_state: state.to_string(),
+                group_type: group_type.to_string(),
                 ..Default::default()
             })
             .collect(),

@@ -31,6 +31,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> Reply<
             })
             .await;
         let r = result.unwrap_or_else(SyncResponse::error);
+        tracing::debug!(group = %group_id, error = r.error.name(), "SyncGroup answered");
         SyncGroupResponse {
             error_code: r.error.code(),
             protocol_type: r.protocol_type,

@@ -5,12 +5,14 @@
 //! into [`Record`]s for the log.
 //!
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups and offset expiry.
+//! - `consumer`: ConsumerGroupHeartbeat for KIP-848 groups ([`ConsumerGroup`]).
 //!
 //! Offset changes apply to the in-memory store at once and return the records to append;
 //! the broker answers once they are written. If an append fails, the in-memory state is ahead
 //! of the log: the broker should give up the partition and reload it ([`GroupCoordinator::unload`]
 //! then [`GroupCoordinator::replay`]), as a coordinator that lost its partition does.
 
+mod consumer;
 mod offsets;
 
 #[cfg(test)]
@@ -26,6 +28,7 @@ use crate::classic::{
     ClassicGroup, Effect, GroupDescription, GroupSnapshot, JoinRequest, JoinResponse, LeaveMember,
     LeaveResponse, ListedGroup, Output, SyncRequest, SyncResponse,
 };
+use crate::consumer::ConsumerGroup;
 use crate::group::{GroupConfig, GroupState, MemberIdSource};
 use crate::offsets::{OffsetAndMetadata, OffsetStore};
 
@@ -66,6 +69,7 @@ pub enum Record {
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: BTreeMap<String, ClassicGroup>,
+    consumer_groups: BTreeMap<String, ConsumerGroup>,
     offsets: BTreeMap<String, OffsetStore>,
 }
 
@@ -75,6 +79,7 @@ impl GroupCoordinator {
         GroupCoordinator {
             config,
             groups: BTreeMap::new(),
+            consumer_groups: BTreeMap::new(),
             offsets: BTreeMap::new(),
         }
     }
@@ -122,6 +127,7 @@ impl GroupCoordinator {
         } else {
             None
         };
+        let error = error.or_else(|| self.release_consumer_group(group_id).err());
         if let Some(e) = error {
             return Output::ready(JoinResponse::error(req.member_id, e), Vec::new());
         }
@@ -189,6 +195,11 @@ impl GroupCoordinator {
 
     /// Fires every group deadline at or before `now`.
     pub fn tick(&mut self, now: i64) -> Vec<Effect> {
+        for g in self.consumer_groups.values_mut() {
+            if g.next_deadline().is_some_and(|d| d <= now) {
+                g.tick(now);
+            }
+        }
         let mut out = Vec::new();
         for g in self.groups.values_mut() {
             if g.next_deadline().is_some_and(|d| d <= now) {
@@ -200,9 +211,14 @@ impl GroupCoordinator {
 
     /// The earliest deadline of any group.
     pub fn next_deadline(&self) -> Option<i64> {
+        let consumer = self
+            .consumer_groups
+            .values()
+            .filter_map(ConsumerGroup::next_deadline);
         self.groups
             .values()
             .filter_map(ClassicGroup::next_deadline)
+            .chain(consumer)
             .min()
     }
 
@@ -293,6 +309,7 @@ impl GroupCoordinator {
             .flat_map(ClassicGroup::unload)
             .collect();
         self.groups.clear();
+        self.consumer_groups.clear();
         self.offsets.clear();
         out
     }

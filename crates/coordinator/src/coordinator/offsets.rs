@@ -5,6 +5,7 @@ use weir_protocol::error::ErrorCode;
 
 use super::{GroupCoordinator, Record};
 use crate::classic::ClassicGroup;
+use crate::consumer::ConsumerGroup;
 use crate::group::GroupState;
 use crate::offsets::{ExpirationBase, FetchedOffset, OffsetAndMetadata, OffsetStore, TopicResults};
 use crate::subscription::CONSUMER_PROTOCOL_TYPE;
@@ -72,7 +73,9 @@ impl GroupCoordinator {
         if req.group_id.is_empty() {
             return Err(ErrorCode::InvalidGroupId);
         }
-        if !self.groups.contains_key(&req.group_id) {
+        if let Some(g) = self.consumer_groups.get(&req.group_id) {
+            g.validate_offset_request(&req.member_id, req.generation_id)?;
+        } else if !self.groups.contains_key(&req.group_id) {
             if req.generation_id >= 0 {
                 return Err(if req.api_version >= 9 {
                     ErrorCode::GroupIdNotFound
@@ -133,10 +136,11 @@ impl GroupCoordinator {
         group_id: &str,
         topics: Option<&[(String, Vec<i32>)]>,
     ) -> Vec<(String, Vec<FetchedOffset>)> {
-        let live = self
-            .groups
-            .get(group_id)
-            .is_some_and(|g| g.state() != GroupState::Dead);
+        let live = self.consumer_groups.contains_key(group_id)
+            || self
+                .groups
+                .get(group_id)
+                .is_some_and(|g| g.state() != GroupState::Dead);
         let empty = OffsetStore::new();
         let store = self
             .offsets
@@ -159,6 +163,15 @@ impl GroupCoordinator {
         group_id: &str,
         topics: &[(String, Vec<i32>)],
     ) -> Result<(TopicResults, Vec<Record>), ErrorCode> {
+        if let Some(g) = self.consumer_groups.get(group_id) {
+            let mut none = OffsetStore::new();
+            let store = self.offsets.get_mut(group_id).unwrap_or(&mut none);
+            let (results, removed) = store.delete(topics, |t| g.is_subscribed_to_topic(t));
+            if store.is_empty() {
+                self.offsets.remove(group_id);
+            }
+            return Ok((results, tombstones(group_id, removed)));
+        }
         let group = self
             .groups
             .get(group_id)
@@ -184,6 +197,27 @@ impl GroupCoordinator {
     pub fn delete_group(&mut self, group_id: &str) -> Result<Vec<Record>, ErrorCode> {
         if group_id.is_empty() {
             return Err(ErrorCode::InvalidGroupId);
+        }
+        match self
+            .consumer_groups
+            .get(group_id)
+            .map(ConsumerGroup::is_empty)
+        {
+            Some(false) => return Err(ErrorCode::NonEmptyGroup),
+            Some(true) => {
+                self.consumer_groups.remove(group_id);
+                let removed: Vec<(String, i32)> = self
+                    .offsets
+                    .remove(group_id)
+                    .map(|s| s.iter().map(|(t, p, _)| (t.to_string(), p)).collect())
+                    .unwrap_or_default();
+                let mut records = tombstones(group_id, removed);
+                records.push(Record::GroupTombstone {
+                    group_id: group_id.to_string(),
+                });
+                return Ok(records);
+            }
+            None => {}
         }
         match self.groups.get(group_id).map(ClassicGroup::state) {
             None | Some(GroupState::Dead) => return Err(ErrorCode::GroupIdNotFound),
@@ -227,11 +261,34 @@ impl GroupCoordinator {
                 self.drop_group(&id, &mut records);
             }
         }
+        let consumer_ids: Vec<String> = self.consumer_groups.keys().cloned().collect();
+        for id in consumer_ids {
+            let Some(group) = self.consumer_groups.get(&id) else {
+                continue;
+            };
+            let base = match group.empty_since() {
+                Some(ts) => ExpirationBase::EmptySince(Some(ts)),
+                None => ExpirationBase::CommitTimestamp,
+            };
+            let mut all_expired = true;
+            if let Some(store) = self.offsets.get_mut(&id) {
+                let removed =
+                    store.expire(now, retention, base, |t| group.is_subscribed_to_topic(t));
+                all_expired = store.is_empty();
+                records.extend(tombstones(&id, removed));
+                if all_expired {
+                    self.offsets.remove(&id);
+                }
+            }
+            if all_expired && group.is_empty() {
+                self.consumer_groups.remove(&id);
+            }
+        }
         // Offsets of a group that no longer exists age from their commit.
         let orphans: Vec<String> = self
             .offsets
             .keys()
-            .filter(|id| !self.groups.contains_key(*id))
+            .filter(|id| !self.groups.contains_key(*id) && !self.consumer_groups.contains_key(*id))
             .cloned()
             .collect();
         for id in orphans {

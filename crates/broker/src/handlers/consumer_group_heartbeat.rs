@@ -1,0 +1,129 @@
+//! ConsumerGroupHeartbeat (KIP-848): the whole membership protocol of the new consumer
+//! groups, in one request a member sends every heartbeat interval. Topics travel by id on
+//! the wire and by name inside the coordinator.
+
+use weir_coordinator::assignor::TopicPartitions;
+use weir_coordinator::consumer::Heartbeat;
+use weir_meta::MetadataImage;
+use weir_protocol::codec::Uuid;
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::consumer_group_heartbeat_response::{self as resp, Assignment};
+use weir_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+
+use crate::dispatch::RequestContext;
+use crate::groups::Step;
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: ConsumerGroupHeartbeatRequest,
+) -> ConsumerGroupHeartbeatResponse {
+    let image = ctx.state.image();
+    if let Some(message) = invalid(&req, ctx.version) {
+        return error(ErrorCode::InvalidRequest, Some(message));
+    }
+    let hb = Heartbeat {
+        member_id: req.member_id.clone(),
+        member_epoch: req.member_epoch,
+        instance_id: req.instance_id.clone(),
+        rack_id: req.rack_id.clone(),
+        rebalance_timeout_ms: req.rebalance_timeout_ms,
+        subscribed_topics: req
+            .subscribed_topic_names
+            .clone()
+            .map(|ts| ts.into_iter().collect()),
+        subscribed_topic_regex: req.subscribed_topic_regex.clone(),
+        server_assignor: req.server_assignor.clone(),
+        owned: req.topic_partitions.as_ref().map(|tps| {
+            let mut owned = TopicPartitions::new();
+            for tp in tps {
+                // Partitions of a deleted topic are no longer anyone's.
+                if let Some(t) = image.topic_by_id(&tp.topic_id.0) {
+                    owned
+                        .entry(t.name.clone())
+                        .or_default()
+                        .extend(tp.partitions.iter().copied());
+                }
+            }
+            owned
+        }),
+        client_id: ctx.client_id.clone(),
+        client_host: super::client_host(&ctx),
+    };
+    let state = &ctx.state;
+    let counts = |name: &str| {
+        image
+            .topic(name)
+            .and_then(|t| i32::try_from(t.partitions.len()).ok())
+    };
+    let result = state
+        .groups
+        .run(state, &req.group_id, |c, now| {
+            let new_id = || uuid::Uuid::new_v4().to_string();
+            Step::effects(
+                c.consumer_heartbeat(&req.group_id, hb, new_id, &counts, now),
+                Vec::new(),
+            )
+        })
+        .await
+        .and_then(|r| r);
+    match result {
+        Ok(r) => ConsumerGroupHeartbeatResponse {
+            member_id: Some(r.member_id),
+            member_epoch: r.member_epoch,
+            heartbeat_interval_ms: r.heartbeat_interval_ms,
+            assignment: r.assignment.map(|a| Assignment {
+                topic_partitions: by_id(&image, &a),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        Err(e) => error(e, None),
+    }
+}
+
+/// Kafka's checks of a heartbeat's fields, as the message of an INVALID_REQUEST.
+fn invalid(req: &ConsumerGroupHeartbeatRequest, version: i16) -> Option<String> {
+    if req.group_id.is_empty() {
+        return Some("GroupId can't be empty.".into());
+    }
+    if version >= 1 && req.member_id.is_empty() {
+        return Some("MemberId can't be empty.".into());
+    }
+    if req.member_epoch == 0 {
+        if req.rebalance_timeout_ms == -1 {
+            return Some("RebalanceTimeoutMs must be provided in first request.".into());
+        }
+        if req.topic_partitions.as_ref().is_none_or(|t| !t.is_empty()) {
+            return Some("TopicPartitions must be empty when (re-)joining.".into());
+        }
+        if req.subscribed_topic_names.is_none() && req.subscribed_topic_regex.is_none() {
+            return Some(
+                "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.".into(),
+            );
+        }
+    } else if req.member_epoch < -2 {
+        return Some(format!("MemberEpoch {} is invalid.", req.member_epoch));
+    }
+    None
+}
+
+fn by_id(image: &MetadataImage, a: &TopicPartitions) -> Vec<resp::TopicPartitions> {
+    a.iter()
+        .filter_map(|(name, ps)| {
+            image.topic(name).map(|t| resp::TopicPartitions {
+                topic_id: Uuid(t.topic_id),
+                partitions: ps.iter().copied().collect(),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+fn error(e: ErrorCode, message: Option<String>) -> ConsumerGroupHeartbeatResponse {
+    ConsumerGroupHeartbeatResponse {
+        error_code: e.code(),
+        error_message: message,
+        member_epoch: -1,
+        ..Default::default()
+    }
+}
