@@ -6,13 +6,14 @@
 
 mod common;
 
+use weir_broker::BrokerConfig;
 use weir_client::groups::{self, Committed};
 use weir_client::{producer, Connection};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use weir_protocol::messages::{HeartbeatRequest, JoinGroupRequest, SyncGroupRequest};
 
-use common::start;
+use common::{start, start_with};
 
 fn offset(topic: &str, partition: i32, offset: i64) -> Committed {
     Committed {
@@ -170,5 +171,51 @@ async fn bad_group_requests_get_kafka_errors_and_the_broker_keeps_serving() {
     assert!(e.to_string().contains("INVALID_TOPIC_EXCEPTION"), "{e}");
     // Still serving.
     assert_eq!(groups::list(&conn).await.unwrap().len(), 1);
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offsets_of_an_empty_group_expire_and_stay_expired_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Far below what Kafka's validation allows, to see expiry within a test.
+    let mut config = BrokerConfig::default();
+    config.group.offsets_retention_ms = 300;
+    config.group.offsets_retention_check_interval_ms = 100;
+    let broker = start_with(dir.path(), config.clone()).await;
+    let conn = Connection::connect(&broker.local_addr.to_string(), "t")
+        .await
+        .unwrap();
+    groups::commit(&conn, "old", &[offset("a", 0, 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        groups::committed(&conn, "old").await.unwrap(),
+        vec![offset("a", 0, 5)]
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !groups::committed(&conn, "old").await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "offsets never expired"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(conn);
+    broker.shutdown().await;
+    // The expiry was written as tombstones: a restart does not bring the offsets back.
+    config.group.offsets_retention_ms = 7 * 24 * 3_600_000;
+    let broker = start_with(dir.path(), config).await;
+    let conn = Connection::connect(&broker.local_addr.to_string(), "t")
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let got = loop {
+        match groups::committed(&conn, "old").await {
+            Ok(c) => break c,
+            Err(_) if std::time::Instant::now() < deadline => tokio::task::yield_now().await,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(got.is_empty(), "expired offsets came back: {got:?}");
     broker.shutdown().await;
 }

@@ -174,10 +174,14 @@ impl ServeArgs {
                 .group_max_size
                 .or(take(&mut file, "group.max.size")?)
                 .unwrap_or(g.max_size),
-            offsets_retention_ms: self
+            offsets_retention_ms: match self
                 .offsets_retention_minutes
                 .or(take(&mut file, "offsets.retention.minutes")?)
-                .map_or(g.offsets_retention_ms, |m: i64| m.saturating_mul(60_000)),
+            {
+                Some(m) if m < 1 => bail!("offsets.retention.minutes must be >= 1, got {m}"),
+                Some(m) => m.saturating_mul(60_000),
+                None => g.offsets_retention_ms,
+            },
             offsets_retention_check_interval_ms: self
                 .offsets_retention_check_interval_ms
                 .or(take(&mut file, "offsets.retention.check.interval.ms")?)

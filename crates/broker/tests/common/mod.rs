@@ -10,10 +10,15 @@ use weir_protocol::record::{BatchBuilder, Compression};
 
 /// Starts a broker on 127.0.0.1:0 with its data in `dir`.
 pub(crate) async fn start(dir: &Path) -> Broker {
+    start_with(dir, BrokerConfig::default()).await
+}
+
+/// Starts a broker on 127.0.0.1:0 with its data in `dir` and the other settings of `config`.
+pub(crate) async fn start_with(dir: &Path, config: BrokerConfig) -> Broker {
     let config = BrokerConfig {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap(),
-        ..BrokerConfig::default()
+        ..config
     };
     Broker::start(config).await.unwrap()
 }
