@@ -194,3 +194,29 @@ def test_crash_before_commit_sees_records_again(broker, topic, members, client, 
     b = join(group)
     wait_records(b, everything(5, 1, start=5))
     assert min(o for _, o in b.records()) == 5, "resumed before the committed offset"
+
+
+@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+def test_group_survives_a_broker_restart_without_a_rebalance(new_broker, topic, client,
+                                                             protocol):
+    broker = new_broker()
+    create_topic(broker.bootstrap, topic, partitions=2)
+    group = unique_group()
+    ms = Members()
+    try:
+        # Sessions longer than the restart, so the reloaded members are still alive.
+        a = ms.start(client, broker.bootstrap, topic, group, protocol=protocol, session_ms=30000)
+        b = ms.start(client, broker.bootstrap, topic, group, protocol=protocol, session_ms=30000)
+        sa, sb = wait_split([a, b], 2)
+        marks = (a.mark(), b.mark())
+        broker.restart()
+        produce(broker.bootstrap, topic, 3, 2, tag="after")
+        # Each member goes on reading its own partition from the reloaded group...
+        wait_records(a, {(p, o) for p in sa for o in range(3)})
+        wait_records(b, {(p, o) for p in sb for o in range(3)})
+        # ...with no rebalance: nothing was revoked or assigned since before the restart.
+        for m, mark in zip((a, b), marks):
+            assert m.since(mark, "revoked") == [] and m.since(mark, "assigned") == [], \
+                m.events[mark:]
+    finally:
+        ms.close_all()

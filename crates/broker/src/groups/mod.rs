@@ -155,9 +155,11 @@ impl Groups {
             let mut step = Step::effects((), Vec::new());
             if c.next_deadline().is_some_and(|d| d <= now) {
                 step.effects = c.tick(now);
+                step.records = c.tick_consumer_groups(now);
             }
             if expire {
-                step.records = c.expire_offsets(now);
+                let expired = c.expire_offsets(now);
+                step.records.extend(expired);
                 if !step.records.is_empty() {
                     info!(
                         partition = shard.index,

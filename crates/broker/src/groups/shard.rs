@@ -124,7 +124,7 @@ impl Shard {
                 ..Writes::default()
             };
         }
-        match self.append_batch(records, now) {
+        match self.append_batch(state, records, now) {
             Ok(last) => {
                 state.data_notify.notify_waiters();
                 Writes {
@@ -144,10 +144,17 @@ impl Shard {
         }
     }
 
-    fn append_batch(&self, records: &[Record], now: i64) -> Result<i64, String> {
+    fn append_batch(
+        &self,
+        state: &BrokerState,
+        records: &[Record],
+        now: i64,
+    ) -> Result<i64, String> {
+        let image = state.image();
+        let ids = |name: &str| image.topic(name).map(|t| t.topic_id);
         let mut builder = BatchBuilder::new(Compression::None, now);
         for r in records {
-            let (key, value) = records::encode(r).map_err(|e| e.to_string())?;
+            let (key, value) = records::encode(r, &ids).map_err(|e| e.to_string())?;
             builder
                 .push(Some(&key), value.as_deref(), &[], now)
                 .map_err(|e| e.to_string())?;
@@ -168,11 +175,15 @@ pub(super) async fn load(state: Arc<BrokerState>, shard: Arc<Shard>) {
     let config = state.groups.config().clone();
     let partition = shard.partition.clone();
     let index = shard.index;
+    let image = state.image();
     let loaded = tokio::task::spawn_blocking(move || {
         let mut c = GroupCoordinator::new(config);
         let mut effects = Vec::new();
         let now = now_ms();
-        let count = replay_log(&partition, index, |r| effects.extend(c.replay(r, now)))?;
+        let names = |id: &[u8; 16]| image.topic_by_id(id).map(|t| t.name.clone());
+        let count = replay_log(&partition, index, &names, |r| {
+            effects.extend(c.replay(r, now));
+        })?;
         Ok::<_, String>((c, effects, count))
     })
     .await;
@@ -214,6 +225,7 @@ pub(super) async fn load(state: Arc<BrokerState>, shard: Arc<Shard>) {
 fn replay_log(
     partition: &Partition,
     index: i32,
+    names: records::TopicNames<'_>,
     mut apply: impl FnMut(Record),
 ) -> Result<u64, String> {
     let mut offset = partition.log_start_offset();
@@ -233,7 +245,7 @@ fn replay_log(
             }
             for r in batch.records(MAX_UNCOMPRESSED).map_err(|e| e.to_string())? {
                 let Some(key) = r.key else { continue };
-                match records::decode(&key, r.value.as_ref()) {
+                match records::decode(&key, r.value.as_ref(), names) {
                     Ok(Some(record)) => {
                         apply(record);
                         count += 1;

@@ -59,10 +59,8 @@ pub(crate) async fn handle(
         .groups
         .run(state, &req.group_id, |c, now| {
             let new_id = || uuid::Uuid::new_v4().to_string();
-            Step::effects(
-                c.consumer_heartbeat(&req.group_id, hb, new_id, &counts, now),
-                Vec::new(),
-            )
+            let (result, records) = c.consumer_heartbeat(&req.group_id, hb, new_id, &counts, now);
+            Step::records(result, records)
         })
         .await
         .and_then(|r| r);

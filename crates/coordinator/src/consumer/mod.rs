@@ -6,7 +6,9 @@
 //! owner has revoked it.
 //!
 //! - `reconcile`: the per-member state machine (Kafka's `CurrentAssignmentBuilder`).
+//! - `persist`: the group's `__consumer_offsets` records, as differences, and their replay.
 
+mod persist;
 mod reconcile;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,6 +18,7 @@ use weir_protocol::error::ErrorCode;
 use crate::assignor::UniformAssignor;
 use crate::assignor::{Assignor, GroupAssignment, MemberSpec, RangeAssignor, TopicPartitions};
 use crate::group::GroupConfig;
+pub use persist::{diff, AssignmentRecord, MemberRecord, PersistedView};
 pub use reconcile::MemberState;
 
 /// The server-side assignors, the first being the default.
@@ -139,6 +142,9 @@ pub struct ConsumerGroup {
     /// Which member owns each partition (assigned or pending revocation).
     owners: BTreeMap<(String, i32), String>,
     empty_since: Option<i64>,
+    /// False after a load until the first heartbeat records the partition counts (which are
+    /// not persisted), so that a reload does not look like a metadata change.
+    metadata_known: bool,
 }
 
 impl ConsumerGroup {
@@ -154,6 +160,15 @@ impl ConsumerGroup {
             metadata: BTreeMap::new(),
             owners: BTreeMap::new(),
             empty_since: Some(now),
+            metadata_known: true,
+        }
+    }
+
+    /// A group being rebuilt from its records.
+    pub(crate) fn loading(group_id: impl Into<String>, config: GroupConfig, now: i64) -> Self {
+        ConsumerGroup {
+            metadata_known: false,
+            ..ConsumerGroup::new(group_id, config, now)
         }
     }
 
@@ -499,7 +514,10 @@ impl ConsumerGroup {
             .into_iter()
             .filter_map(|t| partition_counts(t).map(|n| (t.clone(), n)))
             .collect();
-        if now != self.metadata {
+        if !self.metadata_known {
+            self.metadata = now;
+            self.metadata_known = true;
+        } else if now != self.metadata {
             self.metadata = now;
             self.group_epoch += 1;
         }

@@ -4,8 +4,8 @@
 
 use weir_protocol::error::ErrorCode;
 
-use super::GroupCoordinator;
-use crate::consumer::{ConsumerGroup, Heartbeat, HeartbeatResponse};
+use super::{GroupCoordinator, Record};
+use crate::consumer::{diff, ConsumerGroup, Heartbeat, HeartbeatResponse};
 use crate::group::GroupState;
 
 impl GroupCoordinator {
@@ -19,7 +19,8 @@ impl GroupCoordinator {
         self.consumer_groups.values()
     }
 
-    /// ConsumerGroupHeartbeat. `partition_counts` gives a topic's partition count if it exists.
+    /// ConsumerGroupHeartbeat. `partition_counts` gives a topic's partition count if it
+    /// exists. Also returns the records that make the change durable.
     pub fn consumer_heartbeat(
         &mut self,
         group_id: &str,
@@ -27,28 +28,53 @@ impl GroupCoordinator {
         new_member_id: impl FnOnce() -> String,
         partition_counts: &dyn Fn(&str) -> Option<i32>,
         now: i64,
-    ) -> Result<HeartbeatResponse, ErrorCode> {
+    ) -> (Result<HeartbeatResponse, ErrorCode>, Vec<Record>) {
         if group_id.is_empty() {
-            return Err(ErrorCode::InvalidRequest);
+            return (Err(ErrorCode::InvalidRequest), Vec::new());
         }
+        let mut records = Vec::new();
         if !self.consumer_groups.contains_key(group_id) {
             if req.member_epoch != 0 {
-                return Err(ErrorCode::UnknownMemberId);
+                return (Err(ErrorCode::UnknownMemberId), Vec::new());
             }
             if let Some(classic) = self.groups.get(group_id) {
                 if !matches!(classic.state(), GroupState::Empty | GroupState::Dead) {
-                    return Err(ErrorCode::GroupIdNotFound);
+                    return (Err(ErrorCode::GroupIdNotFound), Vec::new());
                 }
                 // An empty classic group (offsets only) turns into a consumer group.
                 self.groups.remove(group_id);
+                records.push(Record::GroupTombstone {
+                    group_id: group_id.to_string(),
+                });
             }
             let g = ConsumerGroup::new(group_id, self.config.clone(), now);
             self.consumer_groups.insert(group_id.to_string(), g);
         }
         let Some(g) = self.consumer_groups.get_mut(group_id) else {
-            return Err(ErrorCode::UnknownMemberId);
+            return (Err(ErrorCode::UnknownMemberId), records);
         };
-        g.heartbeat(req, new_member_id, partition_counts, now)
+        let before = g.view();
+        let result = g.heartbeat(req, new_member_id, partition_counts, now);
+        let after = g.view();
+        if after != before {
+            records.extend(diff(group_id, Some(&before), Some(&after)));
+        }
+        (result, records)
+    }
+
+    /// Expires KIP-848 members whose session or revocation deadline passed; returns the
+    /// records of what changed.
+    pub fn tick_consumer_groups(&mut self, now: i64) -> Vec<Record> {
+        let mut records = Vec::new();
+        for (id, g) in &mut self.consumer_groups {
+            if g.next_deadline().is_some_and(|d| d <= now) {
+                let before = g.view();
+                if g.tick(now) > 0 {
+                    records.extend(diff(id, Some(&before), Some(&g.view())));
+                }
+            }
+        }
+        records
     }
 
     /// Turns an empty consumer group back into nothing, so a classic JoinGroup may take the
@@ -57,6 +83,7 @@ impl GroupCoordinator {
         match self.consumer_groups.get(group_id) {
             Some(g) if !g.is_empty() => Err(ErrorCode::InconsistentGroupProtocol),
             Some(_) => {
+                // No tombstones: on load the classic group's later record wins.
                 self.consumer_groups.remove(group_id);
                 Ok(())
             }

@@ -24,11 +24,12 @@ use weir_protocol::error::ErrorCode;
 
 pub use offsets::{CommitPartition, CommitResult, CommitTopic, OffsetCommit};
 
+use crate::assignor::TopicPartitions;
 use crate::classic::{
     ClassicGroup, Effect, GroupDescription, GroupSnapshot, JoinRequest, JoinResponse, LeaveMember,
     LeaveResponse, ListedGroup, Output, SyncRequest, SyncResponse,
 };
-use crate::consumer::ConsumerGroup;
+use crate::consumer::{AssignmentRecord, ConsumerGroup, MemberRecord};
 use crate::group::{GroupConfig, GroupState, MemberIdSource};
 use crate::offsets::{OffsetAndMetadata, OffsetStore};
 
@@ -62,6 +63,64 @@ pub enum Record {
         /// The group.
         group_id: String,
     },
+    /// A KIP-848 group's epoch (`ConsumerGroupMetadataKey`); `None` deletes the group.
+    ConsumerGroupEpoch {
+        /// The group.
+        group_id: String,
+        /// The group epoch.
+        epoch: Option<i32>,
+    },
+    /// A KIP-848 member's metadata (`ConsumerGroupMemberMetadataKey`); `None` removes it.
+    ConsumerMember {
+        /// The group.
+        group_id: String,
+        /// The member.
+        member_id: String,
+        /// Its metadata.
+        value: Option<MemberRecord>,
+    },
+    /// The epoch of a KIP-848 group's target assignment.
+    ConsumerTargetEpoch {
+        /// The group.
+        group_id: String,
+        /// The assignment epoch.
+        epoch: Option<i32>,
+    },
+    /// One member's target assignment (`ConsumerGroupTargetAssignmentMemberKey`).
+    ConsumerTargetMember {
+        /// The group.
+        group_id: String,
+        /// The member.
+        member_id: String,
+        /// Its target partitions, by topic name.
+        partitions: Option<TopicPartitions>,
+    },
+    /// One member's current assignment (`ConsumerGroupCurrentMemberAssignmentKey`).
+    ConsumerCurrentAssignment {
+        /// The group.
+        group_id: String,
+        /// The member.
+        member_id: String,
+        /// Its epochs, state and partitions.
+        value: Option<AssignmentRecord>,
+    },
+}
+
+impl Record {
+    /// The group a record belongs to.
+    pub fn group_id(&self) -> &str {
+        match self {
+            Record::OffsetCommit { group_id, .. }
+            | Record::OffsetTombstone { group_id, .. }
+            | Record::GroupTombstone { group_id }
+            | Record::ConsumerGroupEpoch { group_id, .. }
+            | Record::ConsumerMember { group_id, .. }
+            | Record::ConsumerTargetEpoch { group_id, .. }
+            | Record::ConsumerTargetMember { group_id, .. }
+            | Record::ConsumerCurrentAssignment { group_id, .. } => group_id,
+            Record::GroupMetadata(s) => &s.group_id,
+        }
+    }
 }
 
 /// The group coordinator of one `__consumer_offsets` partition.
@@ -195,11 +254,6 @@ impl GroupCoordinator {
 
     /// Fires every group deadline at or before `now`.
     pub fn tick(&mut self, now: i64) -> Vec<Effect> {
-        for g in self.consumer_groups.values_mut() {
-            if g.next_deadline().is_some_and(|d| d <= now) {
-                g.tick(now);
-            }
-        }
         let mut out = Vec::new();
         for g in self.groups.values_mut() {
             if g.next_deadline().is_some_and(|d| d <= now) {
@@ -261,7 +315,9 @@ impl GroupCoordinator {
                 partition,
                 value,
             } => {
-                self.group_or_create(&group_id);
+                if !self.consumer_groups.contains_key(&group_id) {
+                    self.group_or_create(&group_id);
+                }
                 self.offsets
                     .entry(group_id)
                     .or_default()
@@ -283,6 +339,8 @@ impl GroupCoordinator {
             }
             Record::GroupMetadata(snapshot) => {
                 let id = snapshot.group_id.clone();
+                // The later kind of group wins (a conversion wrote no tombstone for the other).
+                self.consumer_groups.remove(&id);
                 let (group, effects) = ClassicGroup::load(snapshot, self.config.clone(), now);
                 let mut out = self
                     .groups
@@ -297,6 +355,25 @@ impl GroupCoordinator {
                 .remove(&group_id)
                 .map(|mut g| g.unload())
                 .unwrap_or_default(),
+            Record::ConsumerGroupEpoch {
+                ref group_id,
+                epoch: None,
+            } => {
+                self.consumer_groups.remove(group_id);
+                Vec::new()
+            }
+            other => {
+                let id = other.group_id().to_string();
+                if self.groups.get(&id).is_some_and(|g| g.is_empty()) {
+                    self.groups.remove(&id);
+                }
+                let config = self.config.clone();
+                self.consumer_groups
+                    .entry(id.clone())
+                    .or_insert_with(|| ConsumerGroup::loading(id, config, now))
+                    .replay(other, now);
+                Vec::new()
+            }
         }
     }
 

@@ -205,16 +205,14 @@ impl GroupCoordinator {
         {
             Some(false) => return Err(ErrorCode::NonEmptyGroup),
             Some(true) => {
-                self.consumer_groups.remove(group_id);
+                let view = self.consumer_groups.remove(group_id).map(|g| g.view());
                 let removed: Vec<(String, i32)> = self
                     .offsets
                     .remove(group_id)
                     .map(|s| s.iter().map(|(t, p, _)| (t.to_string(), p)).collect())
                     .unwrap_or_default();
                 let mut records = tombstones(group_id, removed);
-                records.push(Record::GroupTombstone {
-                    group_id: group_id.to_string(),
-                });
+                records.extend(crate::consumer::diff(group_id, view.as_ref(), None));
                 return Ok(records);
             }
             None => {}
@@ -281,7 +279,9 @@ impl GroupCoordinator {
                 }
             }
             if all_expired && group.is_empty() {
+                let view = group.view();
                 self.consumer_groups.remove(&id);
+                records.extend(crate::consumer::diff(&id, Some(&view), None));
             }
         }
         // Offsets of a group that no longer exists age from their commit.

@@ -453,3 +453,93 @@ fn unload_answers_parked_requests_and_forgets_everything() {
     assert!(b.c.group("g").is_none());
     assert_eq!(b.c.next_deadline(), None);
 }
+
+mod consumer_groups {
+    use std::collections::BTreeSet;
+
+    use crate::assignor::TopicPartitions;
+    use crate::consumer::Heartbeat;
+    use crate::{GroupConfig, GroupCoordinator, Record};
+
+    fn counts(t: &str) -> Option<i32> {
+        (t == "t").then_some(4)
+    }
+
+    fn beat(id: &str, epoch: i32, owned: TopicPartitions) -> Heartbeat {
+        Heartbeat {
+            member_id: id.into(),
+            member_epoch: epoch,
+            rebalance_timeout_ms: 10_000,
+            subscribed_topics: (epoch == 0).then(|| BTreeSet::from(["t".to_string()])),
+            owned: Some(owned),
+            ..Heartbeat::default()
+        }
+    }
+
+    #[test]
+    fn a_consumer_group_comes_back_from_its_records() {
+        let mut c = GroupCoordinator::new(GroupConfig::default());
+        let mut log: Vec<Record> = Vec::new();
+        let mut hb = |c: &mut GroupCoordinator, id: &str, epoch: i32, owned: TopicPartitions| {
+            let (r, records) =
+                c.consumer_heartbeat("g", beat(id, epoch, owned), || "x".into(), &counts, 0);
+            log.extend(records);
+            r.unwrap()
+        };
+        let a = hb(&mut c, "a", 0, TopicPartitions::new());
+        let b = hb(&mut c, "b", 0, TopicPartitions::new());
+        let a2 = hb(&mut c, "a", a.member_epoch, a.assignment.clone().unwrap());
+        let a3 = hb(&mut c, "a", a.member_epoch, a2.assignment.clone().unwrap());
+        let b2 = hb(&mut c, "b", b.member_epoch, TopicPartitions::new());
+        let mut d = GroupCoordinator::new(GroupConfig::default());
+        for r in log {
+            d.replay(r, 5);
+        }
+        let (before, after) = (
+            c.consumer_group("g").unwrap(),
+            d.consumer_group("g").unwrap(),
+        );
+        assert_eq!(after.view(), before.view());
+        // The members go on where they were: no fencing, no new epoch.
+        let epoch = after.group_epoch();
+        let (r, _) = d.consumer_heartbeat(
+            "g",
+            beat("b", b2.member_epoch, b2.assignment.clone().unwrap()),
+            || "x".into(),
+            &counts,
+            6,
+        );
+        assert_eq!(r.unwrap().member_epoch, b2.member_epoch);
+        let (r, _) = d.consumer_heartbeat(
+            "g",
+            beat("a", a3.member_epoch, a2.assignment.unwrap()),
+            || "x".into(),
+            &counts,
+            6,
+        );
+        assert_eq!(r.unwrap().member_epoch, a3.member_epoch);
+        assert_eq!(d.consumer_group("g").unwrap().group_epoch(), epoch);
+        // Deleting the empty group writes tombstones that remove it on replay.
+        let (_, leave_a) = d.consumer_heartbeat(
+            "g",
+            beat("a", -1, TopicPartitions::new()),
+            || "x".into(),
+            &counts,
+            7,
+        );
+        let (_, leave_b) = d.consumer_heartbeat(
+            "g",
+            beat("b", -1, TopicPartitions::new()),
+            || "x".into(),
+            &counts,
+            7,
+        );
+        let deleted = d.delete_group("g").unwrap();
+        let mut e = GroupCoordinator::new(GroupConfig::default());
+        for r in leave_a.into_iter().chain(leave_b).chain(deleted) {
+            e.replay(r, 8);
+        }
+        assert!(d.consumer_group("g").is_none());
+        assert!(e.consumer_group("g").is_none());
+    }
+}

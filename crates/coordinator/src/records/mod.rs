@@ -1,7 +1,12 @@
 //! [`Record`]s in the bytes of `__consumer_offsets`, in Kafka's own format: a key and a value
 //! each start with a big-endian i16 version, then the generated struct of that version
-//! (`OffsetCommitKey` v0-1, `GroupMetadataKey` v2; a null value is a tombstone). Keys of other
-//! versions (KIP-848 and share groups) are recognised and skipped by [`decode`].
+//! (`OffsetCommitKey` v0-1, `GroupMetadataKey` v2, the KIP-848 keys v3 and v5-v8 in `consumer`;
+//! a null value is a tombstone). Other keys (share groups, partition metadata) are skipped by
+//! [`decode`].
+
+mod consumer;
+
+pub use consumer::{TopicIds, TopicNames};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use weir_protocol::codec::{Decode, DecodeError, Encode, EncodeError, Reader};
@@ -34,13 +39,20 @@ pub enum RecordError {
     /// The record could not be encoded.
     #[error("cannot encode __consumer_offsets record: {0}")]
     Encode(#[from] EncodeError),
+    /// A record kind with no encoding (never produced by the coordinator).
+    #[error("record kind without an encoding")]
+    Unencodable,
     /// The bytes decode but leave data behind.
     #[error("malformed __consumer_offsets record: {0} trailing bytes")]
     Trailing(usize),
 }
 
-/// The key and value bytes of `record`; the value is `None` for a tombstone.
-pub fn encode(record: &Record) -> Result<(Bytes, Option<Bytes>), RecordError> {
+/// The key and value bytes of `record`; the value is `None` for a tombstone. `ids` gives
+/// topic ids for KIP-848 assignments.
+pub fn encode(record: &Record, ids: TopicIds<'_>) -> Result<(Bytes, Option<Bytes>), RecordError> {
+    if let Some(kv) = consumer::encode(record, ids)? {
+        return Ok(kv);
+    }
     match record {
         Record::OffsetCommit {
             group_id,
@@ -108,12 +120,18 @@ pub fn encode(record: &Record) -> Result<(Bytes, Option<Bytes>), RecordError> {
             Ok((key, Some(versioned(&value, GROUP_VALUE_VERSION)?)))
         }
         Record::GroupTombstone { group_id } => Ok((group_key(group_id)?, None)),
+        // Every other kind is a KIP-848 record, encoded above.
+        _ => Err(RecordError::Unencodable),
     }
 }
 
 /// The record stored as `key` and `value`, or `None` for a kind this coordinator does not
-/// keep (KIP-848 consumer groups, share groups).
-pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Record>, RecordError> {
+/// keep (share groups, partition metadata). `names` gives topic names for KIP-848 assignments.
+pub fn decode(
+    key: &Bytes,
+    value: Option<&Bytes>,
+    names: TopicNames<'_>,
+) -> Result<Option<Record>, RecordError> {
     let mut r = Reader::new(key.clone());
     let version = r.read_i16()?;
     match version {
@@ -172,7 +190,7 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<Option<Record>, Reco
                     .collect(),
             })))
         }
-        _ => Ok(None),
+        v => consumer::decode(v, &mut r, value, names),
     }
 }
 
@@ -192,21 +210,21 @@ fn group_key(group: &str) -> Result<Bytes, RecordError> {
     versioned(&key, GROUP_KEY_VERSION)
 }
 
-fn versioned<T: Encode>(value: &T, version: i16) -> Result<Bytes, RecordError> {
+pub(super) fn versioned<T: Encode>(value: &T, version: i16) -> Result<Bytes, RecordError> {
     let mut w = BytesMut::new();
     w.put_i16(version);
     value.encode(&mut w, version)?;
     Ok(w.freeze())
 }
 
-fn read_versioned<T: Decode>(bytes: &Bytes) -> Result<(T, i16), RecordError> {
+pub(super) fn read_versioned<T: Decode>(bytes: &Bytes) -> Result<(T, i16), RecordError> {
     let mut r = Reader::new(bytes.clone());
     let version = r.read_i16()?;
     let v = T::decode(&mut r, version)?;
     Ok((v, version))
 }
 
-fn finish(r: &Reader) -> Result<(), RecordError> {
+pub(super) fn finish(r: &Reader) -> Result<(), RecordError> {
     match r.remaining() {
         0 => Ok(()),
         n => Err(RecordError::Trailing(n)),
@@ -217,9 +235,17 @@ fn finish(r: &Reader) -> Result<(), RecordError> {
 mod tests {
     use super::*;
 
+    fn ids(t: &str) -> Option<[u8; 16]> {
+        (t == "t").then_some([7; 16])
+    }
+
+    fn names(id: &[u8; 16]) -> Option<String> {
+        (*id == [7; 16]).then(|| "t".to_string())
+    }
+
     fn round_trip(record: Record) {
-        let (k, v) = encode(&record).unwrap();
-        assert_eq!(decode(&k, v.as_ref()).unwrap(), Some(record));
+        let (k, v) = encode(&record, &ids).unwrap();
+        assert_eq!(decode(&k, v.as_ref(), &names).unwrap(), Some(record));
     }
 
     #[test]
@@ -278,27 +304,86 @@ mod tests {
     }
 
     #[test]
+    fn consumer_group_records_round_trip() {
+        use crate::consumer::{AssignmentRecord, MemberRecord};
+        let parts: crate::assignor::TopicPartitions = [("t".to_string(), [1, 3].into())].into();
+        round_trip(Record::ConsumerGroupEpoch {
+            group_id: "g".into(),
+            epoch: Some(4),
+        });
+        round_trip(Record::ConsumerGroupEpoch {
+            group_id: "g".into(),
+            epoch: None,
+        });
+        round_trip(Record::ConsumerTargetEpoch {
+            group_id: "g".into(),
+            epoch: Some(4),
+        });
+        round_trip(Record::ConsumerMember {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value: Some(MemberRecord {
+                instance_id: Some("i".into()),
+                rack_id: None,
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                subscribed_topics: vec!["t".into()],
+                subscribed_topic_regex: None,
+                rebalance_timeout_ms: 300_000,
+                server_assignor: Some("uniform".into()),
+            }),
+        });
+        round_trip(Record::ConsumerTargetMember {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            partitions: Some(parts.clone()),
+        });
+        round_trip(Record::ConsumerCurrentAssignment {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value: Some(AssignmentRecord {
+                epoch: 4,
+                previous_epoch: 3,
+                state: 1,
+                assigned: parts.clone(),
+                pending_revocation: [("t".to_string(), [0].into())].into(),
+            }),
+        });
+        round_trip(Record::ConsumerCurrentAssignment {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value: None,
+        });
+    }
+
+    #[test]
     fn kafka_bytes_of_an_offset_key() {
         // Version 1, string "g", string "t", partition 2: what Kafka writes.
-        let (k, _) = encode(&Record::OffsetTombstone {
-            group_id: "g".into(),
-            topic: "t".into(),
-            partition: 2,
-        })
+        let (k, _) = encode(
+            &Record::OffsetTombstone {
+                group_id: "g".into(),
+                topic: "t".into(),
+                partition: 2,
+            },
+            &ids,
+        )
         .unwrap();
         assert_eq!(&k[..], &[0, 1, 0, 1, b'g', 0, 1, b't', 0, 0, 0, 2]);
     }
 
     #[test]
     fn other_kinds_are_skipped_and_garbage_is_an_error() {
-        let k = Bytes::from_static(&[0, 3, 0, 1, b'g']);
-        assert_eq!(decode(&k, None).unwrap(), None);
-        assert!(decode(&Bytes::from_static(&[0]), None).is_err());
-        assert!(decode(&Bytes::from_static(&[0, 1, 0, 9, b'g']), None).is_err());
-        let (k, _) = encode(&Record::GroupTombstone {
-            group_id: "g".into(),
-        })
+        let k = Bytes::from_static(&[0, 10, 0, 1, b'g']);
+        assert_eq!(decode(&k, None, &names).unwrap(), None);
+        assert!(decode(&Bytes::from_static(&[0]), None, &names).is_err());
+        assert!(decode(&Bytes::from_static(&[0, 1, 0, 9, b'g']), None, &names).is_err());
+        let (k, _) = encode(
+            &Record::GroupTombstone {
+                group_id: "g".into(),
+            },
+            &ids,
+        )
         .unwrap();
-        assert!(decode(&k, Some(&Bytes::from_static(&[0, 3, 1]))).is_err());
+        assert!(decode(&k, Some(&Bytes::from_static(&[0, 3, 1])), &names).is_err());
     }
 }
