@@ -2,8 +2,9 @@
 //!
 //! A partition directory is `<topic>-<partition>`; inside it each segment is three files named
 //! by the segment's base offset as 20 zero-padded digits: `.log` (the batches), `.index`
-//! (sparse offset index) and `.timeindex` (sparse time index). `log.checkpoint` holds the
-//! recovery point and the log start offset.
+//! (sparse offset index) and `.timeindex` (sparse time index), and `.txnindex` (aborted
+//! transactions) once one was aborted there. `log.checkpoint` holds the recovery point and
+//! the log start offset; `<offset>.snapshot` files hold producer state.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,8 @@ pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const INDEX_SUFFIX: &str = ".index";
 /// Suffix of a segment's time index file.
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Suffix of a segment's aborted-transaction index file.
+pub(crate) const TXN_INDEX_SUFFIX: &str = ".txnindex";
 /// Suffix of a file being written before it is renamed into place.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 /// Name of the partition's checkpoint file.
@@ -55,6 +58,8 @@ pub(crate) enum FileKind {
     Index(i64),
     /// A segment's `.timeindex` file.
     TimeIndex(i64),
+    /// A segment's `.txnindex` file.
+    TxnIndex(i64),
     /// A leftover `*.tmp` file from an interrupted write.
     Tmp,
     /// The checkpoint file.
@@ -84,6 +89,8 @@ pub(crate) fn classify(name: &str) -> FileKind {
         FileKind::Index(base)
     } else if let Some(base) = name.strip_suffix(TIME_INDEX_SUFFIX).and_then(parse) {
         FileKind::TimeIndex(base)
+    } else if let Some(base) = name.strip_suffix(TXN_INDEX_SUFFIX).and_then(parse) {
+        FileKind::TxnIndex(base)
     } else {
         FileKind::Other
     }
@@ -122,6 +129,10 @@ mod tests {
         assert_eq!(
             classify("00000000000000001234.timeindex"),
             FileKind::TimeIndex(1234)
+        );
+        assert_eq!(
+            classify("00000000000000001234.txnindex"),
+            FileKind::TxnIndex(1234)
         );
         assert_eq!(classify("00000000000000001234.index.tmp"), FileKind::Tmp);
         assert_eq!(classify("log.checkpoint"), FileKind::Checkpoint);

@@ -41,6 +41,10 @@ pub enum StorageError {
     /// A batch handed to `append` is not one well-formed RecordBatch v2.
     #[error("invalid record batch: {0}")]
     InvalidBatch(#[from] BatchError),
+    /// A batch's producer id, epoch, sequence or transaction state does not fit what the
+    /// partition knows of that producer.
+    #[error(transparent)]
+    Producer(#[from] crate::producer::ProducerError),
 }
 
 impl StorageError {

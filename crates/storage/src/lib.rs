@@ -8,6 +8,8 @@
 //! - [`config`]: the [`LogConfig`] settings.
 //! - [`dirs`]: partition directory and segment file names.
 //! - [`error`]: the [`StorageError`] type.
+//! - [`producer`]: idempotent and transactional producers' state, checked on every append.
+//! - [`txn_index`]: each segment's aborted transactions, for `read_committed` fetches.
 //!
 //! The broker opens a [`Log`] per partition directory with [`Log::open`], appends produced
 //! batches with [`Log::append`], serves fetches with [`Log::read`], and makes appends
@@ -19,8 +21,10 @@ pub mod dirs;
 pub mod error;
 mod index;
 pub mod log;
+pub mod producer;
 mod recovery;
 mod segment;
+pub mod txn_index;
 
 #[cfg(test)]
 #[allow(dead_code)] // shared with the integration tests, which use all of it
@@ -30,5 +34,7 @@ mod test_batch;
 pub use config::LogConfig;
 pub use dirs::{parse_partition_dir_name, partition_dir_name};
 pub use error::StorageError;
-pub use log::{AppendInfo, Log, ReadResult, SyncTarget};
+pub use log::{AppendInfo, Log, Origin, ReadResult, SyncTarget};
+pub use producer::{ProducerError, ProducerState};
 pub use recovery::RecoveryInfo;
+pub use txn_index::AbortedTxn;

@@ -196,7 +196,9 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, StorageError> {
         let Some(name) = name.to_str() else { continue };
         match classify(name) {
             FileKind::Log(base) => logs.push(base),
-            FileKind::Index(base) | FileKind::TimeIndex(base) => indexes.push((base, entry.path())),
+            FileKind::Index(base) | FileKind::TimeIndex(base) | FileKind::TxnIndex(base) => {
+                indexes.push((base, entry.path()))
+            }
             FileKind::Tmp => remove_if_exists(&entry.path())?,
             FileKind::Checkpoint | FileKind::Other => {}
         }
@@ -353,14 +355,14 @@ pub(crate) fn scan_segment(seg: &mut Segment, config: &LogConfig) -> Result<bool
 
 /// A read-ahead buffer over a segment file for sequential scanning.
 #[derive(Default)]
-struct Window {
+pub(crate) struct Window {
     start: u64,
     buf: Vec<u8>,
 }
 
 impl Window {
     /// The `len` bytes at `position` (the caller checked they lie within `file_len`).
-    fn get(
+    pub(crate) fn get(
         &mut self,
         seg: &Segment,
         position: u64,

@@ -13,9 +13,10 @@ use std::sync::Arc;
 
 use weir_protocol::record::batch::{BatchHeader, HEADER_LEN};
 
-use crate::dirs::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::dirs::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX};
 use crate::error::{IoContext, StorageError};
 use crate::index::{OffsetIndex, TimeIndex};
+use crate::txn_index::TxnIndex;
 
 /// A batch found in a segment: its header and where it starts.
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +41,8 @@ pub(crate) struct Segment {
     pub(crate) next_offset: i64,
     pub(crate) offset_index: OffsetIndex,
     pub(crate) time_index: TimeIndex,
+    /// Transactions aborted by a marker in this segment.
+    pub(crate) txn_index: TxnIndex,
     bytes_since_index: u64,
     /// Largest batch max timestamp, -1 if none.
     pub(crate) max_timestamp: i64,
@@ -61,7 +64,8 @@ impl Segment {
             .create_new(true)
             .open(&log_path)
             .ctx(|| format!("creating segment {}", log_path.display()))?;
-        Ok(Self::new(log_path, file, base_offset, 0, now_ms))
+        let txn_index = TxnIndex::empty(segment_path(dir, base_offset, TXN_INDEX_SUFFIX));
+        Ok(Self::new(log_path, file, base_offset, 0, txn_index, now_ms))
     }
 
     /// Opens an existing segment file; its indexes and size are filled in by recovery.
@@ -76,10 +80,25 @@ impl Segment {
             .metadata()
             .ctx(|| format!("stat {}", log_path.display()))?
             .len();
-        Ok(Self::new(log_path, file, base_offset, len, now_ms))
+        let txn_index = TxnIndex::load(segment_path(dir, base_offset, TXN_INDEX_SUFFIX), len)?;
+        Ok(Self::new(
+            log_path,
+            file,
+            base_offset,
+            len,
+            txn_index,
+            now_ms,
+        ))
     }
 
-    fn new(log_path: PathBuf, file: File, base_offset: i64, size: u64, now_ms: i64) -> Self {
+    fn new(
+        log_path: PathBuf,
+        file: File,
+        base_offset: i64,
+        size: u64,
+        txn_index: TxnIndex,
+        now_ms: i64,
+    ) -> Self {
         Self {
             base_offset,
             log_path,
@@ -88,6 +107,7 @@ impl Segment {
             next_offset: base_offset,
             offset_index: OffsetIndex::default(),
             time_index: TimeIndex::default(),
+            txn_index,
             bytes_since_index: 0,
             max_timestamp: -1,
             offset_of_max_timestamp: -1,
@@ -354,7 +374,8 @@ impl Segment {
     /// Deletes the segment's files: the log first, then the indexes.
     pub(crate) fn delete_files(dir: &Path, base_offset: i64) -> Result<(), StorageError> {
         remove_if_exists(&segment_path(dir, base_offset, LOG_SUFFIX))?;
-        Self::remove_index_files(dir, base_offset)
+        Self::remove_index_files(dir, base_offset)?;
+        TxnIndex::remove(&segment_path(dir, base_offset, TXN_INDEX_SUFFIX))
     }
 
     /// Installs indexes loaded from files for a segment that recovery does not scan: its

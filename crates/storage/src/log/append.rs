@@ -1,12 +1,33 @@
-//! Appending a batch: assign offsets, roll the segment when due, write, index.
+//! Appending a batch: check it against the producer state, assign offsets, roll the segment
+//! when due, write, index.
 
 use weir_protocol::record::batch::{set_base_offset, BatchHeader};
 use weir_protocol::record::BatchError;
 
+use super::producers::{marker_of, Marker};
 use super::Log;
 use crate::error::StorageError;
+use crate::producer::SequenceCheck;
 use crate::recovery::{write_indexes_best_effort, Unsynced};
 use crate::segment::Segment;
+
+/// Who is appending, which decides the producer checks a batch gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Origin {
+    /// A producer's batch: epoch, sequence and transaction checks; duplicates are answered
+    /// with their original offsets. Control batches are refused.
+    Client,
+    /// A transaction coordinator writing markers (or its own records), at this coordinator
+    /// epoch: markers from an older coordinator or producer epoch are refused.
+    Coordinator {
+        /// The coordinator's epoch.
+        coordinator_epoch: i32,
+    },
+    /// A batch the log already accepted elsewhere (a leader's, or the log's own replay):
+    /// recorded without checks.
+    Replica,
+}
 
 /// Where an appended batch was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +42,61 @@ pub struct AppendInfo {
     pub segment_base_offset: i64,
     /// Byte position of the batch in that segment.
     pub position: u64,
+    /// The batch was a retry of one already stored: nothing was written, and the offsets
+    /// are those of the stored batch.
+    pub duplicate: bool,
 }
 
 impl Log {
-    /// Appends one validated RecordBatch v2 at the log end: rewrites its base offset in
-    /// `batch`, rolls the segment first if it is full or old, and writes it with one write.
-    /// All or nothing: on failure the log end offset is unchanged.
+    /// Appends a producer's validated RecordBatch v2 ([`Origin::Client`]); see
+    /// [`Log::append_from`].
     pub fn append(&mut self, batch: &mut [u8], now_ms: i64) -> Result<AppendInfo, StorageError> {
+        self.append_from(batch, Origin::Client, now_ms)
+    }
+
+    /// Appends one validated RecordBatch v2 at the log end after the producer checks of its
+    /// origin: rewrites its base offset in `batch`, rolls the segment first if it is full or
+    /// old, and writes it with one write. All or nothing: on failure the log end offset is
+    /// unchanged. A duplicate is not written; its stored offsets come back.
+    pub fn append_from(
+        &mut self,
+        batch: &mut [u8],
+        origin: Origin,
+        now_ms: i64,
+    ) -> Result<AppendInfo, StorageError> {
         self.check_not_fenced()?;
         self.last_now_ms = self.last_now_ms.max(now_ms);
-        let header = check_batch(batch, self.config.max_batch_bytes)?;
+        let max_batch = self.config.max_batch_bytes;
+        let header = check_batch(batch, max_batch)?;
+        let marker: Option<Marker> = if header.is_control() && header.producer_id >= 0 {
+            marker_of(batch, max_batch)?
+        } else {
+            None
+        };
+        match (origin, marker) {
+            (Origin::Client, _) if header.is_control() => {
+                return Err(BatchError::CorruptRecords(
+                    "producers may not write control batches".to_owned(),
+                )
+                .into());
+            }
+            (Origin::Client, _) => {
+                if let SequenceCheck::Duplicate(b) = self.producers.check(&header)? {
+                    return Ok(AppendInfo {
+                        base_offset: b.base_offset,
+                        last_offset: b.last_offset,
+                        max_timestamp: b.max_timestamp,
+                        segment_base_offset: -1,
+                        position: 0,
+                        duplicate: true,
+                    });
+                }
+            }
+            (Origin::Coordinator { coordinator_epoch }, Some(_)) => {
+                self.producers.check_marker(&header, coordinator_epoch)?;
+            }
+            _ => {}
+        }
         let base_offset = self.log_end_offset();
         let header = BatchHeader {
             base_offset,
@@ -53,13 +119,18 @@ impl Log {
             return Err(StorageError::io(format!("appending to {path}"), e));
         }
         seg.track_batch(&header, len, interval);
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset,
             last_offset: header.last_offset(),
             max_timestamp: header.max_timestamp,
             segment_base_offset: seg.base_offset,
             position,
-        })
+            duplicate: false,
+        };
+        if header.producer_id >= 0 {
+            self.track_producer(&header, marker)?;
+        }
+        Ok(info)
     }
 
     /// Kafka's `shouldRoll`: the active segment is not empty and the batch would make it
@@ -83,6 +154,7 @@ impl Log {
         old.seal();
         let mut files = write_indexes_best_effort(old, &dir);
         files.push(std::sync::Arc::clone(&old.file));
+        files.extend(old.txn_index.file());
         let unsynced = Unsynced {
             base_offset: old.base_offset,
             end_offset: old.next_offset,
@@ -92,6 +164,7 @@ impl Log {
         self.unsynced.push(unsynced);
         self.unsynced_creations.push(base);
         self.segments.push(new);
+        self.snapshot_producers();
         Ok(())
     }
 }

@@ -5,8 +5,10 @@
 //! - `read.rs`: reading batches and the timestamp lookups.
 //! - `sync.rs`: [`SyncTarget`] for group commit, flush and close.
 //! - `truncate.rs`: dropping the tail (`truncate_to`) or the head (`delete_segments_before`).
+//! - `producers.rs`: producer state, snapshots, last stable offset, aborted transactions.
 
 mod append;
+mod producers;
 mod read;
 mod sync;
 mod truncate;
@@ -19,10 +21,11 @@ use std::time::Instant;
 
 use crate::config::LogConfig;
 use crate::error::{IoContext, StorageError};
+use crate::producer::ProducerState;
 use crate::recovery::{self, RecoveryInfo, Unsynced};
 use crate::segment::Segment;
 
-pub use append::AppendInfo;
+pub use append::{AppendInfo, Origin};
 pub use read::ReadResult;
 use sync::SyncShared;
 pub use sync::SyncTarget;
@@ -55,6 +58,8 @@ pub struct Log {
     recovery_info: RecoveryInfo,
     /// The latest `now_ms` the caller passed in (for segments created without one).
     last_now_ms: i64,
+    /// Idempotent and transactional producers' state.
+    producers: ProducerState,
 }
 
 impl Log {
@@ -89,7 +94,7 @@ impl Log {
             segments = r.segments.len(),
             "log opened"
         );
-        Ok(Log {
+        let mut log = Log {
             dir: dir.to_path_buf(),
             dir_handle: Arc::new(dir_handle),
             config,
@@ -104,7 +109,10 @@ impl Log {
             checkpointed_point: r.recovery_point,
             recovery_info: r.info,
             last_now_ms: now_ms,
-        })
+            producers: ProducerState::new(),
+        };
+        log.rebuild_producers()?;
+        Ok(log)
     }
 
     /// The first readable offset.

@@ -116,6 +116,7 @@ impl Log {
             .flat_map(|u| u.files.iter().cloned())
             .collect();
         files.push(Arc::clone(&self.active().file));
+        files.extend(self.active().txn_index.file());
         Some(SyncTarget {
             files,
             dir: (!self.unsynced_creations.is_empty()).then(|| Arc::clone(&self.dir_handle)),
@@ -159,6 +160,9 @@ impl Log {
 
     fn flush_and_checkpoint(&mut self, clean_shutdown: bool) -> Result<(), StorageError> {
         self.check_not_fenced()?;
+        if clean_shutdown {
+            self.snapshot_producers();
+        }
         if let Some(target) = self.sync_target() {
             let upto = target.sync()?;
             self.recovery_point = upto;

@@ -44,7 +44,7 @@ impl Log {
         let log_end = self.log_end_offset();
         self.log_start_offset = self.log_start_offset.min(log_end);
         tracing::info!(dir = %self.dir.display(), offset, log_end, "truncated log");
-        Ok(())
+        self.rebuild_producers()
     }
 
     fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
@@ -67,7 +67,8 @@ impl Log {
         self.log_start_offset = offset;
         self.recovery_point = offset;
         tracing::info!(dir = %self.dir.display(), offset, "emptied log");
-        self.write_checkpoint(false)
+        self.write_checkpoint(false)?;
+        self.rebuild_producers()
     }
 
     /// Before a truncation to `new_end`: lowers the recovery point to it, distrusts sync
@@ -109,6 +110,7 @@ impl Log {
         self.recovery_point = self.recovery_point.max(self.log_start_offset);
         self.unsynced.retain(|u| u.base_offset >= first);
         self.unsynced_creations.retain(|&b| b >= first);
+        self.producers.drop_before(self.log_start_offset);
         tracing::info!(dir = %self.dir.display(), deleted, log_start = self.log_start_offset, "deleted segments");
         self.write_checkpoint(false)?;
         Ok(deleted)
