@@ -309,7 +309,8 @@ def _unb64(s: str | None) -> bytes | None:
     return None if s is None else base64.b64decode(s)
 
 
-def _java() -> list[str]:
+def java_command() -> list[str]:
+    """The command line that runs tests/java's KafkaCli."""
     if not JAVA_JAR.exists():
         raise AssertionError(f"{JAVA_JAR.name} not built: run scripts/test (it builds tests/java)")
     return ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-jar", str(JAVA_JAR)]
@@ -336,7 +337,7 @@ class Java:
                  "-" if m.partition is None else str(m.partition)]
             f += [base64.b64encode(k.encode()).decode() + ":" + _b64(v) for k, v in m.headers]
             lines.append("\t".join(f))
-        cmd = _java() + ["produce", "--bootstrap", bootstrap, "--topic", topic]
+        cmd = java_command() + ["produce", "--bootstrap", bootstrap, "--topic", topic]
         for k, v in props.items():
             cmd += ["--prop", f"{k}={v}"]
         res = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
@@ -360,7 +361,7 @@ class Java:
             props["max.partition.fetch.bytes"] = str(BIG)
             props["fetch.max.bytes"] = str(BIG)
         props.update(extra or {})
-        cmd = _java() + ["consume", "--bootstrap", bootstrap, "--topic", topic, "--count",
+        cmd = java_command() + ["consume", "--bootstrap", bootstrap, "--topic", topic, "--count",
                          str(count), "--timeout-ms", str(int(timeout * 1000))]
         if partition is not None:
             cmd += ["--partition", str(partition)]
@@ -385,7 +386,7 @@ class Java:
         return got
 
     def metadata(self, bootstrap, topics=(), timeout=60) -> dict:
-        cmd = _java() + ["metadata", "--bootstrap", bootstrap]
+        cmd = java_command() + ["metadata", "--bootstrap", bootstrap]
         for t in topics:
             cmd += ["--topic", t]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,

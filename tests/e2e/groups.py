@@ -1,4 +1,5 @@
-"""Driving consumer-group members (tests/e2e/group_member.py processes) from a test: what
+"""Driving consumer-group members (tests/e2e/group_member.py processes, or the Java
+client's `KafkaCli group`) from a test: what
 each member was assigned, revoked and consumed, with waits bounded by deadlines."""
 
 from __future__ import annotations
@@ -24,11 +25,26 @@ class Member:
         self.events: list[dict] = []
         self.lock = threading.Lock()
         self.proc = subprocess.Popen(
-            [sys.executable, str(MEMBER), json.dumps(self.opts)],
+            self._command(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, start_new_session=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
+
+    def _command(self) -> list[str]:
+        if self.opts["client"] != "java":
+            return [sys.executable, str(MEMBER), json.dumps(self.opts)]
+        from clients import java_command
+
+        o = self.opts
+        cmd = java_command() + ["group", "--bootstrap", o["bootstrap"], "--topic", o["topic"],
+                                "--group", o["group"]]
+        for key, flag in (("protocol", "--protocol"), ("assignor", "--assignor"),
+                          ("instance_id", "--instance-id"), ("session_ms", "--session-ms"),
+                          ("reset", "--reset"), ("max_seconds", "--max-seconds")):
+            if o.get(key) is not None:
+                cmd += [flag, str(o[key])]
+        return cmd
 
     def _read(self) -> None:
         assert self.proc.stdout is not None

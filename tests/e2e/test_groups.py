@@ -1,4 +1,5 @@
-"""Consumer groups with real clients (confluent-kafka and kafka-python), each member a
+"""Consumer groups with real clients (confluent-kafka, kafka-python and the Java client, with
+both group protocols where the client has them), each member a
 process of its own: partitions split with no overlap and full coverage, members leaving or
 killed hand their partitions on, committed offsets survive a broker restart, groups are
 independent, auto.offset.reset, cooperative-sticky and static membership keep assignments,
@@ -13,8 +14,8 @@ from groups import Member, Members, wait_records, wait_split
 from helpers import create_topic, wait_until
 
 # (client, group.protocol): kafka-python speaks only the classic protocol.
-CLIENTS = ["confluent", "kafka-python"]
-CASES = [("confluent", "classic"), ("kafka-python", "classic"), ("confluent", "consumer")]
+CASES = [("confluent", "classic"), ("kafka-python", "classic"), ("java", "classic"),
+         ("confluent", "consumer"), ("java", "consumer")]
 IDS = [f"{c}-{p}" for c, p in CASES]
 
 
@@ -196,7 +197,13 @@ def test_crash_before_commit_sees_records_again(broker, topic, members, client, 
     assert min(o for _, o in b.records()) == 5, "resumed before the committed offset"
 
 
-@pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
+# The Java client rejoins once its coordinator restarts (against Kafka too), so it cannot
+# show that the group itself survived: only the clients that keep their membership.
+RESTART_CASES = [c for c in CASES if c[0] != "java"]
+
+
+@pytest.mark.parametrize("client,protocol", RESTART_CASES,
+                         ids=[f"{c}-{p}" for c, p in RESTART_CASES])
 def test_group_survives_a_broker_restart_without_a_rebalance(new_broker, topic, client,
                                                              protocol):
     broker = new_broker()

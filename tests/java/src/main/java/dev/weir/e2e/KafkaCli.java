@@ -55,6 +55,11 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * metadata --bootstrap B [--topic T]...
  *          stdout: {"clusterId":..,"controller":id,"brokers":[{"id","host","port"}],
  *                   "topics":{"t":partitionCount}}
+ * group    --bootstrap B --topic T --group G [--protocol classic|consumer] [--assignor A]
+ *          [--instance-id I] [--session-ms MS] [--reset earliest|latest] [--max-seconds S]
+ *          a consumer-group member, like tests/e2e/group_member.py (see GroupMember).
+ * groups   list|describe|offsets|alter-offsets|delete-offsets|delete --bootstrap B
+ *          [--group G]... the Admin client's group calls (see GroupAdmin).
  * </pre>
  */
 public final class KafkaCli {
@@ -75,6 +80,8 @@ public final class KafkaCli {
             case "produce" -> rc = produce(a, out);
             case "consume" -> rc = consume(a, out);
             case "metadata" -> rc = metadata(a, out);
+            case "group" -> rc = GroupMember.run(a);
+            case "groups" -> rc = GroupAdmin.run(a, out);
             default -> {
                 usage();
                 rc = 2;
@@ -85,14 +92,15 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata --bootstrap B --topic T ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups --bootstrap B ...");
         System.exit(2);
     }
 
     /** Minimal option parser: --name value, repeatable --prop k=v. */
-    private static final class Args {
+    static final class Args {
         final Map<String, String> single = new java.util.HashMap<>();
         final List<String> topics = new ArrayList<>();
+        final List<String> groups = new ArrayList<>();
         final Properties props = new Properties();
 
         Args(String[] args) {
@@ -107,6 +115,8 @@ public final class KafkaCli {
                     props.setProperty(v.substring(0, eq), v.substring(eq + 1));
                 } else if (k.equals("--topic")) {
                     topics.add(v);
+                } else if (k.equals("--group")) {
+                    groups.add(v);
                 } else {
                     single.put(k.substring(2), v);
                 }
@@ -125,7 +135,7 @@ public final class KafkaCli {
         }
     }
 
-    private static Properties base(Args a) {
+    static Properties base(Args a) {
         Properties p = new Properties();
         p.setProperty("bootstrap.servers", a.get("bootstrap", "127.0.0.1:9092"));
         p.setProperty("client.id", "weir-e2e-java");
@@ -309,16 +319,16 @@ public final class KafkaCli {
         return 0;
     }
 
-    private static void writeError(BufferedWriter out, Throwable t) throws java.io.IOException {
+    static void writeError(BufferedWriter out, Throwable t) throws java.io.IOException {
         out.write("{\"error\":" + jsonString(t.getClass().getSimpleName()) + ",\"message\":"
                 + jsonString(String.valueOf(t.getMessage())) + "}\n");
     }
 
-    private static String b64(byte[] b) {
+    static String b64(byte[] b) {
         return b == null ? "null" : "\"" + B64.encodeToString(b) + "\"";
     }
 
-    private static String jsonString(String s) {
+    static String jsonString(String s) {
         if (s == null) {
             return "null";
         }
