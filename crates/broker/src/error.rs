@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 use weir_protocol::error::ErrorCode;
-use weir_storage::StorageError;
+use weir_storage::{ProducerError, StorageError};
 
 /// An error inside the broker.
 #[derive(Debug, Error)]
@@ -31,6 +31,14 @@ pub enum BrokerError {
 pub fn storage_error_code(e: &StorageError) -> ErrorCode {
     match e {
         StorageError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        StorageError::InvalidBatch(_) => ErrorCode::CorruptMessage,
+        StorageError::Producer(p) => match p {
+            ProducerError::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
+            ProducerError::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
+            ProducerError::InvalidTxnState { .. } => ErrorCode::InvalidTxnState,
+            ProducerError::CoordinatorFenced { .. } => ErrorCode::TransactionCoordinatorFenced,
+            _ => ErrorCode::UnknownServerError,
+        },
         _ => ErrorCode::KafkaStorageError,
     }
 }

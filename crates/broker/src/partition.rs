@@ -2,7 +2,8 @@
 //!
 //! Appends are serialised by the log's write lock (one writer per partition, invariant 2)
 //! and fetches share its read lock; the high watermark is published through an atomic so
-//! fetches read it without any lock.
+//! fetches read it without any lock, as is the last stable offset (the start of the oldest
+//! open transaction, or the high watermark).
 //! On a single node the ISR is the leader alone, so the high watermark follows the log end.
 
 use std::path::PathBuf;
@@ -12,8 +13,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use weir_meta::TopicId;
 use weir_protocol::error::ErrorCode;
 use weir_protocol::record::batch::{self, BatchHeader};
+use weir_protocol::record::control::end_txn_marker_batch;
 use weir_protocol::record::TimestampType;
-use weir_storage::{AppendInfo, Log, ReadResult, StorageError};
+use weir_storage::{AbortedTxn, AppendInfo, Log, Origin, ReadResult, StorageError};
 
 use crate::locks;
 
@@ -36,6 +38,7 @@ pub struct Partition {
     pub index: i32,
     log: RwLock<Log>,
     high_watermark: AtomicI64,
+    last_stable_offset: AtomicI64,
     log_start_offset: AtomicI64,
     leader_epoch: AtomicI32,
     settings: RwLock<Arc<PartitionSettings>>,
@@ -50,6 +53,8 @@ pub struct Appended {
     pub last_offset: i64,
     /// The broker's timestamp when LogAppendTime applies, else -1.
     pub log_append_time: i64,
+    /// A retry of a batch already stored: these are its offsets, nothing was written.
+    pub duplicate: bool,
 }
 
 impl Partition {
@@ -61,14 +66,18 @@ impl Partition {
         log: Log,
         settings: PartitionSettings,
     ) -> Self {
+        let mut log = log;
         let leo = log.log_end_offset();
         let start = log.log_start_offset();
+        log.on_high_watermark(leo);
+        let lso = log.last_stable_offset(leo);
         Self {
             topic,
             topic_id,
             index,
             log: RwLock::new(log),
             high_watermark: AtomicI64::new(leo),
+            last_stable_offset: AtomicI64::new(lso),
             log_start_offset: AtomicI64::new(start),
             leader_epoch: AtomicI32::new(0),
             settings: RwLock::new(Arc::new(settings)),
@@ -142,24 +151,89 @@ impl Partition {
         }
         let mut log = self.log_mut();
         let info: AppendInfo = log.append(bytes, now_ms)?;
-        self.high_watermark
-            .store(log.log_end_offset(), Ordering::Release);
+        if info.duplicate {
+            // The stored batch's own time, as Kafka answers a duplicate.
+            let stored = if log_append_time >= 0 {
+                info.max_timestamp
+            } else {
+                -1
+            };
+            return Ok(Appended {
+                base_offset: info.base_offset,
+                last_offset: info.last_offset,
+                log_append_time: stored,
+                duplicate: true,
+            });
+        }
+        self.advance_high_watermark(&mut log);
         Ok(Appended {
             base_offset: info.base_offset,
             last_offset: info.last_offset,
             log_append_time,
+            duplicate: false,
         })
     }
 
-    /// Reads whole batches from `offset` up to the high watermark.
+    /// Writes a transaction marker (commit or abort) for a producer, as the transaction
+    /// coordinator of `coordinator_epoch`; returns the marker's offset.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<i64, StorageError> {
+        let batch = end_txn_marker_batch(
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+            now_ms,
+        )?;
+        let mut bytes = batch.to_vec();
+        let mut log = self.log_mut();
+        let origin = Origin::Coordinator { coordinator_epoch };
+        let info = log.append_from(&mut bytes, origin, now_ms)?;
+        self.advance_high_watermark(&mut log);
+        Ok(info.base_offset)
+    }
+
+    /// On one node the ISR is the leader alone: the high watermark follows the log end.
+    fn advance_high_watermark(&self, log: &mut Log) {
+        let hw = log.log_end_offset();
+        log.on_high_watermark(hw);
+        self.high_watermark.store(hw, Ordering::Release);
+        self.last_stable_offset
+            .store(log.last_stable_offset(hw), Ordering::Release);
+    }
+
+    /// The offset below which `read_committed` consumers may read.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.last_stable_offset.load(Ordering::Acquire)
+    }
+
+    /// Reads whole batches from `offset` up to the high watermark, or for `read_committed`
+    /// up to the last stable offset together with the aborted transactions in what was read.
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
-    ) -> Result<ReadResult, StorageError> {
-        let hw = self.high_watermark();
-        self.log().read(offset, max_bytes, hw, min_one_batch)
+        read_committed: bool,
+    ) -> Result<(ReadResult, Vec<AbortedTxn>), StorageError> {
+        let log = self.log();
+        if !read_committed {
+            let r = log.read(offset, max_bytes, self.high_watermark(), min_one_batch)?;
+            return Ok((r, Vec::new()));
+        }
+        let r = log.read(offset, max_bytes, self.last_stable_offset(), min_one_batch)?;
+        let aborted = if r.bytes.is_empty() {
+            Vec::new()
+        } else {
+            log.aborted_transactions(offset, r.next_offset)
+        };
+        Ok((r, aborted))
     }
 
     /// Earliest offset whose record has a timestamp >= `ts`.

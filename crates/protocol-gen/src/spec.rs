@@ -218,9 +218,14 @@ fn parse_field(v: &Value) -> Result<Field> {
     let ctx = || format!("field {name}");
     let ty = Ty::parse(str_field(v, "type").ok_or_else(|| anyhow!("{} has no type", ctx()))?)
         .with_context(ctx)?;
-    let versions = versions_field(v, "versions")
-        .with_context(ctx)?
-        .ok_or_else(|| anyhow!("{} has no versions", ctx()))?;
+    // A field that exists only as a tagged field names its versions in taggedVersions
+    // alone (Kafka's generator treats that as "versions" too).
+    let versions = match versions_field(v, "versions").with_context(ctx)? {
+        Some(vs) => vs,
+        None => versions_field(v, "taggedVersions")
+            .with_context(ctx)?
+            .ok_or_else(|| anyhow!("{} has no versions", ctx()))?,
+    };
     let tag = match v.get("tag") {
         None => None,
         Some(t) => Some(

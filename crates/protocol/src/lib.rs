@@ -6,6 +6,8 @@
 //!   message specifications by `weir-protocol-gen` (do not edit by hand).
 //! - [`group_records`]: the key and value types of `__consumer_offsets` records, generated
 //!   from Kafka's group-coordinator specs the same way.
+//! - [`txn_records`]: the key and value types of `__transaction_state` records, generated
+//!   from Kafka's transaction-coordinator specs.
 //! - [`error`]: Kafka's error codes.
 //! - [`record`]: the RecordBatch v2 view (header, CRC32C, records, compression, builder).
 //!
@@ -18,3 +20,4 @@ pub mod frame;
 pub mod group_records;
 pub mod messages;
 pub mod record;
+pub mod txn_records;

@@ -231,8 +231,8 @@ fn replay_log(
     let mut offset = partition.log_start_offset();
     let mut count = 0;
     loop {
-        let read = partition
-            .read(offset, LOAD_READ_BYTES, true)
+        let (read, _) = partition
+            .read(offset, LOAD_READ_BYTES, true, false)
             .map_err(|e| e.to_string())?;
         if read.bytes.is_empty() {
             return Ok(count);

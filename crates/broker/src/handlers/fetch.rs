@@ -1,4 +1,5 @@
-//! Fetch: stored batches as they are, up to the high watermark, honouring max_bytes,
+//! Fetch: stored batches as they are, up to the high watermark (the last stable offset for
+//! `read_committed`, with the aborted transactions in what is returned), honouring max_bytes,
 //! partition_max_bytes and KIP-74 (the first batch is returned even if larger). Long-polls
 //! until min_bytes are available or max_wait_ms passes, woken by appends, never spinning.
 
@@ -6,7 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use weir_protocol::error::ErrorCode;
-use weir_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use weir_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use weir_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::dispatch::{Reply, RequestContext};
@@ -111,16 +114,28 @@ fn read_once(
             }
             let hw = partition.high_watermark();
             data.high_watermark = hw;
-            data.last_stable_offset = hw;
+            data.last_stable_offset = partition.last_stable_offset();
             data.log_start_offset = partition.log_start_offset();
             let limit = usize::try_from(p.partition_max_bytes.max(0))
                 .unwrap_or(0)
                 .min(remaining);
-            match partition.read(p.fetch_offset, limit, total == 0) {
-                Ok(r) => {
+            match partition.read(p.fetch_offset, limit, total == 0, read_committed) {
+                Ok((r, aborted)) => {
                     total += r.bytes.len();
                     remaining = remaining.saturating_sub(r.bytes.len());
                     data.records = Some(r.bytes);
+                    if read_committed {
+                        data.aborted_transactions = Some(
+                            aborted
+                                .into_iter()
+                                .map(|t| AbortedTransaction {
+                                    producer_id: t.producer_id,
+                                    first_offset: t.first_offset,
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        );
+                    }
                 }
                 Err(e) => {
                     data.error_code = storage_error_code(&e).code();

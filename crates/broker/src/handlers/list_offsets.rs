@@ -1,5 +1,5 @@
-//! ListOffsets: earliest (-2), latest (-1), max timestamp (-3), earliest local (-4) and the
-//! first offset at or after a timestamp.
+//! ListOffsets: earliest (-2), latest (-1; the last stable offset for `read_committed`), max
+//! timestamp (-3), earliest local (-4) and the first offset at or after a timestamp.
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::list_offsets_response::{
@@ -18,6 +18,7 @@ const EARLIEST_LOCAL: i64 = -4;
 
 pub(crate) async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let state = &ctx.state;
+    let read_committed = req.isolation_level == 1;
     let topics = req
         .topics
         .iter()
@@ -40,7 +41,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> List
                             r.leader_epoch = partition.leader_epoch();
                             match partition
                                 .check_leader_epoch(p.current_leader_epoch)
-                                .and_then(|()| lookup(&partition, p.timestamp))
+                                .and_then(|()| lookup(&partition, p.timestamp, read_committed))
                             {
                                 Ok((offset, ts)) => {
                                     r.offset = offset;
@@ -63,8 +64,13 @@ pub(crate) async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> List
 }
 
 /// The (offset, timestamp) answering `timestamp` for one partition.
-fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), ErrorCode> {
+fn lookup(
+    partition: &Partition,
+    timestamp: i64,
+    read_committed: bool,
+) -> Result<(i64, i64), ErrorCode> {
     match timestamp {
+        LATEST if read_committed => Ok((partition.last_stable_offset(), -1)),
         LATEST => Ok((partition.high_watermark(), -1)),
         EARLIEST | EARLIEST_LOCAL => Ok((partition.log_start_offset(), -1)),
         MAX_TIMESTAMP => Ok(partition.log().max_timestamp().unwrap_or((-1, -1))),

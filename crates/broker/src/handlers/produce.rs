@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use weir_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -15,6 +15,7 @@ use weir_protocol::record::batch::BatchHeader;
 use weir_protocol::record::TimestampType;
 
 use weir_meta::names::is_internal;
+use weir_storage::StorageError;
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::storage_error_code;
@@ -240,6 +241,10 @@ fn append_one(
             log_start_offset: partition.log_start_offset(),
             durable: Some((partition.clone(), a.last_offset)),
         },
+        Err(e @ StorageError::Producer(_)) => {
+            info!(topic, partition = index, error = %e, "refusing a producer's batch");
+            Outcome::error(storage_error_code(&e), e.to_string())
+        }
         Err(e) => {
             warn!(topic, partition = index, error = %e, "append failed");
             Outcome::error(storage_error_code(&e), e.to_string())
