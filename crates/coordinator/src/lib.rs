@@ -1,4 +1,4 @@
-//! The group coordinator as a pure state machine: no I/O, no clock, no randomness. The broker
+//! The group and transaction coordinators as pure state machines: no I/O, no clock, no randomness. The broker
 //! feeds it requests and periodic ticks (time enters as `now_ms` arguments) and carries out
 //! what it returns, in the manner of raft-rs.
 //!
@@ -16,6 +16,8 @@
 //! - [`records`]: [`Record`]s to and from `__consumer_offsets` bytes, in Kafka's format.
 //! - [`subscription`]: decoding the consumer protocol's subscription metadata.
 //! - [`assignor`]: server-side assignors (`uniform`, `range`) for the KIP-848 protocol.
+//! - [`txn`]: the transaction coordinator of one `__transaction_state` partition
+//!   ([`txn::TxnCoordinator`]) and its records.
 //!
 //! # How a broker drives it
 //!
@@ -44,6 +46,7 @@ pub mod group;
 pub mod offsets;
 pub mod records;
 pub mod subscription;
+pub mod txn;
 
 pub use classic::{
     ClassicGroup, Effect, GroupDescription, GroupSnapshot, JoinRequest, JoinResponse, LeaveMember,

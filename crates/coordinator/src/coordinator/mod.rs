@@ -6,6 +6,7 @@
 //!
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups and offset expiry.
 //! - `consumer`: ConsumerGroupHeartbeat for KIP-848 groups ([`ConsumerGroup`]).
+//! - `txn_offsets`: TxnOffsetCommit and the pending offsets of open transactions.
 //!
 //! Offset changes apply to the in-memory store at once and return the records to append;
 //! the broker answers once they are written. If an append fails, the in-memory state is ahead
@@ -14,6 +15,7 @@
 
 mod consumer;
 mod offsets;
+mod txn_offsets;
 
 #[cfg(test)]
 mod tests;
@@ -23,6 +25,7 @@ use std::collections::BTreeMap;
 use weir_protocol::error::ErrorCode;
 
 pub use offsets::{CommitPartition, CommitResult, CommitTopic, OffsetCommit};
+pub use txn_offsets::TxnOffsetCommit;
 
 use crate::assignor::TopicPartitions;
 use crate::classic::{
@@ -130,6 +133,8 @@ pub struct GroupCoordinator {
     groups: BTreeMap<String, ClassicGroup>,
     consumer_groups: BTreeMap<String, ConsumerGroup>,
     offsets: BTreeMap<String, OffsetStore>,
+    /// Transactional offsets by producer id, waiting for their transaction's marker.
+    pending: BTreeMap<i64, txn_offsets::Pending>,
 }
 
 impl GroupCoordinator {
@@ -140,6 +145,7 @@ impl GroupCoordinator {
             groups: BTreeMap::new(),
             consumer_groups: BTreeMap::new(),
             offsets: BTreeMap::new(),
+            pending: BTreeMap::new(),
         }
     }
 
@@ -388,6 +394,7 @@ impl GroupCoordinator {
         self.groups.clear();
         self.consumer_groups.clear();
         self.offsets.clear();
+        self.pending.clear();
         out
     }
 }

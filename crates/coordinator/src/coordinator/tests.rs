@@ -543,3 +543,65 @@ mod consumer_groups {
         assert!(e.consumer_group("g").is_none());
     }
 }
+
+fn txn_commit(group: &str, pid: i64, offset: i64) -> TxnOffsetCommit {
+    TxnOffsetCommit {
+        group_id: group.into(),
+        producer_id: pid,
+        member_id: String::new(),
+        group_instance_id: None,
+        generation_id: -1,
+        topics: vec![CommitTopic {
+            name: "t".into(),
+            partitions: vec![CommitPartition {
+                partition: 0,
+                offset,
+                leader_epoch: -1,
+                metadata: None,
+                commit_timestamp_ms: -1,
+            }],
+        }],
+    }
+}
+
+#[test]
+fn transactional_offsets_wait_for_their_marker() {
+    let mut c = GroupCoordinator::new(config());
+    let fetched = |c: &GroupCoordinator| {
+        c.fetch_offsets("g", Some(&[("t".to_string(), vec![0])]))[0].1[0].offset
+    };
+    let (results, records) = c.txn_commit_offsets(txn_commit("g", 7, 10), 0).unwrap();
+    assert_eq!(results, vec![("t".to_string(), vec![(0, ErrorCode::None)])]);
+    assert_eq!(records.len(), 1);
+    assert!(c.has_pending_offset("g", "t", 0));
+    assert_eq!(fetched(&c), -1, "pending offsets are not committed yet");
+    c.complete_txn(7, true);
+    assert!(!c.has_pending_offset("g", "t", 0));
+    assert_eq!(fetched(&c), 10);
+    // An aborted transaction's offsets are dropped.
+    c.txn_commit_offsets(txn_commit("g", 8, 20), 0).unwrap();
+    c.complete_txn(8, false);
+    assert_eq!(fetched(&c), 10);
+    // Replayed from the log: pending until the marker replays.
+    let mut r = GroupCoordinator::new(config());
+    r.replay_pending(
+        9,
+        Record::OffsetCommit {
+            group_id: "g".into(),
+            topic: "t".into(),
+            partition: 0,
+            value: OffsetAndMetadata::from_commit(30, -1, None, -1, -1, 0),
+        },
+    );
+    assert!(r.has_pending_offset("g", "t", 0));
+    r.complete_txn(9, true);
+    assert_eq!(fetched(&r), 30);
+    // A member that names a generation must be in it.
+    let mut bad = txn_commit("other", 7, 1);
+    bad.generation_id = 3;
+    bad.member_id = "m".into();
+    assert_eq!(
+        c.txn_commit_offsets(bad, 0).map(|_| ()),
+        Err(ErrorCode::IllegalGeneration)
+    );
+}
