@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use weir_coordinator::txn::TxnConfig;
 use weir_coordinator::GroupConfig;
 
 /// Everything a broker needs to start.
@@ -42,6 +43,13 @@ pub struct BrokerConfig {
     pub offsets_topic_num_partitions: i32,
     /// The group coordinator's settings (`group.*`, `offsets.retention.*`).
     pub group: GroupConfig,
+    /// `transaction.state.log.num.partitions`: partitions of `__transaction_state`, fixed
+    /// once created.
+    pub transaction_state_log_num_partitions: i32,
+    /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
+    pub txn: TxnConfig,
+    /// `producer.id.expiration.ms`: a partition forgets a producer idle this long.
+    pub producer_id_expiration_ms: i64,
 }
 
 impl Default for BrokerConfig {
@@ -63,6 +71,9 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: 1000,
             offsets_topic_num_partitions: 50,
             group: GroupConfig::default(),
+            transaction_state_log_num_partitions: 50,
+            txn: TxnConfig::default(),
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }
@@ -104,6 +115,20 @@ impl BrokerConfig {
             return Err("offsets.topic.num.partitions must be >= 1".into());
         }
         self.group.validate().map_err(|e| e.to_string())?;
+        if self.transaction_state_log_num_partitions < 1 {
+            return Err("transaction.state.log.num.partitions must be >= 1".into());
+        }
+        if self.txn.max_timeout_ms < 1 {
+            return Err("transaction.max.timeout.ms must be >= 1".into());
+        }
+        if self.txn.abort_check_interval_ms < 1 || self.txn.remove_expired_interval_ms < 1 {
+            return Err("transaction cleanup intervals must be >= 1".into());
+        }
+        if self.txn.id_expiration_ms < 1 || self.producer_id_expiration_ms < 1 {
+            return Err(
+                "transactional.id.expiration.ms and producer.id.expiration.ms must be >= 1".into(),
+            );
+        }
         if self.max_in_flight_per_connection == 0 {
             return Err("max in-flight requests per connection must be >= 1".into());
         }

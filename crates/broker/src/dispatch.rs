@@ -130,16 +130,18 @@ pub(crate) async fn handle(
         K::OffsetDelete => call.now(handlers::offset_delete::handle).await,
         K::ConsumerGroupHeartbeat => call.now(handlers::consumer_group_heartbeat::handle).await,
         K::ConsumerGroupDescribe => call.now(handlers::consumer_group_describe::handle).await,
+        K::AddPartitionsToTxn => call.run(handlers::add_partitions_to_txn::handle).await,
+        K::AddOffsetsToTxn => call.run(handlers::add_offsets_to_txn::handle).await,
+        K::EndTxn => call.run(handlers::end_txn::handle).await,
+        K::TxnOffsetCommit => call.run(handlers::txn_offset_commit::handle).await,
+        K::WriteTxnMarkers => call.run(handlers::write_txn_markers::handle).await,
+        K::DescribeTransactions => call.now(handlers::describe_transactions::handle).await,
+        K::ListTransactions => call.now(handlers::list_transactions::handle).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
         K::SaslHandshake
         | K::DeleteRecords
         | K::OffsetForLeaderEpoch
-        | K::AddPartitionsToTxn
-        | K::AddOffsetsToTxn
-        | K::EndTxn
-        | K::WriteTxnMarkers
-        | K::TxnOffsetCommit
         | K::DescribeAcls
         | K::CreateAcls
         | K::DeleteAcls
@@ -171,8 +173,6 @@ pub(crate) async fn handle(
         | K::BrokerRegistration
         | K::BrokerHeartbeat
         | K::UnregisterBroker
-        | K::DescribeTransactions
-        | K::ListTransactions
         | K::AllocateProducerIds
         | K::ControllerRegistration
         | K::GetTelemetrySubscriptions
@@ -274,7 +274,14 @@ pub(crate) fn encode(
     }
 }
 
+impl SizeHint for m::AddOffsetsToTxnResponse {}
+impl SizeHint for m::AddPartitionsToTxnResponse {}
 impl SizeHint for m::ApiVersionsResponse {}
+impl SizeHint for m::DescribeTransactionsResponse {}
+impl SizeHint for m::EndTxnResponse {}
+impl SizeHint for m::ListTransactionsResponse {}
+impl SizeHint for m::TxnOffsetCommitResponse {}
+impl SizeHint for m::WriteTxnMarkersResponse {}
 impl SizeHint for m::ConsumerGroupDescribeResponse {}
 impl SizeHint for m::ConsumerGroupHeartbeatResponse {}
 impl SizeHint for m::CreatePartitionsResponse {}

@@ -9,6 +9,7 @@
 //! - [`state`]: metadata image, metadata log and hosted partitions.
 //! - [`group_commit`]: one fsync for every acks=all batch waiting for it.
 //! - [`groups`]: the group coordinators over `__consumer_offsets`.
+//! - [`txns`]: the transaction coordinators over `__transaction_state`.
 //! - [`metadata_log`]: the local metadata log.
 //! - [`configs`]: effective topic and broker configs as clients see them.
 
@@ -26,9 +27,11 @@ pub mod metadata_log;
 pub mod partition;
 pub mod server;
 pub mod state;
+pub mod txns;
 mod validate;
 
 pub use config::BrokerConfig;
 pub use error::BrokerError;
 pub use server::Broker;
+pub use weir_coordinator::txn::TxnConfig;
 pub use weir_coordinator::GroupConfig;

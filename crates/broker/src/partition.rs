@@ -44,6 +44,17 @@ pub struct Partition {
     settings: RwLock<Arc<PartitionSettings>>,
 }
 
+/// Why a producer's batch was not appended.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The log refused or failed it.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Its transaction does not include this partition (or its coordinator could not say).
+    #[error("transaction check failed: {}", .0.name())]
+    Refused(ErrorCode),
+}
+
 /// The result of appending one batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Appended {
@@ -143,6 +154,25 @@ impl Partition {
         header: &BatchHeader,
         now_ms: i64,
     ) -> Result<Appended, StorageError> {
+        self.append_verified(bytes, header, now_ms, &|| Ok(()))
+            .map_err(|e| match e {
+                AppendError::Storage(e) => e,
+                // The check above never refuses.
+                AppendError::Refused(code) => StorageError::Corrupt(code.name().to_string()),
+            })
+    }
+
+    /// [`Partition::append`] for a producer's batch: a transactional batch whose producer
+    /// has no transaction open here is first put to `verify` (is this partition in its
+    /// transaction? KIP-890), under the partition's write lock so that no marker can end
+    /// the transaction in between.
+    pub fn append_verified(
+        &self,
+        bytes: &mut [u8],
+        header: &BatchHeader,
+        now_ms: i64,
+        verify: &dyn Fn() -> Result<(), ErrorCode>,
+    ) -> Result<Appended, AppendError> {
         let settings = self.settings();
         let mut log_append_time = -1;
         if settings.log_append_time || header.timestamp_type() == TimestampType::LogAppendTime {
@@ -150,6 +180,15 @@ impl Partition {
             log_append_time = now_ms;
         }
         let mut log = self.log_mut();
+        if header.is_transactional() && header.producer_id >= 0 {
+            let open = log
+                .producer_state()
+                .get(header.producer_id)
+                .is_some_and(|e| e.txn_first_offset.is_some() && e.epoch == header.producer_epoch);
+            if !open {
+                verify().map_err(AppendError::Refused)?;
+            }
+        }
         let info: AppendInfo = log.append(bytes, now_ms)?;
         if info.duplicate {
             // The stored batch's own time, as Kafka answers a duplicate.

@@ -49,6 +49,7 @@ impl Broker {
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
         crate::groups::Groups::start(&state);
+        crate::txns::Txns::start(&state);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {
             local_addr,
@@ -95,15 +96,29 @@ async fn accept_loop(
 }
 
 /// Every `log.flush.interval.ms`, asks group commit to sync whatever acks=0/1 writes left
-/// unsynced, so that data reaches the disk within that interval whatever the producer asked.
+/// unsynced, so that data reaches the disk within that interval whatever the producer asked;
+/// every `producer.id.expiration.check.interval.ms` (10 minutes, as Kafka) partitions also
+/// forget producers idle for `producer.id.expiration.ms`.
 async fn background_flush(state: Arc<BrokerState>, mut stopped: watch::Receiver<bool>) {
     let period = std::time::Duration::from_millis(state.config.log_flush_interval_ms);
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_expiry = crate::state::now_ms() + PRODUCER_EXPIRATION_CHECK_MS;
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
             _ = ticker.tick() => {}
+        }
+        let now = crate::state::now_ms();
+        if now >= next_expiry {
+            next_expiry = now + PRODUCER_EXPIRATION_CHECK_MS;
+            let before = now - state.config.producer_id_expiration_ms;
+            for p in state.partitions() {
+                let n = p.log_mut().expire_producers(before);
+                if n > 0 {
+                    info!(topic = %p.topic, partition = p.index, producers = n, "expired idle producers");
+                }
+            }
         }
         let waits: Vec<_> = state
             .partitions()
@@ -118,3 +133,6 @@ async fn background_flush(state: Arc<BrokerState>, mut stopped: watch::Receiver<
         }
     }
 }
+
+/// `producer.id.expiration.check.interval.ms`.
+const PRODUCER_EXPIRATION_CHECK_MS: i64 = 600_000;

@@ -3,6 +3,7 @@
 //! the metadata log, applied to a new image, and local replicas are reconciled with it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -21,6 +22,7 @@ use crate::groups::Groups;
 use crate::locks;
 use crate::metadata_log::MetadataLog;
 use crate::partition::{Partition, PartitionSettings};
+use crate::txns::Txns;
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -44,6 +46,10 @@ pub struct BrokerState {
     pub group_commit: GroupCommit,
     /// The group coordinators.
     pub groups: Groups,
+    /// The transaction coordinators.
+    pub txns: Txns,
+    /// Set once shutdown begins: background work stops instead of retrying.
+    stopping: AtomicBool,
     controller: Controller,
     image: RwLock<Arc<MetadataImage>>,
     meta: Mutex<Option<MetadataLog>>,
@@ -90,12 +96,18 @@ impl BrokerState {
             default_replication_factor: config.default_replication_factor,
         };
         let groups = Groups::new(config.group.clone(), config.offsets_topic_num_partitions);
+        let txns = Txns::new(
+            config.txn.clone(),
+            config.transaction_state_log_num_partitions,
+        );
         let state = Arc::new(Self {
             config,
             advertised,
             data_notify: Notify::new(),
             group_commit: GroupCommit::start(),
             groups,
+            txns,
+            stopping: AtomicBool::new(false),
             controller,
             image: RwLock::new(Arc::new(MetadataImage::default())),
             meta: Mutex::new(Some(meta)),
@@ -346,8 +358,14 @@ impl BrokerState {
         locks::read(&self.partitions).values().cloned().collect()
     }
 
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
+    }
+
     /// Flushes and closes every log; used on shutdown.
     pub async fn shutdown(&self) {
+        self.stopping.store(true, Ordering::Release);
         let parts: Vec<Arc<Partition>> = locks::write(&self.partitions)
             .drain()
             .map(|(_, p)| p)

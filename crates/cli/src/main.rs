@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a broker (defaults: data in ./weir-data, Kafka listener 127.0.0.1:9092).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Create, list, describe and delete topics.
     Topic(commands::TopicArgs),
     /// Produce records read from standard input, one per line (KEY<TAB>VALUE with --keyed).
@@ -51,7 +51,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(a) => serve::run(a).await,
+            Command::Serve(a) => serve::run(*a).await,
             Command::Topic(a) => commands::topic(a).await,
             Command::Produce(a) => commands::produce(a).await,
             Command::Consume(a) => commands::consume(a).await,

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use anyhow::{bail, Context};
 use clap::Args;
 use tracing::info;
-use weir_broker::{Broker, BrokerConfig, GroupConfig};
+use weir_broker::{Broker, BrokerConfig, GroupConfig, TxnConfig};
 
 /// Flags of `weir serve`.
 #[derive(Args, Debug, Default)]
@@ -86,6 +86,36 @@ pub(crate) struct ServeArgs {
     /// (offsets.retention.check.interval.ms).
     #[arg(long, env = "WEIR_OFFSETS_RETENTION_CHECK_INTERVAL_MS")]
     offsets_retention_check_interval_ms: Option<i64>,
+    /// Partitions of __transaction_state, fixed once created [default: 50]
+    /// (transaction.state.log.num.partitions).
+    #[arg(long, env = "WEIR_TRANSACTION_STATE_LOG_NUM_PARTITIONS")]
+    transaction_state_log_num_partitions: Option<i32>,
+    /// Longest transaction.timeout.ms a producer may ask for [default: 900000]
+    /// (transaction.max.timeout.ms).
+    #[arg(long, env = "WEIR_TRANSACTION_MAX_TIMEOUT_MS")]
+    transaction_max_timeout_ms: Option<i32>,
+    /// How often transactions past their timeout are aborted [default: 10000]
+    /// (transaction.abort.timed.out.transaction.cleanup.interval.ms).
+    #[arg(
+        long,
+        env = "WEIR_TRANSACTION_ABORT_TIMED_OUT_TRANSACTION_CLEANUP_INTERVAL_MS"
+    )]
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: Option<u64>,
+    /// How often idle transactional ids are removed [default: 3600000]
+    /// (transaction.remove.expired.transaction.cleanup.interval.ms).
+    #[arg(
+        long,
+        env = "WEIR_TRANSACTION_REMOVE_EXPIRED_TRANSACTION_CLEANUP_INTERVAL_MS"
+    )]
+    transaction_remove_expired_transaction_cleanup_interval_ms: Option<u64>,
+    /// How long an idle transactional id is kept [default: 604800000]
+    /// (transactional.id.expiration.ms).
+    #[arg(long, env = "WEIR_TRANSACTIONAL_ID_EXPIRATION_MS")]
+    transactional_id_expiration_ms: Option<i64>,
+    /// How long a partition remembers an idle producer's sequence numbers
+    /// [default: 86400000] (producer.id.expiration.ms).
+    #[arg(long, env = "WEIR_PRODUCER_ID_EXPIRATION_MS")]
+    producer_id_expiration_ms: Option<i64>,
 }
 
 /// Reads `key=value` lines; `#` and `!` start comments, as in Java properties files.
@@ -196,8 +226,42 @@ impl ServeArgs {
                 .unwrap_or(g.consumer_heartbeat_interval_ms),
             ..g
         };
+        let t = d.txn.clone();
+        let txn = TxnConfig {
+            max_timeout_ms: self
+                .transaction_max_timeout_ms
+                .or(take(&mut file, "transaction.max.timeout.ms")?)
+                .unwrap_or(t.max_timeout_ms),
+            abort_check_interval_ms: self
+                .transaction_abort_timed_out_transaction_cleanup_interval_ms
+                .or(take(
+                    &mut file,
+                    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                )?)
+                .unwrap_or(t.abort_check_interval_ms),
+            remove_expired_interval_ms: self
+                .transaction_remove_expired_transaction_cleanup_interval_ms
+                .or(take(
+                    &mut file,
+                    "transaction.remove.expired.transaction.cleanup.interval.ms",
+                )?)
+                .unwrap_or(t.remove_expired_interval_ms),
+            id_expiration_ms: self
+                .transactional_id_expiration_ms
+                .or(take(&mut file, "transactional.id.expiration.ms")?)
+                .unwrap_or(t.id_expiration_ms),
+        };
         let config = BrokerConfig {
             group,
+            txn,
+            transaction_state_log_num_partitions: self
+                .transaction_state_log_num_partitions
+                .or(take(&mut file, "transaction.state.log.num.partitions")?)
+                .unwrap_or(d.transaction_state_log_num_partitions),
+            producer_id_expiration_ms: self
+                .producer_id_expiration_ms
+                .or(take(&mut file, "producer.id.expiration.ms")?)
+                .unwrap_or(d.producer_id_expiration_ms),
             offsets_topic_num_partitions: self
                 .offsets_topic_num_partitions
                 .or(take(&mut file, "offsets.topic.num.partitions")?)

@@ -5,12 +5,14 @@
 //! anything that depends on them is answered.
 //!
 //! - `shard`: one partition's coordinator, its appends and its load from the log.
+//! - `txn`: transactional offset commits and transaction markers on these partitions.
 //!
 //! Every operation runs under its shard's lock, and the records it produces are appended
 //! before the lock is released, so the log holds them in the order the coordinator made them.
 //! Waiting for the fsync happens outside the lock.
 
 mod shard;
+mod txn;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +35,18 @@ use shard::Writes;
 
 /// The internal topic that holds committed offsets and group metadata.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// The partition of a coordinator topic that owns `key` (a group or transactional id):
+/// Java's `String.hashCode`, made non-negative as Kafka's `Utils.abs` does, modulo the
+/// partition count.
+pub(crate) fn partition_of(key: &str, num_partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in key.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % num_partitions.max(1)
+}
 
 /// How often group deadlines (sessions, rebalances, the initial delay) are checked.
 const TICK: Duration = Duration::from_millis(100);
@@ -101,15 +115,9 @@ impl Groups {
         &self.config
     }
 
-    /// The `__consumer_offsets` partition that owns `group_id`: Java's `String.hashCode`,
-    /// made non-negative as Kafka's `Utils.abs` does, modulo the partition count.
+    /// The `__consumer_offsets` partition that owns `group_id`.
     pub fn partition_for(&self, group_id: &str) -> i32 {
-        let mut h: i32 = 0;
-        for unit in group_id.encode_utf16() {
-            h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
-        }
-        let abs = if h == i32::MIN { 0 } else { h.abs() };
-        abs % self.num_partitions
+        partition_of(group_id, self.num_partitions)
     }
 
     /// Loads the coordinators of existing `__consumer_offsets` partitions in the background

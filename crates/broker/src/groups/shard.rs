@@ -10,7 +10,9 @@ use weir_coordinator::{records, GroupCoordinator, Record};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::record::batch::BatchHeader;
 use weir_protocol::record::builder::BatchBuilder;
+use weir_protocol::record::control::ControlRecordType;
 use weir_protocol::record::{Batches, Compression};
+use weir_storage::StorageError;
 
 use super::Step;
 use crate::locks;
@@ -21,6 +23,17 @@ use crate::state::{now_ms, BrokerState};
 const LOAD_READ_BYTES: usize = 1 << 20;
 /// The most a stored batch may decompress to while loading (Weir writes them uncompressed).
 const MAX_UNCOMPRESSED: usize = 64 << 20;
+
+/// Why an append to `__consumer_offsets` failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AppendError {
+    /// The batch could not be built.
+    #[error("building a __consumer_offsets batch: {0}")]
+    Build(String),
+    /// The log refused it.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
 
 /// Where a shard's coordinator stands.
 pub(crate) enum ShardState {
@@ -124,7 +137,7 @@ impl Shard {
                 ..Writes::default()
             };
         }
-        match self.append_batch(state, records, now) {
+        match self.append_batch(state, records, None, now) {
             Ok(last) => {
                 state.data_notify.notify_waiters();
                 Writes {
@@ -144,28 +157,42 @@ impl Shard {
         }
     }
 
-    fn append_batch(
+    /// Appends `records` as one batch, in the transaction of `producer` (id, epoch) if given;
+    /// returns the batch's last offset.
+    pub(crate) fn append_batch(
         &self,
         state: &BrokerState,
         records: &[Record],
+        producer: Option<(i64, i16)>,
         now: i64,
-    ) -> Result<i64, String> {
+    ) -> Result<i64, AppendError> {
         let image = state.image();
         let ids = |name: &str| image.topic(name).map(|t| t.topic_id);
         let mut builder = BatchBuilder::new(Compression::None, now);
+        if let Some((id, epoch)) = producer {
+            builder.set_producer(id, epoch, -1);
+            builder.set_transactional(true);
+        }
         for r in records {
-            let (key, value) = records::encode(r, &ids).map_err(|e| e.to_string())?;
+            let (key, value) =
+                records::encode(r, &ids).map_err(|e| AppendError::Build(e.to_string()))?;
             builder
                 .push(Some(&key), value.as_deref(), &[], now)
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| AppendError::Build(e.to_string()))?;
         }
-        let mut bytes = builder.build().map_err(|e| e.to_string())?.to_vec();
-        let header = BatchHeader::validate(&bytes, bytes.len()).map_err(|e| e.to_string())?;
-        let appended = self
-            .partition
-            .append(&mut bytes, &header, now)
-            .map_err(|e| e.to_string())?;
+        let mut bytes = builder
+            .build()
+            .map_err(|e| AppendError::Build(e.to_string()))?
+            .to_vec();
+        let header = BatchHeader::validate(&bytes, bytes.len())
+            .map_err(|e| AppendError::Build(e.to_string()))?;
+        let appended = self.partition.append(&mut bytes, &header, now)?;
         Ok(appended.last_offset)
+    }
+
+    /// The partition this shard keeps its groups in.
+    pub(crate) fn partition(&self) -> &Arc<Partition> {
+        &self.partition
     }
 }
 
@@ -181,8 +208,10 @@ pub(super) async fn load(state: Arc<BrokerState>, shard: Arc<Shard>) {
         let mut effects = Vec::new();
         let now = now_ms();
         let names = |id: &[u8; 16]| image.topic_by_id(id).map(|t| t.name.clone());
-        let count = replay_log(&partition, index, &names, |r| {
-            effects.extend(c.replay(r, now));
+        let count = replay_log(&partition, index, &names, |r| match r {
+            Replayed::Record(r) => effects.extend(c.replay(r, now)),
+            Replayed::Transactional(pid, r) => c.replay_pending(pid, r),
+            Replayed::Marker(pid, commit) => c.complete_txn(pid, commit),
         })?;
         Ok::<_, String>((c, effects, count))
     })
@@ -220,13 +249,23 @@ pub(super) async fn load(state: Arc<BrokerState>, shard: Arc<Shard>) {
     }
 }
 
-/// Feeds every record of the partition to `apply`, in offset order; returns how many.
-/// A record that does not decode is skipped with a warning.
+/// What the log holds, as loading replays it.
+enum Replayed {
+    /// A record outside any transaction.
+    Record(Record),
+    /// A record of a producer's transaction (a transactional offset commit).
+    Transactional(i64, Record),
+    /// A producer's transaction marker: commit (true) or abort.
+    Marker(i64, bool),
+}
+
+/// Feeds every record and transaction marker of the partition to `apply`, in offset order;
+/// returns how many records. A record that does not decode is skipped with a warning.
 fn replay_log(
     partition: &Partition,
     index: i32,
     names: records::TopicNames<'_>,
-    mut apply: impl FnMut(Record),
+    mut apply: impl FnMut(Replayed),
 ) -> Result<u64, String> {
     let mut offset = partition.log_start_offset();
     let mut count = 0;
@@ -240,14 +279,28 @@ fn replay_log(
         for batch in Batches::new(read.bytes) {
             let batch = batch.map_err(|e| e.to_string())?;
             offset = batch.last_offset() + 1;
+            let producer = batch.header().producer_id;
             if batch.is_control() {
+                let kind = batch
+                    .control_key(MAX_UNCOMPRESSED)
+                    .map_err(|e| e.to_string())?;
+                match kind.map(|k| k.kind) {
+                    Some(ControlRecordType::Commit) => apply(Replayed::Marker(producer, true)),
+                    Some(ControlRecordType::Abort) => apply(Replayed::Marker(producer, false)),
+                    _ => {}
+                }
                 continue;
             }
+            let transactional = batch.is_transactional();
             for r in batch.records(MAX_UNCOMPRESSED).map_err(|e| e.to_string())? {
                 let Some(key) = r.key else { continue };
                 match records::decode(&key, r.value.as_ref(), names) {
                     Ok(Some(record)) => {
-                        apply(record);
+                        apply(if transactional {
+                            Replayed::Transactional(producer, record)
+                        } else {
+                            Replayed::Record(record)
+                        });
                         count += 1;
                     }
                     Ok(None) => {}

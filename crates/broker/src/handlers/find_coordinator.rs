@@ -1,7 +1,6 @@
 //! FindCoordinator (single keys before v4, batched keys from v4): on a cluster of one, every
-//! group's coordinator is this node; the first group lookup creates `__consumer_offsets`, as
-//! in Kafka. Transaction coordinators are not running yet, so transactional ids get
-//! COORDINATOR_NOT_AVAILABLE.
+//! group's and transactional id's coordinator is this node; the first lookup creates
+//! `__consumer_offsets` or `__transaction_state`, as in Kafka.
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::find_coordinator_response::Coordinator;
@@ -10,6 +9,7 @@ use weir_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 use crate::dispatch::RequestContext;
 
 const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -21,13 +21,14 @@ pub(crate) async fn handle(
     } else {
         vec![&req.key]
     };
-    let offsets_ready = match keys.first() {
-        Some(k) if req.key_type == GROUP => ctx.state.groups.shard(&ctx.state, k).await.is_ok(),
-        _ => true,
+    let ready = match (keys.first(), req.key_type) {
+        (Some(k), GROUP) => ctx.state.groups.shard(&ctx.state, k).await.is_ok(),
+        (Some(_), TRANSACTION) => ctx.state.txns.ensure_topic(&ctx.state).await.is_ok(),
+        _ => false,
     };
     let node = ctx.state.config.node_id;
     let answer = |key: String| {
-        if req.key_type == GROUP && offsets_ready {
+        if ready {
             Coordinator {
                 key,
                 node_id: node,

@@ -1,11 +1,13 @@
-//! InitProducerId for idempotent producers: a producer id never handed out before, epoch 0.
-//! Transactional ids need the transaction coordinator, which this broker does not run yet.
+//! InitProducerId: without a transactional id, a producer id never handed out before at
+//! epoch 0 (idempotence); with one, the transaction coordinator's id and bumped epoch,
+//! fencing earlier producers of that id.
 
 use tracing::warn;
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
 use crate::dispatch::RequestContext;
+use crate::handlers::fenced_for;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -16,15 +18,23 @@ pub(crate) async fn handle(
         producer_epoch: -1,
         ..Default::default()
     };
-    if req
-        .transactional_id
-        .as_deref()
-        .is_some_and(|t| !t.is_empty())
-    {
-        resp.error_code = ErrorCode::CoordinatorNotAvailable.code();
+    let state = &ctx.state;
+    if let Some(txn_id) = req.transactional_id.as_deref().filter(|t| !t.is_empty()) {
+        let expected = (req.producer_id >= 0).then_some((req.producer_id, req.producer_epoch));
+        match state
+            .txns
+            .init_producer_id(state, txn_id, req.transaction_timeout_ms, expected)
+            .await
+        {
+            Ok((id, epoch)) => {
+                resp.producer_id = id;
+                resp.producer_epoch = epoch;
+            }
+            Err(e) => resp.error_code = fenced_for(e, ctx.version, 4).code(),
+        }
         return resp;
     }
-    match ctx.state.next_producer_id().await {
+    match state.next_producer_id().await {
         Ok(id) => {
             resp.producer_id = id;
             resp.producer_epoch = 0;

@@ -1,5 +1,6 @@
 //! OffsetFetch: a group's committed offsets, for named partitions or all of them; one group
-//! per request before v8, several from v8.
+//! per request before v8, several from v8. With `require_stable` (KIP-447), a partition
+//! whose offset an open transaction is committing answers UNSTABLE_OFFSET_COMMIT.
 
 use weir_coordinator::FetchedOffset;
 use weir_protocol::error::ErrorCode;
@@ -23,7 +24,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> Offs
                     .map(|t| (t.name, t.partition_indexes))
                     .collect()
             });
-            let (error, fetched) = fetch(&ctx, &g.group_id, topics).await;
+            let (error, fetched) = fetch(&ctx, &g.group_id, topics, req.require_stable).await;
             groups.push(OffsetFetchResponseGroup {
                 group_id: g.group_id,
                 error_code: error.code(),
@@ -58,7 +59,8 @@ pub(crate) async fn handle(ctx: RequestContext, req: OffsetFetchRequest) -> Offs
             .map(|t| (t.name, t.partition_indexes))
             .collect()
     });
-    let (error, fetched) = fetch(&ctx, &req.group_id, topics.clone()).await;
+    let stable = req.require_stable;
+    let (error, fetched) = fetch(&ctx, &req.group_id, topics.clone(), stable).await;
     // Before v2 there is no top-level error: it goes on every partition asked for.
     let fetched = if ctx.version < 2 && error != ErrorCode::None {
         topics
@@ -97,12 +99,23 @@ async fn fetch(
     ctx: &RequestContext,
     group_id: &str,
     topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> (ErrorCode, Fetched) {
     let state = &ctx.state;
     let result = state
         .groups
         .run(state, group_id, |c, _| {
-            Step::effects(c.fetch_offsets(group_id, topics.as_deref()), Vec::new())
+            let mut fetched = c.fetch_offsets(group_id, topics.as_deref());
+            if require_stable {
+                for (t, ps) in &mut fetched {
+                    for p in ps.iter_mut() {
+                        if c.has_pending_offset(group_id, t, p.partition) {
+                            *p = failed(p.partition, ErrorCode::UnstableOffsetCommit);
+                        }
+                    }
+                }
+            }
+            Step::effects(fetched, Vec::new())
         })
         .await;
     match result {

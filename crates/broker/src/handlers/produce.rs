@@ -19,7 +19,7 @@ use weir_storage::StorageError;
 
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::storage_error_code;
-use crate::partition::Partition;
+use crate::partition::{AppendError, Partition};
 use crate::state::{now_ms, BrokerState};
 
 /// `message.timestamp.after.max.ms` default (Kafka 4.x): one hour into the future.
@@ -63,7 +63,8 @@ pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<Pr
                     format!("Invalid required acks {acks}"),
                 )
             } else {
-                append_one(&state, &topic.name, p.index, p.records, now)
+                let txn_id = req.transactional_id.as_deref().filter(|t| !t.is_empty());
+                append_one(&state, &topic.name, p.index, p.records, txn_id, now)
             };
             appended |= outcome.error == ErrorCode::None;
             parts.push((p.index, outcome));
@@ -153,6 +154,7 @@ fn append_one(
     topic: &str,
     index: i32,
     records: Option<Bytes>,
+    transactional_id: Option<&str>,
     now: i64,
 ) -> Outcome {
     let Some(partition) = state.partition(topic, index) else {
@@ -231,8 +233,26 @@ fn append_one(
         warn!(topic, partition = index, error = %e, "rejecting produced batch");
         return Outcome::error(ErrorCode::CorruptMessage, e.to_string());
     }
+    if header.is_transactional() && transactional_id.is_none() {
+        // Kafka's answer to transactional records without a transactional id.
+        warn!(
+            topic,
+            partition = index,
+            "rejecting transactional records without a transactional id"
+        );
+        return Outcome::error(
+            ErrorCode::TransactionalIdAuthorizationFailed,
+            "Transactional records need the transactional id of their producer",
+        );
+    }
+    let verify = || match transactional_id {
+        Some(t) => state
+            .txns
+            .verify(t, header.producer_id, header.producer_epoch, topic, index),
+        None => Ok(()),
+    };
     let mut bytes = records.to_vec();
-    match partition.append(&mut bytes, &header, now) {
+    match partition.append_verified(&mut bytes, &header, now, &verify) {
         Ok(a) => Outcome {
             error: ErrorCode::None,
             message: None,
@@ -241,11 +261,24 @@ fn append_one(
             log_start_offset: partition.log_start_offset(),
             durable: Some((partition.clone(), a.last_offset)),
         },
-        Err(e @ StorageError::Producer(_)) => {
+        Err(AppendError::Refused(code)) => {
+            info!(
+                topic,
+                partition = index,
+                producer_id = header.producer_id,
+                error = code.name(),
+                "refusing a transactional batch: the partition is not in its transaction"
+            );
+            Outcome::error(
+                code,
+                "The partition is not part of the producer's transaction",
+            )
+        }
+        Err(AppendError::Storage(e @ StorageError::Producer(_))) => {
             info!(topic, partition = index, error = %e, "refusing a producer's batch");
             Outcome::error(storage_error_code(&e), e.to_string())
         }
-        Err(e) => {
+        Err(AppendError::Storage(e)) => {
             warn!(topic, partition = index, error = %e, "append failed");
             Outcome::error(storage_error_code(&e), e.to_string())
         }

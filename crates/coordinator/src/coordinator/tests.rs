@@ -573,13 +573,23 @@ fn transactional_offsets_wait_for_their_marker() {
     let (results, records) = c.txn_commit_offsets(txn_commit("g", 7, 10), 0).unwrap();
     assert_eq!(results, vec![("t".to_string(), vec![(0, ErrorCode::None)])]);
     assert_eq!(records.len(), 1);
+    assert!(
+        !c.has_pending_offset("g", "t", 0),
+        "pending only once written"
+    );
+    for r in records {
+        c.replay_pending(7, r);
+    }
     assert!(c.has_pending_offset("g", "t", 0));
     assert_eq!(fetched(&c), -1, "pending offsets are not committed yet");
     c.complete_txn(7, true);
     assert!(!c.has_pending_offset("g", "t", 0));
     assert_eq!(fetched(&c), 10);
     // An aborted transaction's offsets are dropped.
-    c.txn_commit_offsets(txn_commit("g", 8, 20), 0).unwrap();
+    let (_, records) = c.txn_commit_offsets(txn_commit("g", 8, 20), 0).unwrap();
+    for r in records {
+        c.replay_pending(8, r);
+    }
     c.complete_txn(8, false);
     assert_eq!(fetched(&c), 10);
     // Replayed from the log: pending until the marker replays.

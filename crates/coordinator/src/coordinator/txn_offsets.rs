@@ -31,8 +31,9 @@ pub struct TxnOffsetCommit {
 pub(super) type Pending = BTreeMap<(String, String, i32), OffsetAndMetadata>;
 
 impl GroupCoordinator {
-    /// TxnOffsetCommit: validates the member (if named), keeps the offsets pending for the
-    /// producer and returns the records to append in the producer's transaction.
+    /// TxnOffsetCommit: validates the member (if named) and returns the records to append in
+    /// the producer's transaction; once they are written, [`GroupCoordinator::replay_pending`]
+    /// keeps each one pending for the producer (nothing is pending if the write fails).
     pub fn txn_commit_offsets(
         &mut self,
         req: TxnOffsetCommit,
@@ -69,7 +70,6 @@ impl GroupCoordinator {
             }
         }
         let max = self.config.offset_metadata_max_bytes;
-        let pending = self.pending.entry(req.producer_id).or_default();
         let mut topics = Vec::with_capacity(req.topics.len());
         let mut records = Vec::new();
         for t in req.topics {
@@ -85,10 +85,6 @@ impl GroupCoordinator {
                         -1,
                         now,
                     );
-                    pending.insert(
-                        (req.group_id.clone(), t.name.clone(), p.partition),
-                        value.clone(),
-                    );
                     records.push(Record::OffsetCommit {
                         group_id: req.group_id.clone(),
                         topic: t.name.clone(),
@@ -103,8 +99,8 @@ impl GroupCoordinator {
         Ok((topics, records))
     }
 
-    /// A record of a producer's transaction read back while loading: pending until its
-    /// marker is replayed.
+    /// A record of a producer's transaction, written now or read back while loading:
+    /// pending until its marker.
     pub fn replay_pending(&mut self, producer_id: i64, record: Record) {
         if let Record::OffsetCommit {
             group_id,

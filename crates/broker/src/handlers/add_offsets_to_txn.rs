@@ -1,0 +1,43 @@
+//! AddOffsetsToTxn: adds the group's `__consumer_offsets` partition to the producer's open
+//! transaction, so its TxnOffsetCommit and markers belong to it.
+
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+use crate::groups::OFFSETS_TOPIC;
+use crate::handlers::fenced_for;
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: AddOffsetsToTxnRequest,
+) -> Reply<AddOffsetsToTxnResponse> {
+    let state = ctx.state;
+    let version = ctx.version;
+    Reply::Later(Box::pin(async move {
+        // The group's coordinator (and __consumer_offsets) must exist first.
+        let result = match state.groups.shard(&state, &req.group_id).await {
+            Err(e) => Err(e),
+            Ok(_) => {
+                let partition = state.groups.partition_for(&req.group_id);
+                state
+                    .txns
+                    .add_partitions(
+                        &state,
+                        &req.transactional_id,
+                        req.producer_id,
+                        req.producer_epoch,
+                        &[(OFFSETS_TOPIC.to_string(), partition)],
+                    )
+                    .await
+            }
+        };
+        AddOffsetsToTxnResponse {
+            error_code: result
+                .err()
+                .map_or(ErrorCode::None, |e| fenced_for(e, version, 2))
+                .code(),
+            ..Default::default()
+        }
+    }))
+}

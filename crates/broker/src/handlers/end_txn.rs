@@ -1,0 +1,34 @@
+//! EndTxn: commits or aborts the producer's open transaction. The answer comes once
+//! PrepareCommit or PrepareAbort is durable; the markers follow in the background.
+
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::{EndTxnRequest, EndTxnResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+use crate::handlers::fenced_for;
+
+pub(crate) async fn handle(ctx: RequestContext, req: EndTxnRequest) -> Reply<EndTxnResponse> {
+    let state = ctx.state;
+    let version = ctx.version;
+    Reply::Later(Box::pin(async move {
+        let result = state
+            .txns
+            .end_txn(
+                &state,
+                &req.transactional_id,
+                req.producer_id,
+                req.producer_epoch,
+                req.committed,
+            )
+            .await;
+        EndTxnResponse {
+            error_code: result
+                .err()
+                .map_or(ErrorCode::None, |e| fenced_for(e, version, 2))
+                .code(),
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        }
+    }))
+}

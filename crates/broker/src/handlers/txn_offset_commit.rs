@@ -1,0 +1,81 @@
+//! TxnOffsetCommit: a transactional producer's consumed offsets for a group, written in its
+//! transaction; they become the group's committed offsets when the transaction commits.
+
+use weir_coordinator::coordinator::{CommitPartition, CommitTopic, TxnOffsetCommit};
+use weir_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use weir_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: TxnOffsetCommitRequest,
+) -> Reply<TxnOffsetCommitResponse> {
+    let state = ctx.state;
+    Reply::Later(Box::pin(async move {
+        let shape: Vec<(String, Vec<i32>)> = req
+            .topics
+            .iter()
+            .map(|t| {
+                let ps = t.partitions.iter().map(|p| p.partition_index).collect();
+                (t.name.clone(), ps)
+            })
+            .collect();
+        let commit = TxnOffsetCommit {
+            group_id: req.group_id.clone(),
+            producer_id: req.producer_id,
+            member_id: req.member_id,
+            group_instance_id: req.group_instance_id,
+            generation_id: req.generation_id,
+            topics: req
+                .topics
+                .into_iter()
+                .map(|t| CommitTopic {
+                    name: t.name,
+                    partitions: t
+                        .partitions
+                        .into_iter()
+                        .map(|p| CommitPartition {
+                            partition: p.partition_index,
+                            offset: p.committed_offset,
+                            leader_epoch: p.committed_leader_epoch,
+                            metadata: p.committed_metadata,
+                            commit_timestamp_ms: -1,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        };
+        let results = match state
+            .groups
+            .txn_commit(&state, commit, req.producer_epoch)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => shape
+                .into_iter()
+                .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, e)).collect()))
+                .collect(),
+        };
+        TxnOffsetCommitResponse {
+            topics: results
+                .into_iter()
+                .map(|(name, parts)| TxnOffsetCommitResponseTopic {
+                    name,
+                    partitions: parts
+                        .into_iter()
+                        .map(|(p, e)| TxnOffsetCommitResponsePartition {
+                            partition_index: p,
+                            error_code: e.code(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }))
+}

@@ -1,0 +1,71 @@
+//! WriteTxnMarkers: a transaction coordinator's commit or abort markers for partitions led
+//! here (Weir's own coordinator writes them directly; this serves any that asks). Answered
+//! once the markers are durable.
+
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use weir_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
+
+use crate::dispatch::{Reply, RequestContext};
+use crate::txns::write_marker;
+
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    req: WriteTxnMarkersRequest,
+) -> Reply<WriteTxnMarkersResponse> {
+    let state = ctx.state;
+    Reply::Later(Box::pin(async move {
+        let mut markers = Vec::with_capacity(req.markers.len());
+        for m in req.markers {
+            let mut topics = Vec::with_capacity(m.topics.len());
+            for t in m.topics {
+                let mut partitions = Vec::with_capacity(t.partition_indexes.len());
+                for p in t.partition_indexes {
+                    let written = write_marker(
+                        &state,
+                        &t.name,
+                        p,
+                        m.producer_id,
+                        m.producer_epoch,
+                        m.transaction_result,
+                        m.coordinator_epoch,
+                    );
+                    let code = match written {
+                        Ok(Some((partition, offset))) => {
+                            let synced = state.group_commit.request(partition, offset).await;
+                            if synced.unwrap_or(false) {
+                                ErrorCode::None
+                            } else {
+                                ErrorCode::KafkaStorageError
+                            }
+                        }
+                        Ok(None) => ErrorCode::None,
+                        Err(e) => e,
+                    };
+                    partitions.push(WritableTxnMarkerPartitionResult {
+                        partition_index: p,
+                        error_code: code.code(),
+                        ..Default::default()
+                    });
+                }
+                topics.push(WritableTxnMarkerTopicResult {
+                    name: t.name,
+                    partitions,
+                    ..Default::default()
+                });
+            }
+            markers.push(WritableTxnMarkerResult {
+                producer_id: m.producer_id,
+                topics,
+                ..Default::default()
+            });
+        }
+        state.data_notify.notify_waiters();
+        WriteTxnMarkersResponse {
+            markers,
+            ..Default::default()
+        }
+    }))
+}

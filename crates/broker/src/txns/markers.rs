@@ -1,0 +1,142 @@
+//! Ending a transaction on its partitions: a commit or abort marker on each (through the
+//! group coordinator for `__consumer_offsets`, whose pending offsets go with it), then, once
+//! every marker is durable, the Complete record in `__transaction_state`. A marker that
+//! cannot be written yet is retried until it can or the broker stops; a transaction left in
+//! PrepareCommit or PrepareAbort by a stop is finished when its partition is loaded again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{debug, warn};
+use weir_coordinator::txn::MarkerJob;
+use weir_protocol::error::ErrorCode;
+use weir_storage::StorageError;
+
+use super::shard::{fail_and_reload, TxnShard};
+use crate::error::storage_error_code;
+use crate::groups::OFFSETS_TOPIC;
+use crate::partition::Partition;
+use crate::state::{now_ms, BrokerState};
+
+/// Waits between attempts at a marker that could not be written.
+const RETRY: Duration = Duration::from_millis(200);
+
+/// Writes the markers of `job` and completes its transaction, on a task of its own.
+pub(super) fn spawn(state: &Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
+    let state = state.clone();
+    tokio::spawn(async move { run(state, shard, job).await });
+}
+
+async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
+    let coordinator_epoch = shard.coordinator_epoch();
+    let mut waits = Vec::with_capacity(job.partitions.len());
+    for (topic, index) in &job.partitions {
+        loop {
+            if state.is_stopping() {
+                return;
+            }
+            let (pid, epoch) = (job.producer_id, job.producer_epoch);
+            match write_one(
+                &state,
+                topic,
+                *index,
+                pid,
+                epoch,
+                job.commit,
+                coordinator_epoch,
+            ) {
+                Ok(Some((p, offset))) => {
+                    waits.push(state.group_commit.request(p, offset));
+                    break;
+                }
+                Ok(None) => break,
+                Err(code) => {
+                    warn!(transactional_id = %job.transactional_id, topic, partition = index, error = code.name(), "transaction marker not written yet; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+    // The last stable offset moved on those partitions.
+    state.data_notify.notify_waiters();
+    for w in waits {
+        if !w.await.unwrap_or(false) {
+            // Not durable: the transaction stays Prepare*, finished when reloaded.
+            warn!(transactional_id = %job.transactional_id, "transaction markers could not be synced");
+            return;
+        }
+    }
+    let now = now_ms();
+    let written = {
+        let mut guard = shard.lock();
+        let Ok(c) = guard.coordinator() else { return };
+        let Some(record) = c.complete(&job, now) else {
+            return;
+        };
+        shard.append(&state, &[record], now)
+    };
+    match written {
+        Ok(last) => {
+            let _ = state
+                .group_commit
+                .request(shard.partition().clone(), last)
+                .await;
+            debug!(transactional_id = %job.transactional_id, producer_id = job.producer_id, commit = job.commit, partitions = job.partitions.len(), "transaction completed");
+        }
+        Err(e) => {
+            warn!(transactional_id = %job.transactional_id, error = %e, "could not record a completed transaction");
+            fail_and_reload(&state, &shard);
+        }
+    }
+}
+
+/// Writes one marker (also what WriteTxnMarkers does); `Ok(None)` if there is nothing to
+/// write it to (the partition is gone) or the partition refuses it as stale.
+pub(crate) fn write_one(
+    state: &BrokerState,
+    topic: &str,
+    index: i32,
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+) -> Result<Option<(Arc<Partition>, i64)>, ErrorCode> {
+    if topic == OFFSETS_TOPIC {
+        return match state.groups.write_txn_marker(
+            state,
+            index,
+            producer_id,
+            producer_epoch,
+            commit,
+            coordinator_epoch,
+        ) {
+            Ok(done) => Ok(Some(done)),
+            Err(ErrorCode::UnknownTopicOrPartition) => Ok(None),
+            Err(
+                code @ (ErrorCode::InvalidProducerEpoch | ErrorCode::TransactionCoordinatorFenced),
+            ) => {
+                warn!(
+                    topic,
+                    partition = index,
+                    producer_id,
+                    error = code.name(),
+                    "stale transaction marker dropped"
+                );
+                Ok(None)
+            }
+            Err(code) => Err(code),
+        };
+    }
+    let Some(p) = state.partition(topic, index) else {
+        return Ok(None);
+    };
+    let now = now_ms();
+    match p.append_marker(producer_id, producer_epoch, commit, coordinator_epoch, now) {
+        Ok(offset) => Ok(Some((p, offset))),
+        Err(e @ StorageError::Producer(_)) => {
+            warn!(topic, partition = index, producer_id, error = %e, "stale transaction marker dropped");
+            Ok(None)
+        }
+        Err(e) => Err(storage_error_code(&e)),
+    }
+}
