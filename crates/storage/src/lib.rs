@@ -34,7 +34,7 @@ mod test_batch;
 pub use config::LogConfig;
 pub use dirs::{parse_partition_dir_name, partition_dir_name};
 pub use error::StorageError;
-pub use log::{AppendInfo, Log, Origin, ReadResult, SyncTarget};
+pub use log::{AppendInfo, Log, Origin, ReadResult, RetentionPolicy, SyncTarget};
 pub use producer::{ProducerError, ProducerState};
 pub use recovery::RecoveryInfo;
 pub use txn_index::AbortedTxn;

@@ -6,10 +6,12 @@
 //! - `sync.rs`: [`SyncTarget`] for group commit, flush and close.
 //! - `truncate.rs`: dropping the tail (`truncate_to`) or the head (`delete_segments_before`).
 //! - `producers.rs`: producer state, snapshots, last stable offset, aborted transactions.
+//! - `retention.rs`: time and size retention, and DeleteRecords.
 
 mod append;
 mod producers;
 mod read;
+mod retention;
 mod sync;
 mod truncate;
 
@@ -27,6 +29,7 @@ use crate::segment::Segment;
 
 pub use append::{AppendInfo, Origin};
 pub use read::ReadResult;
+pub use retention::RetentionPolicy;
 use sync::SyncShared;
 pub use sync::SyncTarget;
 
