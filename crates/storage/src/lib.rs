@@ -10,12 +10,14 @@
 //! - [`error`]: the [`StorageError`] type.
 //! - [`producer`]: idempotent and transactional producers' state, checked on every append.
 //! - [`txn_index`]: each segment's aborted transactions, for `read_committed` fetches.
+//! - [`cleaner`]: log compaction (latest record per key), planned, run and installed apart.
 //!
 //! The broker opens a [`Log`] per partition directory with [`Log::open`], appends produced
 //! batches with [`Log::append`], serves fetches with [`Log::read`], and makes appends
 //! durable with [`Log::sync_target`], [`SyncTarget::sync`] and [`Log::mark_synced`].
 
 mod checkpoint;
+pub mod cleaner;
 pub mod config;
 pub mod dirs;
 pub mod error;
@@ -31,6 +33,7 @@ pub mod txn_index;
 #[path = "../tests/common/batch.rs"]
 mod test_batch;
 
+pub use cleaner::{CleanPlan, CleanStats, Cleaned, CompactionPolicy};
 pub use config::LogConfig;
 pub use dirs::{parse_partition_dir_name, partition_dir_name};
 pub use error::StorageError;

@@ -105,16 +105,17 @@ pub(crate) fn recover(
         let valid = scan_segment(&mut seg, config)?;
         info.segments_scanned += 1;
         info.bytes_truncated += file_len - seg.size;
+        // Compaction may leave a gap between a segment's last batch and the next segment.
         let continuous = valid
             && match next_base {
                 None => true,
-                Some(n) => n == seg.next_offset,
+                Some(n) => n >= seg.next_offset,
             };
         if let (false, Some(next)) = (continuous, next_base) {
             if valid {
                 tracing::warn!(
                     file = %seg.log_path.display(), end_offset = seg.next_offset, next_base = next,
-                    "segment does not end where the next one starts; dropping the segments after it"
+                    "segment ends past the start of the next one; dropping the segments after it"
                 );
             }
             for &later in bases.get(i + 1..).unwrap_or_default().iter().rev() {
@@ -225,7 +226,8 @@ fn load_indexes(
         .filter(|&n| n > 0 && n <= i32::MAX as u64 + 1)
         .ok_or_else(|| format!("next segment base {next_base} does not follow"))?;
     if seg.size == 0 {
-        return Err("segment is empty but not the last one".to_owned());
+        // Compaction keeps the log's first segment even when nothing in it survived.
+        return Ok((OffsetIndex::default(), TimeIndex::default()));
     }
     let max = max_entries(seg.size);
     let read = |suffix: &str, entry_len: usize| -> Result<Vec<u8>, String> {
@@ -251,7 +253,7 @@ fn load_indexes(
     let first = seg
         .header_at(0, config.max_batch_bytes)
         .map_err(|e| e.to_string())?;
-    if first.header.base_offset != seg.base_offset {
+    if first.header.base_offset < seg.base_offset || first.header.base_offset >= next_base {
         return Err(format!(
             "first batch has base offset {}",
             first.header.base_offset
@@ -324,9 +326,10 @@ pub(crate) fn scan_segment(seg: &mut Segment, config: &LogConfig) -> Result<bool
             Ok(h) => h,
             Err(e) => break Some(e.to_string()),
         };
-        if h.base_offset != seg.next_offset {
+        // Offsets only grow; compaction leaves gaps where it removed whole batches.
+        if h.base_offset < seg.next_offset {
             break Some(format!(
-                "base offset {} where {} was expected",
+                "base offset {} where at least {} was expected",
                 h.base_offset, seg.next_offset
             ));
         }

@@ -68,6 +68,25 @@ impl Segment {
         Ok(Self::new(log_path, file, base_offset, 0, txn_index, now_ms))
     }
 
+    /// Creates an empty segment file at `log_path` (a compaction's rewrite, renamed into
+    /// place later) for the segment starting at `base_offset` in `dir`.
+    pub(crate) fn create_at(
+        dir: &Path,
+        log_path: PathBuf,
+        base_offset: i64,
+        now_ms: i64,
+    ) -> Result<Self, StorageError> {
+        remove_if_exists(&log_path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&log_path)
+            .ctx(|| format!("creating {}", log_path.display()))?;
+        let txn_index = TxnIndex::empty(segment_path(dir, base_offset, TXN_INDEX_SUFFIX));
+        Ok(Self::new(log_path, file, base_offset, 0, txn_index, now_ms))
+    }
+
     /// Opens an existing segment file; its indexes and size are filled in by recovery.
     pub(crate) fn open(dir: &Path, base_offset: i64, now_ms: i64) -> Result<Self, StorageError> {
         let log_path = segment_path(dir, base_offset, LOG_SUFFIX);

@@ -7,6 +7,7 @@
 //! - [`compression`]: gzip, snappy (raw and xerial), lz4 (frame) and zstd, with every
 //!   decompression bounded by a caller-given output limit.
 //! - [`builder`]: [`BatchBuilder`], which writes a batch as a producer does.
+//! - [`rebuild`]: [`rebuild_batch`], a stored batch with only some of its records (compaction).
 //! - [`control`]: control record keys, end-transaction markers and marker batches.
 //! - [`partitioner`]: Kafka's murmur2 and the default key-to-partition mapping.
 //!
@@ -19,6 +20,7 @@ pub mod builder;
 pub mod compression;
 pub mod control;
 pub mod partitioner;
+pub mod rebuild;
 pub mod records;
 mod varint;
 
@@ -29,4 +31,5 @@ pub use batch::{BatchError, BatchHeader, Compression, TimestampType};
 pub use builder::BatchBuilder;
 pub use control::{end_txn_marker_batch, ControlRecordKey, ControlRecordType, EndTxnMarker};
 pub use partitioner::{murmur2, partition_for_key};
+pub use rebuild::rebuild_batch;
 pub use records::{Batches, Record, RecordBatch};

@@ -7,8 +7,10 @@
 //! - `truncate.rs`: dropping the tail (`truncate_to`) or the head (`delete_segments_before`).
 //! - `producers.rs`: producer state, snapshots, last stable offset, aborted transactions.
 //! - `retention.rs`: time and size retention, and DeleteRecords.
+//! - `compact.rs`: planning and installing a compaction pass (see `cleaner`).
 
 mod append;
+mod compact;
 mod producers;
 mod read;
 mod retention;
@@ -189,10 +191,13 @@ impl Log {
             .expect("a log always has an active segment")
     }
 
-    /// Index of the segment holding `offset` (the last with base offset at or below it).
+    /// Index of the segment holding `offset` (the last with base offset at or below it; the
+    /// first one for an offset below every base, which compaction can leave above the log
+    /// start).
     fn segment_index_for(&self, offset: i64) -> Option<usize> {
         let n = self.segments.partition_point(|s| s.base_offset <= offset);
         n.checked_sub(1)
+            .or_else(|| (!self.segments.is_empty()).then_some(0))
     }
 
     fn write_checkpoint(&mut self, clean_shutdown: bool) -> Result<(), StorageError> {
