@@ -1,6 +1,7 @@
 //! Broker settings: a plain struct with Kafka's names where Kafka has the setting, a
 //! `Default` that is Weir's embedded default, and `validate()`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -50,6 +51,20 @@ pub struct BrokerConfig {
     pub txn: TxnConfig,
     /// `producer.id.expiration.ms`: a partition forgets a producer idle this long.
     pub producer_id_expiration_ms: i64,
+    /// Broker-wide defaults of topic configs, by Kafka's broker key (`log.retention.ms`,
+    /// `log.cleanup.policy`, `log.cleaner.min.cleanable.ratio`, ...); unset keys fall back
+    /// to Kafka's defaults.
+    pub log_defaults: BTreeMap<String, String>,
+    /// `log.retention.check.interval.ms`: how often retention runs.
+    pub log_retention_check_interval_ms: u64,
+    /// `log.cleaner.enable`: whether compacted topics are cleaned.
+    pub log_cleaner_enable: bool,
+    /// `log.cleaner.backoff.ms`: the cleaner's pause when nothing is dirty enough.
+    pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: memory for the cleaner's key map.
+    pub log_cleaner_dedupe_buffer_size: usize,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaner's read and write rate limit.
+    pub log_cleaner_io_max_bytes_per_second: f64,
 }
 
 impl Default for BrokerConfig {
@@ -74,8 +89,20 @@ impl Default for BrokerConfig {
             transaction_state_log_num_partitions: 50,
             txn: TxnConfig::default(),
             producer_id_expiration_ms: 86_400_000,
+            log_defaults: BTreeMap::new(),
+            log_retention_check_interval_ms: 300_000,
+            log_cleaner_enable: true,
+            log_cleaner_backoff_ms: 15_000,
+            log_cleaner_dedupe_buffer_size: 128 * 1024 * 1024,
+            log_cleaner_io_max_bytes_per_second: f64::MAX,
         }
     }
+}
+
+/// Whether `key` is a broker-wide default of a topic config (`log.retention.ms`,
+/// `log.cleanup.policy`, ...), which `log_defaults` holds and AlterConfigs may change.
+pub fn is_log_default_key(key: &str) -> bool {
+    weir_meta::config_change::dynamic_broker_key(key).is_some()
 }
 
 impl BrokerConfig {
@@ -128,6 +155,27 @@ impl BrokerConfig {
             return Err(
                 "transactional.id.expiration.ms and producer.id.expiration.ms must be >= 1".into(),
             );
+        }
+        for (k, v) in &self.log_defaults {
+            let topic_key = weir_meta::topic_config::TOPIC_CONFIGS
+                .iter()
+                .find(|d| d.broker_synonym == Some(k.as_str()))
+                .ok_or_else(|| format!("unknown broker config {k}"))?;
+            weir_meta::topic_config::validate(topic_key.name, v)
+                .map_err(|e| e.replace(topic_key.name, k))?;
+        }
+        if self.log_retention_check_interval_ms == 0 || self.log_cleaner_backoff_ms == 0 {
+            return Err(
+                "log.retention.check.interval.ms and log.cleaner.backoff.ms must be >= 1".into(),
+            );
+        }
+        if self.log_cleaner_dedupe_buffer_size < 1024 * 1024 {
+            return Err("log.cleaner.dedupe.buffer.size must be at least 1 MiB".into());
+        }
+        if self.log_cleaner_io_max_bytes_per_second.is_nan()
+            || self.log_cleaner_io_max_bytes_per_second <= 0.0
+        {
+            return Err("log.cleaner.io.max.bytes.per.second must be positive".into());
         }
         if self.max_in_flight_per_connection == 0 {
             return Err("max in-flight requests per connection must be >= 1".into());

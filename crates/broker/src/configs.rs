@@ -1,8 +1,12 @@
-//! Effective configs as DescribeConfigs and CreateTopics report them: each entry's value,
-//! its source (Kafka's `ConfigSource` ids) and its synonyms, topic override first.
+//! Effective configs as DescribeConfigs and CreateTopics report them, and as partitions use
+//! them: each entry's value, its source (Kafka's `ConfigSource` ids) and its synonyms,
+//! highest precedence first (topic override, dynamic broker, dynamic cluster default,
+//! static broker setting, default).
 
-use weir_meta::topic_config::{ConfigType, TOPIC_CONFIGS};
-use weir_meta::TopicImage;
+use std::collections::BTreeMap;
+
+use weir_meta::topic_config::{self, ConfigType, TOPIC_CONFIGS};
+use weir_meta::{MetadataImage, TopicImage};
 
 use crate::config::BrokerConfig;
 
@@ -10,6 +14,10 @@ use crate::config::BrokerConfig;
 pub mod source {
     /// DYNAMIC_TOPIC_CONFIG: a topic override.
     pub const DYNAMIC_TOPIC: i8 = 1;
+    /// DYNAMIC_BROKER_CONFIG: set for this broker while it runs.
+    pub const DYNAMIC_BROKER: i8 = 2;
+    /// DYNAMIC_DEFAULT_BROKER_CONFIG: set for every broker while they run.
+    pub const DYNAMIC_DEFAULT_BROKER: i8 = 3;
     /// STATIC_BROKER_CONFIG: set when the broker started.
     pub const STATIC_BROKER: i8 = 4;
     /// DEFAULT_CONFIG: nobody set it.
@@ -35,60 +43,123 @@ pub struct ConfigEntry {
     pub synonyms: Vec<(String, Option<String>, i8)>,
 }
 
-/// The broker's value for a broker-level key, if it has one, and whether it was set.
-fn broker_value(config: &BrokerConfig, key: &str) -> Option<(String, bool)> {
-    let d = BrokerConfig::default();
-    let v = |now: String, default: String| Some((now.clone(), now != default));
-    match key {
-        "message.max.bytes" => v(
-            config.message_max_bytes.to_string(),
-            d.message_max_bytes.to_string(),
-        ),
-        "log.segment.bytes" => v(
-            config.log_segment_bytes.to_string(),
-            d.log_segment_bytes.to_string(),
-        ),
-        "log.roll.ms" => v(config.log_roll_ms.to_string(), d.log_roll_ms.to_string()),
-        "log.index.interval.bytes" => v(
-            config.log_index_interval_bytes.to_string(),
-            d.log_index_interval_bytes.to_string(),
-        ),
-        _ => None,
+/// Where broker-level values come from: dynamic configs of this broker and of the cluster
+/// (from the metadata image), then the static settings.
+pub struct BrokerValues<'a> {
+    /// Static settings.
+    pub config: &'a BrokerConfig,
+    /// The metadata image (dynamic broker configs).
+    pub image: &'a MetadataImage,
+}
+
+impl BrokerValues<'_> {
+    fn dynamic(&self, node: i32, key: &str) -> Option<String> {
+        self.image.broker_configs.get(&node)?.get(key).cloned()
+    }
+
+    /// The layers of a broker key, highest precedence first: (value, source). The last
+    /// one is the default.
+    fn layers(&self, key: &str) -> Vec<(String, i8)> {
+        let mut out = Vec::new();
+        if let Some(v) = self.dynamic(self.config.node_id, key) {
+            out.push((v, source::DYNAMIC_BROKER));
+        }
+        if let Some(v) = self.dynamic(-1, key) {
+            out.push((v, source::DYNAMIC_DEFAULT_BROKER));
+        }
+        let d = BrokerConfig::default();
+        let static_and_default = |now: String, default: String| (now, default);
+        let fixed = match key {
+            "message.max.bytes" => Some(static_and_default(
+                self.config.message_max_bytes.to_string(),
+                d.message_max_bytes.to_string(),
+            )),
+            "log.segment.bytes" => Some(static_and_default(
+                self.config.log_segment_bytes.to_string(),
+                d.log_segment_bytes.to_string(),
+            )),
+            "log.roll.ms" => Some(static_and_default(
+                self.config.log_roll_ms.to_string(),
+                d.log_roll_ms.to_string(),
+            )),
+            "log.index.interval.bytes" => Some(static_and_default(
+                self.config.log_index_interval_bytes.to_string(),
+                d.log_index_interval_bytes.to_string(),
+            )),
+            _ => None,
+        };
+        let topic_default = TOPIC_CONFIGS
+            .iter()
+            .find(|t| t.broker_synonym == Some(key))
+            .map(|t| t.default.to_string());
+        match fixed {
+            Some((now, default)) => {
+                if now != default {
+                    out.push((now, source::STATIC_BROKER));
+                }
+                out.push((default, source::DEFAULT));
+            }
+            None => {
+                if let Some(v) = self.config.log_defaults.get(key) {
+                    out.push((v.clone(), source::STATIC_BROKER));
+                }
+                out.push((topic_default.unwrap_or_default(), source::DEFAULT));
+            }
+        }
+        out
+    }
+
+    /// The effective value of a broker key.
+    pub fn value(&self, key: &str) -> String {
+        self.layers(key)
+            .into_iter()
+            .next()
+            .map(|(v, _)| v)
+            .unwrap_or_default()
+    }
+}
+
+/// The effective value of topic config `key` for a topic with these overrides: the override,
+/// else the broker's (dynamic or static) setting of its synonym, else Kafka's default.
+pub fn effective(b: &BrokerValues<'_>, overrides: &BTreeMap<String, String>, key: &str) -> String {
+    if let Some(v) = overrides.get(key) {
+        return v.clone();
+    }
+    let def = topic_config::lookup(key);
+    match def.and_then(|d| d.broker_synonym) {
+        Some(b_key) => b.value(b_key),
+        None => def.map(|d| d.default.to_string()).unwrap_or_default(),
     }
 }
 
 /// Every topic config of `topic`, as DescribeConfigs shows it.
-pub fn topic_entries(config: &BrokerConfig, topic: &TopicImage) -> Vec<ConfigEntry> {
+pub fn topic_entries(b: &BrokerValues<'_>, topic: &TopicImage) -> Vec<ConfigEntry> {
     TOPIC_CONFIGS
         .iter()
         .map(|d| {
             let mut synonyms = Vec::new();
-            let over = topic.configs.get(d.name);
-            if let Some(v) = over {
+            if let Some(v) = topic.configs.get(d.name) {
                 synonyms.push((d.name.to_string(), Some(v.clone()), source::DYNAMIC_TOPIC));
             }
-            let broker = d
-                .broker_synonym
-                .and_then(|b| broker_value(config, b).map(|v| (b, v)));
-            if let Some((b, (v, true))) = &broker {
-                synonyms.push((b.to_string(), Some(v.clone()), source::STATIC_BROKER));
+            match d.broker_synonym {
+                Some(key) => {
+                    for (v, src) in b.layers(key) {
+                        synonyms.push((key.to_string(), Some(v), src));
+                    }
+                }
+                None => synonyms.push((
+                    d.name.to_string(),
+                    Some(d.default.to_string()),
+                    source::DEFAULT,
+                )),
             }
-            let default = broker
-                .as_ref()
-                .map_or(d.default.to_string(), |(_, (v, _))| v.clone());
-            synonyms.push((
-                d.broker_synonym.unwrap_or(d.name).to_string(),
-                Some(default.clone()),
-                source::DEFAULT,
-            ));
-            let (value, src) = match (over, &broker) {
-                (Some(v), _) => (v.clone(), source::DYNAMIC_TOPIC),
-                (None, Some((_, (v, true)))) => (v.clone(), source::STATIC_BROKER),
-                (None, _) => (default, source::DEFAULT),
-            };
+            let (value, src) = synonyms
+                .first()
+                .map(|(_, v, s)| (v.clone(), *s))
+                .unwrap_or((None, source::DEFAULT));
             ConfigEntry {
                 name: d.name.to_string(),
-                value: Some(value),
+                value,
                 source: src,
                 read_only: false,
                 kind: d.kind,
@@ -99,8 +170,37 @@ pub fn topic_entries(config: &BrokerConfig, topic: &TopicImage) -> Vec<ConfigEnt
         .collect()
 }
 
-/// The broker's own configs (read-only here).
-pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
+/// The broker keys that may change while the broker runs, with their entries.
+fn dynamic_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
+    let mut keys: Vec<(&'static str, ConfigType, &'static str)> = TOPIC_CONFIGS
+        .iter()
+        .filter_map(|d| d.broker_synonym.map(|k| (k, d.kind, d.doc)))
+        .collect();
+    keys.sort_unstable_by_key(|(k, _, _)| *k);
+    keys.dedup_by_key(|(k, _, _)| *k);
+    keys.into_iter()
+        .map(|(key, kind, doc)| {
+            let layers = b.layers(key);
+            let (value, src) = layers.first().cloned().unwrap_or_default();
+            ConfigEntry {
+                name: key.to_string(),
+                value: Some(value),
+                source: src,
+                read_only: false,
+                kind,
+                doc,
+                synonyms: layers
+                    .into_iter()
+                    .map(|(v, s)| (key.to_string(), Some(v), s))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The broker's own configs: the static ones (read-only) and the dynamic ones.
+pub fn broker_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
+    let config = b.config;
     let d = BrokerConfig::default();
     let entry =
         |name: &str, value: String, default: String, kind: ConfigType, doc: &'static str| {
@@ -119,8 +219,9 @@ pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
                 synonyms: vec![(name.to_string(), Some(value), src)],
             }
         };
-    use ConfigType::{Boolean, Int, List, Long};
-    vec![
+    use ConfigType::{Boolean, Int, List};
+    let dynamic = dynamic_entries(b);
+    let mut out = vec![
         entry(
             "auto.create.topics.enable",
             config.auto_create_topics_enable.to_string(),
@@ -150,34 +251,6 @@ pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
             "Where the broker keeps its data.",
         ),
         entry(
-            "log.index.interval.bytes",
-            config.log_index_interval_bytes.to_string(),
-            d.log_index_interval_bytes.to_string(),
-            Int,
-            "Bytes between offset index entries.",
-        ),
-        entry(
-            "log.roll.ms",
-            config.log_roll_ms.to_string(),
-            d.log_roll_ms.to_string(),
-            Long,
-            "Time after which a segment is rolled.",
-        ),
-        entry(
-            "log.segment.bytes",
-            config.log_segment_bytes.to_string(),
-            d.log_segment_bytes.to_string(),
-            Int,
-            "Size of a log segment file.",
-        ),
-        entry(
-            "message.max.bytes",
-            config.message_max_bytes.to_string(),
-            d.message_max_bytes.to_string(),
-            Int,
-            "Largest record batch a topic accepts by default.",
-        ),
-        entry(
             "node.id",
             config.node_id.to_string(),
             d.node_id.to_string(),
@@ -198,5 +271,8 @@ pub fn broker_entries(config: &BrokerConfig) -> Vec<ConfigEntry> {
             Int,
             "Largest request the broker reads.",
         ),
-    ]
+    ];
+    out.extend(dynamic);
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }

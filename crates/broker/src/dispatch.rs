@@ -137,15 +137,16 @@ pub(crate) async fn handle(
         K::WriteTxnMarkers => call.run(handlers::write_txn_markers::handle).await,
         K::DescribeTransactions => call.now(handlers::describe_transactions::handle).await,
         K::ListTransactions => call.now(handlers::list_transactions::handle).await,
+        K::AlterConfigs => call.now(handlers::alter_configs::handle).await,
+        K::IncrementalAlterConfigs => call.now(handlers::alter_configs::handle_incremental).await,
+        K::DeleteRecords => call.now(handlers::delete_records::handle).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
         K::SaslHandshake
-        | K::DeleteRecords
         | K::OffsetForLeaderEpoch
         | K::DescribeAcls
         | K::CreateAcls
         | K::DeleteAcls
-        | K::AlterConfigs
         | K::AlterReplicaLogDirs
         | K::DescribeLogDirs
         | K::SaslAuthenticate
@@ -154,7 +155,6 @@ pub(crate) async fn handle(
         | K::ExpireDelegationToken
         | K::DescribeDelegationToken
         | K::ElectLeaders
-        | K::IncrementalAlterConfigs
         | K::AlterPartitionReassignments
         | K::ListPartitionReassignments
         | K::DescribeClientQuotas
@@ -276,7 +276,10 @@ pub(crate) fn encode(
 
 impl SizeHint for m::AddOffsetsToTxnResponse {}
 impl SizeHint for m::AddPartitionsToTxnResponse {}
+impl SizeHint for m::AlterConfigsResponse {}
 impl SizeHint for m::ApiVersionsResponse {}
+impl SizeHint for m::DeleteRecordsResponse {}
+impl SizeHint for m::IncrementalAlterConfigsResponse {}
 impl SizeHint for m::DescribeTransactionsResponse {}
 impl SizeHint for m::EndTxnResponse {}
 impl SizeHint for m::ListTransactionsResponse {}

@@ -21,6 +21,7 @@ pub mod error;
 pub mod group_commit;
 pub mod groups;
 mod handlers;
+mod housekeeping;
 mod ids;
 mod locks;
 pub mod metadata_log;

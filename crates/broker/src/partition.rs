@@ -15,7 +15,10 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::record::batch::{self, BatchHeader};
 use weir_protocol::record::control::end_txn_marker_batch;
 use weir_protocol::record::TimestampType;
-use weir_storage::{AbortedTxn, AppendInfo, Log, Origin, ReadResult, StorageError};
+use weir_storage::{
+    AbortedTxn, AppendInfo, CompactionPolicy, Log, Origin, ReadResult, RetentionPolicy,
+    StorageError,
+};
 
 use crate::locks;
 
@@ -26,6 +29,15 @@ pub struct PartitionSettings {
     pub max_message_bytes: usize,
     /// `message.timestamp.type` is LogAppendTime.
     pub log_append_time: bool,
+    /// `cleanup.policy` has `delete`: retention applies.
+    pub delete: bool,
+    /// `cleanup.policy` has `compact`: the cleaner keeps the latest record per key, and
+    /// records need keys.
+    pub compact: bool,
+    /// `retention.ms` and `retention.bytes`.
+    pub retention: RetentionPolicy,
+    /// `min.cleanable.dirty.ratio`, the compaction lags and `delete.retention.ms`.
+    pub compaction: CompactionPolicy,
 }
 
 /// A partition hosted here.
@@ -144,6 +156,27 @@ impl Partition {
     /// Log start offset.
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// Applies the topic's retention up to the high watermark; returns the segments deleted.
+    pub fn enforce_retention(&self, now_ms: i64) -> Result<usize, StorageError> {
+        let policy = self.settings().retention;
+        let mut log = self.log_mut();
+        let deleted = log.enforce_retention(&policy, self.high_watermark(), now_ms)?;
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        Ok(deleted)
+    }
+
+    /// DeleteRecords: makes `offset` (-1: the high watermark) the log start offset; returns
+    /// the new log start offset (Kafka's low watermark).
+    pub fn delete_records(&self, offset: i64) -> Result<i64, StorageError> {
+        let hw = self.high_watermark();
+        let offset = if offset == -1 { hw } else { offset };
+        let mut log = self.log_mut();
+        let start = log.delete_records_before(offset, hw)?;
+        self.log_start_offset.store(start, Ordering::Release);
+        Ok(start)
     }
 
     /// Appends one validated batch, rewriting its timestamp first when the topic uses

@@ -50,6 +50,7 @@ impl Broker {
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
         crate::groups::Groups::start(&state);
         crate::txns::Txns::start(&state);
+        crate::housekeeping::start(&state);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {
             local_addr,

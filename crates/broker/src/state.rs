@@ -9,13 +9,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{Mutex, Notify};
 use tracing::{info, warn};
+use weir_meta::config_change::ConfigOp;
 use weir_meta::controller::CreateTopicSpec;
-use weir_meta::{
-    topic_config, Controller, MetaError, MetadataImage, MetadataRecord, TopicId, TopicImage,
-};
-use weir_storage::{partition_dir_name, Log, LogConfig};
+use weir_meta::{Controller, MetaError, MetadataImage, MetadataRecord, TopicId, TopicImage};
+use weir_storage::{partition_dir_name, CompactionPolicy, Log, LogConfig, RetentionPolicy};
 
 use crate::config::BrokerConfig;
+use crate::configs;
 use crate::error::BrokerError;
 use crate::group_commit::GroupCommit;
 use crate::groups::Groups;
@@ -23,6 +23,15 @@ use crate::locks;
 use crate::metadata_log::MetadataLog;
 use crate::partition::{Partition, PartitionSettings};
 use crate::txns::Txns;
+
+/// Whose configs an AlterConfigs changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigTarget {
+    /// A topic's overrides.
+    Topic(String),
+    /// A broker's dynamic configs; -1 is the cluster-wide default.
+    Broker(i32),
+}
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -187,6 +196,42 @@ impl BrokerState {
         Ok(())
     }
 
+    /// Changes the configs of a topic (`Topic`) or of a broker (`Broker(-1)`: the cluster
+    /// default); `replace_all` (AlterConfigs) removes what is not named; `validate_only`
+    /// checks without changing anything.
+    pub async fn alter_configs(
+        &self,
+        target: ConfigTarget,
+        ops: &[(String, ConfigOp)],
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<(), MetaError> {
+        let mut meta = self.meta.lock().await;
+        let image = self.image();
+        let values = configs::BrokerValues {
+            config: &self.config,
+            image: &image,
+        };
+        let records = match &target {
+            ConfigTarget::Topic(name) => {
+                let none = BTreeMap::new();
+                let current = |k: &str| Some(configs::effective(&values, &none, k));
+                self.controller
+                    .alter_topic_configs(&image, name, ops, replace_all, &current)?
+            }
+            ConfigTarget::Broker(node) => {
+                let current = |k: &str| Some(values.value(k));
+                self.controller
+                    .alter_broker_configs(&image, *node, ops, replace_all, &current)?
+            }
+        };
+        if !validate_only && !records.is_empty() {
+            self.commit_locked(&mut meta, &records)?;
+            info!(?target, changes = records.len(), "configs changed");
+        }
+        Ok(())
+    }
+
     /// Appends records to the metadata log, then publishes the new image.
     fn commit_locked(
         &self,
@@ -242,11 +287,18 @@ impl BrokerState {
         }
         let mut first_error = None;
         for (k, (topic, index)) in wanted {
-            let settings = self.settings_for(&topic.configs);
+            let settings = self.settings_for(&next, &topic.configs);
             let epoch = topic.partitions.get(&index).map_or(0, |p| p.leader_epoch);
             if let Some(p) = map.get(&k) {
                 p.set_settings(settings);
                 p.set_leader_epoch(epoch);
+                // Segment size and age apply from the next roll, as in Kafka.
+                if let Err(e) = p
+                    .log_mut()
+                    .set_config(self.log_config_for(&next, &topic.configs))
+                {
+                    warn!(topic = %topic.name, partition = index, error = %e, "could not apply log settings");
+                }
                 continue;
             }
             match self.open_partition(topic, index, settings) {
@@ -265,16 +317,66 @@ impl BrokerState {
         first_error.map_or(Ok(()), Err)
     }
 
-    fn settings_for(&self, overrides: &BTreeMap<String, String>) -> PartitionSettings {
-        let max = overrides
-            .get("max.message.bytes")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or_else(|| usize::try_from(self.config.message_max_bytes).unwrap_or(0));
-        let ts =
-            topic_config::effective(overrides, "message.timestamp.type").unwrap_or("CreateTime");
+    /// The partition settings of a topic with these overrides under `image`'s dynamic
+    /// broker configs.
+    fn settings_for(
+        &self,
+        image: &MetadataImage,
+        overrides: &BTreeMap<String, String>,
+    ) -> PartitionSettings {
+        let values = configs::BrokerValues {
+            config: &self.config,
+            image,
+        };
+        let get = |key: &str| configs::effective(&values, overrides, key);
+        let num = |key: &str, default: i64| get(key).trim().parse::<i64>().unwrap_or(default);
+        let max = usize::try_from(num("max.message.bytes", 1_048_588)).unwrap_or(0);
+        let policy = get("cleanup.policy");
+        let has = |p: &str| policy.split(',').any(|x| x.trim() == p);
+        let defaults = CompactionPolicy::default();
         PartitionSettings {
             max_message_bytes: max,
-            log_append_time: ts == "LogAppendTime",
+            log_append_time: get("message.timestamp.type") == "LogAppendTime",
+            delete: has("delete"),
+            compact: has("compact"),
+            retention: RetentionPolicy {
+                retention_ms: num("retention.ms", -1),
+                retention_bytes: num("retention.bytes", -1),
+            },
+            compaction: CompactionPolicy {
+                min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                    .trim()
+                    .parse()
+                    .unwrap_or(defaults.min_cleanable_dirty_ratio),
+                min_compaction_lag_ms: num("min.compaction.lag.ms", 0),
+                max_compaction_lag_ms: num("max.compaction.lag.ms", i64::MAX),
+                delete_retention_ms: num("delete.retention.ms", defaults.delete_retention_ms),
+            },
+        }
+    }
+
+    /// The log settings of a topic with these overrides (`segment.bytes`, `segment.ms`).
+    fn log_config_for(
+        &self,
+        image: &MetadataImage,
+        overrides: &BTreeMap<String, String>,
+    ) -> LogConfig {
+        let values = configs::BrokerValues {
+            config: &self.config,
+            image,
+        };
+        let get = |key: &str| configs::effective(&values, overrides, key);
+        let segment_bytes = get("segment.bytes")
+            .parse::<u64>()
+            .unwrap_or(self.config.log_segment_bytes);
+        let segment_ms = get("segment.ms")
+            .parse::<i64>()
+            .unwrap_or(self.config.log_roll_ms);
+        LogConfig {
+            segment_bytes,
+            segment_ms,
+            index_interval_bytes: self.config.log_index_interval_bytes,
+            ..LogConfig::default()
         }
     }
 
@@ -300,21 +402,7 @@ impl BrokerState {
             }
             _ => {}
         }
-        let overrides = &topic.configs;
-        let segment_bytes = overrides
-            .get("segment.bytes")
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(self.config.log_segment_bytes);
-        let segment_ms = overrides
-            .get("segment.ms")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(self.config.log_roll_ms);
-        let log_config = LogConfig {
-            segment_bytes,
-            segment_ms,
-            index_interval_bytes: self.config.log_index_interval_bytes,
-            ..LogConfig::default()
-        };
+        let log_config = self.log_config_for(&self.image(), &topic.configs);
         let log = Log::open(&dir, log_config, now_ms())?;
         if !marker.exists() {
             let io = |e| BrokerError::Io {

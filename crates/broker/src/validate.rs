@@ -10,7 +10,13 @@ use weir_protocol::record::RecordBatch;
 /// Largest decompressed size a produced batch may expand to.
 pub(crate) const MAX_UNCOMPRESSED: usize = 256 * 1024 * 1024;
 
-/// Checks the records of a header-validated batch.
-pub(crate) fn records(batch: &Bytes, header: &BatchHeader) -> Result<(), BatchError> {
-    RecordBatch::from_validated(*header, batch.clone())?.check_records(MAX_UNCOMPRESSED)
+/// Checks the records of a header-validated batch; `keyed`: every record needs a key (a
+/// compacted topic).
+pub(crate) fn records(batch: &Bytes, header: &BatchHeader, keyed: bool) -> Result<(), BatchError> {
+    let b = RecordBatch::from_validated(*header, batch.clone())?;
+    if keyed {
+        b.check_keyed_records(MAX_UNCOMPRESSED)
+    } else {
+        b.check_records(MAX_UNCOMPRESSED)
+    }
 }

@@ -57,10 +57,21 @@ enum TopicAction {
     },
     /// List topics.
     List,
-    /// Show a topic's partitions and offsets.
+    /// Show a topic's partitions, offsets and config overrides.
     Describe {
         /// Topic name.
         name: String,
+    },
+    /// Change a topic's configs.
+    Alter {
+        /// Topic name.
+        name: String,
+        /// Set KEY=VALUE (repeatable).
+        #[arg(long = "config", value_parser = parse_kv)]
+        configs: Vec<(String, String)>,
+        /// Remove the override of KEY, back to the broker default (repeatable).
+        #[arg(long = "delete-config")]
+        delete: Vec<String>,
     },
     /// Delete a topic.
     Delete {
@@ -123,6 +134,35 @@ pub(crate) async fn topic(args: TopicArgs) -> anyhow::Result<()> {
                     p.partition_index, p.leader_id, start, end
                 )?;
             }
+            // Overrides (source 1) and broker settings (2-4); defaults are left out.
+            let configs = admin::topic_configs(&conn, &name).await?;
+            let set: Vec<_> = configs
+                .into_iter()
+                .filter(|(_, _, src)| *src != 5)
+                .collect();
+            if !set.is_empty() {
+                writeln!(out, "configs:")?;
+                for (k, v, src) in set {
+                    let from = if src == 1 { "topic" } else { "broker" };
+                    writeln!(out, "  {k}={} ({from})", v.unwrap_or_default())?;
+                }
+            }
+        }
+        TopicAction::Alter {
+            name,
+            configs,
+            delete,
+        } => {
+            if configs.is_empty() && delete.is_empty() {
+                bail!("nothing to change: give --config KEY=VALUE or --delete-config KEY");
+            }
+            let changes: Vec<(String, Option<String>)> = configs
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .chain(delete.into_iter().map(|k| (k, None)))
+                .collect();
+            admin::alter_topic_configs(&conn, &name, &changes).await?;
+            writeln!(out, "altered topic {name}")?;
         }
         TopicAction::Delete { name } => {
             admin::delete_topic(&conn, &name).await?;

@@ -116,6 +116,43 @@ pub(crate) struct ServeArgs {
     /// [default: 86400000] (producer.id.expiration.ms).
     #[arg(long, env = "WEIR_PRODUCER_ID_EXPIRATION_MS")]
     producer_id_expiration_ms: Option<i64>,
+    /// How long records are kept, -1 forever [default: 604800000] (log.retention.ms; the
+    /// file also takes log.retention.minutes and log.retention.hours).
+    #[arg(long, env = "WEIR_LOG_RETENTION_MS", allow_negative_numbers = true)]
+    log_retention_ms: Option<i64>,
+    /// Most bytes kept per partition, -1 unlimited [default: -1] (log.retention.bytes).
+    #[arg(long, env = "WEIR_LOG_RETENTION_BYTES", allow_negative_numbers = true)]
+    log_retention_bytes: Option<i64>,
+    /// Default cleanup policy: delete, compact or both [default: delete]
+    /// (log.cleanup.policy).
+    #[arg(long, env = "WEIR_LOG_CLEANUP_POLICY")]
+    log_cleanup_policy: Option<String>,
+    /// How often retention runs [default: 300000] (log.retention.check.interval.ms).
+    #[arg(long, env = "WEIR_LOG_RETENTION_CHECK_INTERVAL_MS")]
+    log_retention_check_interval_ms: Option<u64>,
+    /// Whether compacted topics are cleaned [default: true] (log.cleaner.enable).
+    #[arg(long, env = "WEIR_LOG_CLEANER_ENABLE")]
+    log_cleaner_enable: Option<bool>,
+    /// The cleaner's pause when nothing is dirty enough [default: 15000]
+    /// (log.cleaner.backoff.ms).
+    #[arg(long, env = "WEIR_LOG_CLEANER_BACKOFF_MS")]
+    log_cleaner_backoff_ms: Option<u64>,
+    /// Memory for the cleaner's key map [default: 134217728]
+    /// (log.cleaner.dedupe.buffer.size).
+    #[arg(long, env = "WEIR_LOG_CLEANER_DEDUPE_BUFFER_SIZE")]
+    log_cleaner_dedupe_buffer_size: Option<usize>,
+    /// The cleaner's I/O rate limit [default: unlimited]
+    /// (log.cleaner.io.max.bytes.per.second).
+    #[arg(long, env = "WEIR_LOG_CLEANER_IO_MAX_BYTES_PER_SECOND")]
+    log_cleaner_io_max_bytes_per_second: Option<f64>,
+    /// Default tombstone lifetime on compacted topics [default: 86400000]
+    /// (log.cleaner.delete.retention.ms).
+    #[arg(long, env = "WEIR_LOG_CLEANER_DELETE_RETENTION_MS")]
+    log_cleaner_delete_retention_ms: Option<i64>,
+    /// Default dirty share that triggers cleaning [default: 0.5]
+    /// (log.cleaner.min.cleanable.ratio).
+    #[arg(long, env = "WEIR_LOG_CLEANER_MIN_CLEANABLE_RATIO")]
+    log_cleaner_min_cleanable_ratio: Option<f64>,
 }
 
 /// Reads `key=value` lines; `#` and `!` start comments, as in Java properties files.
@@ -307,6 +344,78 @@ impl ServeArgs {
                 .unwrap_or(d.socket_request_max_bytes),
             ..d
         };
+        let mut config = config;
+        let mut log_defaults = std::collections::BTreeMap::new();
+        let retention_ms = match (
+            self.log_retention_ms,
+            take::<i64>(&mut file, "log.retention.ms")?,
+            take::<i64>(&mut file, "log.retention.minutes")?,
+            take::<i64>(&mut file, "log.retention.hours")?,
+        ) {
+            (Some(v), ..) | (None, Some(v), ..) => Some(v),
+            (None, None, Some(m), _) => Some(if m < 0 { -1 } else { m.saturating_mul(60_000) }),
+            (None, None, None, Some(h)) => Some(if h < 0 {
+                -1
+            } else {
+                h.saturating_mul(3_600_000)
+            }),
+            _ => None,
+        };
+        if let Some(v) = retention_ms {
+            log_defaults.insert("log.retention.ms".to_string(), v.to_string());
+        }
+        let flags = [
+            (
+                "log.retention.bytes",
+                self.log_retention_bytes.map(|v| v.to_string()),
+            ),
+            ("log.cleanup.policy", self.log_cleanup_policy.clone()),
+            (
+                "log.cleaner.delete.retention.ms",
+                self.log_cleaner_delete_retention_ms.map(|v| v.to_string()),
+            ),
+            (
+                "log.cleaner.min.cleanable.ratio",
+                self.log_cleaner_min_cleanable_ratio.map(|v| v.to_string()),
+            ),
+        ];
+        for (key, flag) in flags {
+            if let Some(v) = flag {
+                log_defaults.insert(key.to_string(), v);
+                file.remove(key);
+            }
+        }
+        // Any other broker-wide default of a topic config (log.cleaner.min.compaction.lag.ms,
+        // log.message.timestamp.type, ...) is taken from the file as it is.
+        let keys: Vec<String> = file.keys().cloned().collect();
+        for key in keys {
+            if weir_broker::config::is_log_default_key(&key) {
+                if let Some(v) = file.remove(&key) {
+                    log_defaults.insert(key, v);
+                }
+            }
+        }
+        config.log_defaults = log_defaults;
+        config.log_retention_check_interval_ms = self
+            .log_retention_check_interval_ms
+            .or(take(&mut file, "log.retention.check.interval.ms")?)
+            .unwrap_or(config.log_retention_check_interval_ms);
+        config.log_cleaner_enable = self
+            .log_cleaner_enable
+            .or(take(&mut file, "log.cleaner.enable")?)
+            .unwrap_or(config.log_cleaner_enable);
+        config.log_cleaner_backoff_ms = self
+            .log_cleaner_backoff_ms
+            .or(take(&mut file, "log.cleaner.backoff.ms")?)
+            .unwrap_or(config.log_cleaner_backoff_ms);
+        config.log_cleaner_dedupe_buffer_size = self
+            .log_cleaner_dedupe_buffer_size
+            .or(take(&mut file, "log.cleaner.dedupe.buffer.size")?)
+            .unwrap_or(config.log_cleaner_dedupe_buffer_size);
+        config.log_cleaner_io_max_bytes_per_second = self
+            .log_cleaner_io_max_bytes_per_second
+            .or(take(&mut file, "log.cleaner.io.max.bytes.per.second")?)
+            .unwrap_or(config.log_cleaner_io_max_bytes_per_second);
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

@@ -118,3 +118,76 @@ pub async fn list_offset(
     })?;
     Ok(p.offset)
 }
+
+/// A topic's configs as DescribeConfigs gives them: (key, value, source id).
+pub async fn topic_configs(
+    conn: &Connection,
+    name: &str,
+) -> Result<Vec<(String, Option<String>, i8)>, ClientError> {
+    use weir_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    use weir_protocol::messages::DescribeConfigsRequest;
+    let req = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: 2,
+            resource_name: name.to_string(),
+            configuration_keys: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = conn.send(&req).await?;
+    let mut out = Vec::new();
+    for r in resp.results {
+        ClientError::check(r.error_code, || {
+            r.error_message
+                .clone()
+                .unwrap_or_else(|| format!("describing {name}"))
+        })?;
+        out.extend(
+            r.configs
+                .into_iter()
+                .map(|c| (c.name, c.value, c.config_source)),
+        );
+    }
+    Ok(out)
+}
+
+/// Changes a topic's configs with IncrementalAlterConfigs: `Some(value)` sets a key,
+/// `None` deletes its override.
+pub async fn alter_topic_configs(
+    conn: &Connection,
+    name: &str,
+    changes: &[(String, Option<String>)],
+) -> Result<(), ClientError> {
+    use weir_protocol::messages::incremental_alter_configs_request::{
+        AlterConfigsResource, AlterableConfig,
+    };
+    use weir_protocol::messages::IncrementalAlterConfigsRequest;
+    let req = IncrementalAlterConfigsRequest {
+        resources: vec![AlterConfigsResource {
+            resource_type: 2,
+            resource_name: name.to_string(),
+            configs: changes
+                .iter()
+                .map(|(k, v)| AlterableConfig {
+                    name: k.clone(),
+                    config_operation: if v.is_some() { 0 } else { 1 },
+                    value: v.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        validate_only: false,
+        ..Default::default()
+    };
+    let resp = conn.send(&req).await?;
+    for r in resp.responses {
+        ClientError::check(r.error_code, || {
+            r.error_message
+                .clone()
+                .unwrap_or_else(|| format!("altering {name}"))
+        })?;
+    }
+    Ok(())
+}

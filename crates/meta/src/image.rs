@@ -60,6 +60,8 @@ pub struct MetadataImage {
     pub next_producer_id: i64,
     /// Topics by name.
     pub topics: BTreeMap<String, Arc<TopicImage>>,
+    /// Dynamic broker configs: by node id, -1 holding the cluster-wide defaults.
+    pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
     names_by_id: HashMap<TopicId, String>,
 }
 
@@ -139,6 +141,20 @@ impl MetadataImage {
             MetadataRecord::RemoveTopic { topic_id } => {
                 if let Some(name) = self.names_by_id.remove(topic_id) {
                     self.topics.remove(&name);
+                }
+            }
+            MetadataRecord::BrokerConfig {
+                node_id,
+                key,
+                value,
+            } => {
+                let configs = self.broker_configs.entry(*node_id).or_default();
+                match value {
+                    Some(v) => configs.insert(key.clone(), v.clone()),
+                    None => configs.remove(key),
+                };
+                if configs.is_empty() {
+                    self.broker_configs.remove(node_id);
                 }
             }
         }

@@ -4,12 +4,14 @@
 //! - [`records`]: the record types of the metadata log.
 //! - [`image`]: the view built by applying records (topics, partitions, configs, brokers).
 //! - [`controller`]: pure validation of admin requests, turning them into records.
+//! - [`config_change`]: topic and dynamic broker config changes, validated, as records.
 //! - [`topic_config`]: Kafka's topic config keys, defaults and validation.
 //! - [`names`]: topic-name rules.
 //!
 //! A request enters at [`controller::Controller`]: the broker hands it the current image and
 //! a request; it returns per-item results and the records to append.
 
+pub mod config_change;
 pub mod controller;
 pub mod error;
 pub mod image;

@@ -66,4 +66,14 @@ pub enum MetadataRecord {
         /// The deleted topic.
         topic_id: TopicId,
     },
+    /// A dynamic broker config was set (`Some`) or removed (`None`), for one broker or, with
+    /// `node_id` -1, as the cluster-wide default.
+    BrokerConfig {
+        /// The broker, or -1 for the cluster default.
+        node_id: i32,
+        /// Config key (Kafka's broker key).
+        key: String,
+        /// New value, or `None` to remove the dynamic setting.
+        value: Option<String>,
+    },
 }

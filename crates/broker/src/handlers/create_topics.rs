@@ -88,17 +88,23 @@ pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> Cre
                         num_partitions: i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX),
                         replication_factor: i16::try_from(rf).unwrap_or(i16::MAX),
                         configs: Some(
-                            topic_entries(&state.config, &topic)
-                                .into_iter()
-                                .map(|e| CreatableTopicConfigs {
-                                    name: e.name,
-                                    value: e.value,
-                                    read_only: e.read_only,
-                                    config_source: e.source,
-                                    is_sensitive: false,
-                                    ..Default::default()
-                                })
-                                .collect(),
+                            topic_entries(
+                                &crate::configs::BrokerValues {
+                                    config: &state.config,
+                                    image: &state.image(),
+                                },
+                                &topic,
+                            )
+                            .into_iter()
+                            .map(|e| CreatableTopicConfigs {
+                                name: e.name,
+                                value: e.value,
+                                read_only: e.read_only,
+                                config_source: e.source,
+                                is_sensitive: false,
+                                ..Default::default()
+                            })
+                            .collect(),
                         ),
                         ..Default::default()
                     }

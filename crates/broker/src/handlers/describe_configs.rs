@@ -1,5 +1,4 @@
-//! DescribeConfigs (read-only here): topic configs with sources and synonyms, and the
-//! broker's own settings.
+//! DescribeConfigs: topic configs and the broker's own settings, with sources and synonyms.
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::describe_configs_response::{
@@ -7,7 +6,7 @@ use weir_protocol::messages::describe_configs_response::{
 };
 use weir_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use crate::configs::{broker_entries, topic_entries, ConfigEntry};
+use crate::configs::{broker_entries, topic_entries, BrokerValues, ConfigEntry};
 use crate::dispatch::RequestContext;
 
 const TOPIC: i8 = 2;
@@ -20,6 +19,10 @@ pub(crate) async fn handle(
 ) -> DescribeConfigsResponse {
     let state = &ctx.state;
     let image = state.image();
+    let values = BrokerValues {
+        config: &state.config,
+        image: &image,
+    };
     let results = req
         .resources
         .iter()
@@ -31,7 +34,7 @@ pub(crate) async fn handle(
             };
             let entries = match r.resource_type {
                 TOPIC => match image.topic(&r.resource_name) {
-                    Some(t) => Ok(topic_entries(&state.config, t)),
+                    Some(t) => Ok(topic_entries(&values, t)),
                     None => Err((
                         ErrorCode::UnknownTopicOrPartition,
                         format!("Topic {} does not exist", r.resource_name),
@@ -42,7 +45,7 @@ pub(crate) async fn handle(
                         || r.resource_name == state.config.node_id.to_string() =>
                 {
                     Ok(if r.resource_type == BROKER {
-                        broker_entries(&state.config)
+                        broker_entries(&values)
                     } else {
                         Vec::new()
                     })

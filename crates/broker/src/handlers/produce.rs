@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use weir_protocol::messages::{ProduceRequest, ProduceResponse};
-use weir_protocol::record::batch::BatchHeader;
+use weir_protocol::record::batch::{BatchError, BatchHeader};
 use weir_protocol::record::TimestampType;
 
 use weir_meta::names::is_internal;
@@ -229,9 +229,19 @@ fn append_one(
             ),
         );
     }
-    if let Err(e) = crate::validate::records(&records, &header) {
-        warn!(topic, partition = index, error = %e, "rejecting produced batch");
-        return Outcome::error(ErrorCode::CorruptMessage, e.to_string());
+    match crate::validate::records(&records, &header, settings.compact) {
+        Ok(()) => {}
+        Err(e @ BatchError::MissingKey(_)) => {
+            warn!(topic, partition = index, error = %e, "rejecting keyless records on a compacted topic");
+            return Outcome::error(
+                ErrorCode::InvalidRecord,
+                format!("Compacted topic cannot accept message without key in topic partition {topic}-{index}."),
+            );
+        }
+        Err(e) => {
+            warn!(topic, partition = index, error = %e, "rejecting produced batch");
+            return Outcome::error(ErrorCode::CorruptMessage, e.to_string());
+        }
     }
     if header.is_transactional() && transactional_id.is_none() {
         // Kafka's answer to transactional records without a transactional id.

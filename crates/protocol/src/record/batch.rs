@@ -77,6 +77,9 @@ pub enum BatchError {
     /// A codec failed while compressing, or a batch being built outgrew the format.
     #[error("cannot build batch: {0}")]
     Build(String),
+    /// A record without a key where every record needs one (a compacted topic).
+    #[error("Compacted topic cannot accept message without key (record {0} of the batch)")]
+    MissingKey(usize),
 }
 
 /// Compression codec of a batch (attributes bits 0-2).

@@ -107,11 +107,12 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips a varint length and that many bytes; a negative length is null.
-    fn skip_nullable(&mut self, field: &str) -> Result<(), BatchError> {
+    /// Skips a nullable field; false if it was null.
+    fn skip_nullable(&mut self, field: &str) -> Result<bool, BatchError> {
         let len = self.varint(field)?;
         match usize::try_from(len) {
-            Ok(len) => self.skip(len, field),
-            Err(_) => Ok(()),
+            Ok(len) => self.skip(len, field).map(|()| true),
+            Err(_) => Ok(false),
         }
     }
 
@@ -185,7 +186,11 @@ pub(crate) fn parse_records(buf: &Bytes, header: &BatchHeader) -> Result<Vec<Rec
 /// Checks, without building records, that `buf` (the decompressed records section) holds
 /// exactly `header.record_count` well-formed records whose offset deltas run 0, 1, 2, ...
 /// as a producer writes them. This is the produce path's check, so it allocates nothing.
-pub(crate) fn check_records(buf: &Bytes, header: &BatchHeader) -> Result<(), BatchError> {
+pub(crate) fn check_records(
+    buf: &Bytes,
+    header: &BatchHeader,
+    require_keys: bool,
+) -> Result<(), BatchError> {
     let count = usize::try_from(header.record_count).map_err(|_| invalid_count(header))?;
     if count > buf.len() / MIN_RECORD_LEN {
         return Err(invalid_count(header));
@@ -214,7 +219,9 @@ pub(crate) fn check_records(buf: &Bytes, header: &BatchHeader) -> Result<(), Bat
                 "record {i} has offset delta {delta}"
             )));
         }
-        rec.skip_nullable("key")?;
+        if !rec.skip_nullable("key")? && require_keys {
+            return Err(BatchError::MissingKey(i));
+        }
         rec.skip_nullable("value")?;
         let headers = rec.varint("header count")?;
         let headers = usize::try_from(headers)
@@ -412,7 +419,13 @@ impl RecordBatch {
     /// Checks that the records are well formed, as many as the header says, with offset
     /// deltas 0, 1, 2, ... (decompressing first, to at most `max_uncompressed` bytes).
     pub fn check_records(&self, max_uncompressed: usize) -> Result<(), BatchError> {
-        check_records(&self.decompressed(max_uncompressed)?, &self.header)
+        check_records(&self.decompressed(max_uncompressed)?, &self.header, false)
+    }
+
+    /// [`RecordBatch::check_records`] that also refuses a record without a key
+    /// ([`BatchError::MissingKey`]), as a compacted topic does.
+    pub fn check_keyed_records(&self, max_uncompressed: usize) -> Result<(), BatchError> {
+        check_records(&self.decompressed(max_uncompressed)?, &self.header, true)
     }
 
     /// Decodes every record (decompressing first, to at most `max_uncompressed` bytes),

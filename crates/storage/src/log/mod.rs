@@ -155,6 +155,13 @@ impl Log {
         &self.config
     }
 
+    /// Changes the configuration (a topic config change); it applies from the next append.
+    pub fn set_config(&mut self, config: LogConfig) -> Result<(), StorageError> {
+        config.validate()?;
+        self.config = config;
+        Ok(())
+    }
+
     /// What recovery found when the log was opened.
     pub fn recovery_info(&self) -> &RecoveryInfo {
         &self.recovery_info

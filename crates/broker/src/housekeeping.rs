@@ -1,0 +1,154 @@
+//! Background upkeep of the partition logs: retention (a tokio task every
+//! `log.retention.check.interval.ms`) and compaction (the `log-cleaner` thread, which plans
+//! under a partition's read lock, rewrites with no lock at most
+//! `log.cleaner.io.max.bytes.per.second`, and installs under its write lock), so produce and
+//! fetch never wait for either beyond a brief lock.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use tracing::{info, warn};
+
+use crate::partition::Partition;
+use crate::state::{now_ms, BrokerState};
+
+/// Starts retention and, if enabled, the cleaner.
+pub(crate) fn start(state: &Arc<BrokerState>) {
+    let weak = Arc::downgrade(state);
+    let period = Duration::from_millis(state.config.log_retention_check_interval_ms);
+    tokio::spawn(async move {
+        // The first check comes one period after start, as Kafka's comes after a delay.
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if state.is_stopping() {
+                return;
+            }
+            let now = now_ms();
+            for p in state.partitions() {
+                if !p.settings().delete {
+                    continue;
+                }
+                match p.enforce_retention(now) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        info!(topic = %p.topic, partition = p.index, segments = n, log_start = p.log_start_offset(), "retention deleted segments");
+                    }
+                    Err(e) => {
+                        warn!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                    }
+                }
+            }
+        }
+    });
+    if state.config.log_cleaner_enable {
+        let weak = Arc::downgrade(state);
+        let spawned = std::thread::Builder::new()
+            .name("log-cleaner".into())
+            .spawn(move || cleaner_loop(weak));
+        if let Err(e) = spawned {
+            warn!(error = %e, "could not start the log cleaner");
+        }
+    }
+}
+
+/// Cleans every compacted partition that is dirty enough, then waits
+/// `log.cleaner.backoff.ms` (watching for shutdown) before looking again.
+fn cleaner_loop(weak: Weak<BrokerState>) {
+    loop {
+        let Some(state) = weak.upgrade() else { return };
+        if state.is_stopping() {
+            return;
+        }
+        for p in state.partitions() {
+            if p.settings().compact {
+                clean_partition(&state, &p);
+            }
+            if state.is_stopping() {
+                return;
+            }
+        }
+        let backoff = Duration::from_millis(state.config.log_cleaner_backoff_ms);
+        drop(state);
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(100).min(backoff));
+            match weak.upgrade() {
+                Some(s) if !s.is_stopping() => {}
+                _ => return,
+            }
+        }
+    }
+}
+
+/// One compaction pass over a partition, if one is due.
+fn clean_partition(state: &BrokerState, p: &Partition) {
+    let policy = p.settings().compaction;
+    let now = now_ms();
+    let plan = p.log().plan_compaction(
+        &policy,
+        p.last_stable_offset(),
+        state.config.log_cleaner_dedupe_buffer_size,
+        now,
+    );
+    let Some(plan) = plan else { return };
+    let started = Instant::now();
+    let mut throttle = Throttle::new(state.config.log_cleaner_io_max_bytes_per_second);
+    let cleaned = match plan.run(&mut |n| throttle.take(n)) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(topic = %p.topic, partition = p.index, error = %e, "compaction failed");
+            return;
+        }
+    };
+    if state.is_stopping() {
+        return;
+    }
+    match p.log_mut().install_compaction(cleaned) {
+        Ok(stats) if stats.installed => {
+            let secs = started.elapsed().as_secs_f64();
+            info!(
+                topic = %p.topic, partition = p.index, segments = stats.segments,
+                read_mb = stats.bytes_read as f64 / 1e6, written_mb = stats.bytes_written as f64 / 1e6,
+                mb_per_s = stats.bytes_read as f64 / 1e6 / secs.max(1e-9),
+                "log cleaned"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            warn!(topic = %p.topic, partition = p.index, error = %e, "installing compaction failed")
+        }
+    }
+}
+
+/// Paces the cleaner's I/O to a byte rate.
+struct Throttle {
+    rate: f64,
+    start: Instant,
+    bytes: f64,
+}
+
+impl Throttle {
+    fn new(rate: f64) -> Self {
+        Self {
+            rate,
+            start: Instant::now(),
+            bytes: 0.0,
+        }
+    }
+
+    /// Counts `n` bytes and sleeps as long as the rate asks.
+    fn take(&mut self, n: u64) {
+        if self.rate >= f64::MAX {
+            return;
+        }
+        self.bytes += n as f64;
+        let due = Duration::from_secs_f64(self.bytes / self.rate);
+        let elapsed = self.start.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+}
