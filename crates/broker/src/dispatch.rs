@@ -136,6 +136,7 @@ pub(crate) async fn handle(
         K::TxnOffsetCommit => call.run(handlers::txn_offset_commit::handle).await,
         K::WriteTxnMarkers => call.run(handlers::write_txn_markers::handle).await,
         K::DescribeTransactions => call.now(handlers::describe_transactions::handle).await,
+        K::DescribeProducers => call.now(handlers::describe_producers::handle).await,
         K::ListTransactions => call.now(handlers::list_transactions::handle).await,
         K::AlterConfigs => call.now(handlers::alter_configs::handle).await,
         K::IncrementalAlterConfigs => call.now(handlers::alter_configs::handle_incremental).await,
@@ -169,7 +170,6 @@ pub(crate) async fn handle(
         | K::UpdateFeatures
         | K::Envelope
         | K::FetchSnapshot
-        | K::DescribeProducers
         | K::BrokerRegistration
         | K::BrokerHeartbeat
         | K::UnregisterBroker
@@ -280,6 +280,7 @@ impl SizeHint for m::AlterConfigsResponse {}
 impl SizeHint for m::ApiVersionsResponse {}
 impl SizeHint for m::DeleteRecordsResponse {}
 impl SizeHint for m::IncrementalAlterConfigsResponse {}
+impl SizeHint for m::DescribeProducersResponse {}
 impl SizeHint for m::DescribeTransactionsResponse {}
 impl SizeHint for m::EndTxnResponse {}
 impl SizeHint for m::ListTransactionsResponse {}

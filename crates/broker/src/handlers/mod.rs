@@ -15,6 +15,7 @@ pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
+pub(crate) mod describe_producers;
 pub(crate) mod describe_transactions;
 pub(crate) mod end_txn;
 pub(crate) mod fetch;
