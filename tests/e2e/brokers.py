@@ -4,6 +4,11 @@ scripts/kafka-reference), or an already running broker given by address.
 Every broker object offers the same surface so a test runs unchanged on each target:
 `bootstrap` ("127.0.0.1:PORT"), `data_dir`, `start()`, `stop()`, `restart()`, `kill9()` and
 `close()` (stop for good; fixtures call it in their finalizers, even on failure).
+
+Optional per broker: `advertise=PORT` makes it advertise 127.0.0.1:PORT to clients (a fault
+proxy in front of it, tests/e2e/proxy.py) while it listens on its own port, and
+`config={key: value}` passes extra settings under Kafka's names (Kafka: server.properties
+lines; Weir: a `--config` properties file).
 """
 
 from __future__ import annotations
@@ -59,10 +64,13 @@ class Broker:
     kind = "abstract"
     can_restart = True
 
-    def __init__(self, data_dir: Path, port: int, auto_create: bool = True):
+    def __init__(self, data_dir: Path, port: int, auto_create: bool = True,
+                 advertise: int | None = None, config: dict[str, str] | None = None):
         self.data_dir = Path(data_dir)
         self.port = port
         self.auto_create = auto_create
+        self.advertise = advertise
+        self.config = dict(config or {})
         self.bootstrap = f"127.0.0.1:{port}"
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
 
@@ -121,8 +129,9 @@ class WeirBroker(Broker):
 
     kind = "weir"
 
-    def __init__(self, binary: Path, data_dir: Path, port: int, auto_create: bool = True):
-        super().__init__(data_dir, port, auto_create)
+    def __init__(self, binary: Path, data_dir: Path, port: int, auto_create: bool = True,
+                 advertise: int | None = None, config: dict[str, str] | None = None):
+        super().__init__(data_dir, port, auto_create, advertise, config)
         self.binary = Path(binary)
         self.proc: subprocess.Popen | None = None
 
@@ -138,6 +147,11 @@ class WeirBroker(Broker):
         cmd += ["--group-initial-rebalance-delay-ms", "0",
                 "--group-consumer-session-timeout-ms", "10000",
                 "--group-consumer-heartbeat-interval-ms", "1000"]
+        if self.advertise is not None:
+            cmd += ["--advertised-listener", f"127.0.0.1:{self.advertise}"]
+        if self.config:
+            props = self.data_dir.parent / f"{self.data_dir.name}.properties"
+            cmd += ["--config", str(props)]
         cmd += shlex.split(os.environ.get("WEIR_SERVE_ARGS", ""))
         return cmd
 
@@ -145,6 +159,9 @@ class WeirBroker(Broker):
         if not self.binary.exists():
             raise RuntimeError(f"weir binary not found at {self.binary} (set WEIR_BIN)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.config:
+            props = self.data_dir.parent / f"{self.data_dir.name}.properties"
+            props.write_text("".join(f"{k}={v}\n" for k, v in self.config.items()))
         log = open(self.log_path, "ab")
         log.write(f"=== start {' '.join(self.command())}\n".encode())
         log.flush()
@@ -178,8 +195,9 @@ class KafkaBroker(Broker):
 
     kind = "kafka"
 
-    def __init__(self, state_dir: Path, port: int, auto_create: bool = True):
-        super().__init__(Path(state_dir) / "data", port, auto_create)
+    def __init__(self, state_dir: Path, port: int, auto_create: bool = True,
+                 advertise: int | None = None, config: dict[str, str] | None = None):
+        super().__init__(Path(state_dir) / "data", port, auto_create, advertise, config)
         self.state_dir = Path(state_dir)
         self.log_path = self.state_dir / "kafka.log"
         self._pid: int | None = None
@@ -193,6 +211,10 @@ class KafkaBroker(Broker):
                str(self.port), "--timeout", str(int(READY_TIMEOUT))]
         if not self.auto_create:
             cmd.append("--no-auto-create")
+        if self.advertise is not None:
+            cmd += ["--advertised-port", str(self.advertise)]
+        for k, v in self.config.items():
+            cmd += ["--set", f"{k}={v}"]
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=READY_TIMEOUT + 300,
                              stdin=subprocess.DEVNULL)
         pidf = self.state_dir / "kafka.pid"
@@ -244,14 +266,19 @@ class BrokerSet:
         self.tmp_factory = tmp_factory
         self.made: list[Broker] = []
 
-    def make(self, auto_create: bool = True, name: str = "broker") -> Broker:
+    def make(self, auto_create: bool = True, name: str = "broker", advertise: int | None = None,
+             config: dict[str, str] | None = None) -> Broker:
+        """A started broker. `advertise`: the port it tells clients to use (127.0.0.1);
+        `config`: extra broker settings, named as Kafka names them."""
         tmp = self.tmp_factory.mktemp(name)
         port = free_port()
         if self.target == "kafka":
-            b: Broker = KafkaBroker(tmp / "kafka", port, auto_create=auto_create)
+            b: Broker = KafkaBroker(tmp / "kafka", port, auto_create=auto_create,
+                                    advertise=advertise, config=config)
         else:
             binary = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
-            b = WeirBroker(binary, tmp / "data", port, auto_create=auto_create)
+            b = WeirBroker(binary, tmp / "data", port, auto_create=auto_create,
+                           advertise=advertise, config=config)
         self.made.append(b)
         b.start()
         return b

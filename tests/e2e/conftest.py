@@ -8,12 +8,14 @@ Target selection (the system under test):
 
 Fixtures:
   broker        one broker shared by the whole session (tests use unique topic names)
-  new_broker    factory for a private broker: new_broker(auto_create=True) -> Broker;
-                stopped (by PID) when the test ends, pass or fail
+  new_broker    factory for a private broker: new_broker(auto_create=True, advertise=None,
+                config=None) -> Broker (advertise: the port it tells clients, e.g. a fault
+                proxy's; config: extra broker settings under Kafka's names); stopped (by
+                PID) when the test ends, pass or fail
   topic         a fresh unique topic name (not created)
 
 Time: every test is stopped after pytest.ini's timeout; once WEIR_TEST_BUDGET seconds
-(default 600) have passed since the session started, the remaining tests fail at once
+(default 1200) have passed since the session started, the remaining tests fail at once
 instead of running, so a broker that hangs cannot stretch a run past its budget.
 """
 
@@ -49,7 +51,7 @@ def pytest_report_header(config):
 
 
 def pytest_runtest_setup(item):
-    budget = float(os.environ.get("WEIR_TEST_BUDGET", "600"))
+    budget = float(os.environ.get("WEIR_TEST_BUDGET", "1200"))
     used = time.monotonic() - _SESSION_START
     if budget > 0 and used > budget:
         pytest.fail(f"not run: the e2e time budget of {budget:.0f}s (WEIR_TEST_BUDGET) is used up",

@@ -82,6 +82,8 @@ public final class KafkaCli {
             case "metadata" -> rc = metadata(a, out);
             case "group" -> rc = GroupMember.run(a);
             case "groups" -> rc = GroupAdmin.run(a, out);
+            case "txn" -> rc = TxnProducer.run(a);
+            case "txns" -> rc = TxnAdmin.run(a, out);
             default -> {
                 usage();
                 rc = 2;
@@ -92,7 +94,7 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups --bootstrap B ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns --bootstrap B ...");
         System.exit(2);
     }
 
