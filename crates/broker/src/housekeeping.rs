@@ -94,6 +94,7 @@ fn clean_partition(state: &BrokerState, p: &Partition) {
         now,
     );
     let Some(plan) = plan else { return };
+    info!(topic = %p.topic, partition = p.index, "cleaning started");
     let started = Instant::now();
     let mut throttle = Throttle::new(state.config.log_cleaner_io_max_bytes_per_second);
     let cleaned = match plan.run(&mut |n| throttle.take(n)) {

@@ -1,5 +1,6 @@
 //! `weir bench`: a bounded produce-then-fetch load against one partition of any Kafka
-//! broker, reporting msgs/s, MB/s and, given the broker's PID, its CPU seconds.
+//! broker, reporting msgs/s, MB/s, produce request latency (p50, p99, max) and, given the
+//! broker's PID, its CPU seconds.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -46,6 +47,27 @@ pub(crate) struct BenchArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Key records with `k0`..`k{N-1}` in turn (for compacted topics); 0: no keys.
+    #[arg(long, default_value_t = 0)]
+    keys: u64,
+    /// Config KEY=VALUE of the topic when this creates it (repeatable).
+    #[arg(long = "topic-config", value_parser = parse_kv)]
+    topic_configs: Vec<(String, String)>,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s}"))
+}
+
+/// The `q` quantile of sorted latencies, in milliseconds.
+fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
 }
 
 /// Runs the benchmark.
@@ -54,14 +76,16 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--size, --messages and --in-flight must be positive");
     }
     let conn = args.target.connect().await?;
-    let start_offset = prepare_topic(&conn, &args.topic).await?;
+    let start_offset = prepare_topic(&conn, &args.topic, &args.topic_configs).await?;
     let value: Vec<u8> = (0..args.size).map(|i| b'a' + (i % 26) as u8).collect();
     let per_batch = (args.batch_bytes / (args.size + 12)).max(1) as u64;
 
     let cpu0 = cpu_seconds(args.broker_pid);
     let t0 = Instant::now();
     let mut pending = VecDeque::new();
+    let mut latencies: Vec<Duration> = Vec::new();
     let mut sent = 0u64;
+    let mut key_i = 0u64;
     while sent < args.messages {
         let n = per_batch.min(args.messages - sent);
         let now = now_ms();
@@ -71,20 +95,34 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             usize::try_from(n)? * (args.size + 12),
         );
         for _ in 0..n {
-            b.push(None, Some(&value), &[], now)?;
+            let key = (args.keys > 0).then(|| format!("k{}", key_i % args.keys));
+            key_i += 1;
+            b.push(key.as_deref().map(str::as_bytes), Some(&value), &[], now)?;
         }
         let batch = b.build()?;
-        pending.push_back(producer::send(&conn, &args.topic, 0, batch, args.acks).await?);
+        let sent_at = Instant::now();
+        pending.push_back((
+            sent_at,
+            producer::send(&conn, &args.topic, 0, batch, args.acks).await?,
+        ));
         sent += n;
         if pending.len() >= args.in_flight {
-            if let Some(p) = pending.pop_front() {
+            if let Some((at, p)) = pending.pop_front() {
                 p.await?;
+                latencies.push(at.elapsed());
             }
         }
     }
-    for p in pending {
+    for (at, p) in pending {
         p.await?;
+        latencies.push(at.elapsed());
     }
+    latencies.sort_unstable();
+    let (p50, p99, pmax) = (
+        quantile_ms(&latencies, 0.5),
+        quantile_ms(&latencies, 0.99),
+        quantile_ms(&latencies, 1.0),
+    );
     let produce_secs = t0.elapsed().as_secs_f64();
     let produce_cpu = cpu_seconds(args.broker_pid).zip(cpu0).map(|(a, b)| a - b);
 
@@ -120,7 +158,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     if args.json {
         println!(
-            "{{\"messages\":{},\"size\":{},\"acks\":{},\"produce_secs\":{produce_secs:.6},\"produce_msgs_per_sec\":{:.0},\"produce_mb_per_sec\":{:.2},\"produce_broker_cpu_secs\":{},\"fetch_secs\":{fetch_secs:.6},\"fetch_msgs_per_sec\":{:.0},\"fetch_mb_per_sec\":{:.2},\"fetch_broker_cpu_secs\":{}}}",
+            "{{\"messages\":{},\"size\":{},\"acks\":{},\"produce_p50_ms\":{p50:.3},\"produce_p99_ms\":{p99:.3},\"produce_max_ms\":{pmax:.3},\"produce_secs\":{produce_secs:.6},\"produce_msgs_per_sec\":{:.0},\"produce_mb_per_sec\":{:.2},\"produce_broker_cpu_secs\":{},\"fetch_secs\":{fetch_secs:.6},\"fetch_msgs_per_sec\":{:.0},\"fetch_mb_per_sec\":{:.2},\"fetch_broker_cpu_secs\":{}}}",
             args.messages,
             args.size,
             args.acks,
@@ -133,7 +171,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "produce: {} msgs x {} B, acks={}: {:.2} s, {:.0} msgs/s, {:.2} MB/s, broker CPU {} s",
+            "produce: {} msgs x {} B, acks={}: {:.2} s, {:.0} msgs/s, {:.2} MB/s, broker CPU {} s, request latency p50 {p50:.2} ms p99 {p99:.2} ms max {pmax:.2} ms",
             args.messages,
             args.size,
             args.acks,
@@ -160,14 +198,18 @@ const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Creates `topic` (one partition) unless it exists, waits until partition 0 has a leader
 /// that answers ListOffsets, and returns its log end offset.
-async fn prepare_topic(conn: &Connection, topic: &str) -> anyhow::Result<i64> {
+async fn prepare_topic(
+    conn: &Connection,
+    topic: &str,
+    configs: &[(String, String)],
+) -> anyhow::Result<i64> {
     let md = admin::metadata(conn, Some(&[topic.to_string()])).await?;
     let missing = md
         .topics
         .first()
         .is_none_or(|t| t.error_code == ErrorCode::UnknownTopicOrPartition.code());
     if missing {
-        match admin::create_topic(conn, topic, 1, 1, &[]).await {
+        match admin::create_topic(conn, topic, 1, 1, configs).await {
             Ok(()) => {}
             Err(ClientError::Kafka {
                 code: ErrorCode::TopicAlreadyExists,
