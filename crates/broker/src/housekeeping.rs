@@ -4,6 +4,7 @@
 //! `log.cleaner.io.max.bytes.per.second`, and installs under its write lock), so produce and
 //! fetch never wait for either beyond a brief lock.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -55,16 +56,36 @@ pub(crate) fn start(state: &Arc<BrokerState>) {
 }
 
 /// Cleans every compacted partition that is dirty enough, then waits
-/// `log.cleaner.backoff.ms` (watching for shutdown) before looking again.
+/// `log.cleaner.backoff.ms` (watching for shutdown) before looking again. A partition whose
+/// pass failed waits `FAILED_BACKOFF` before it is tried again; a panic in a pass is caught
+/// and counts as a failure, so one partition cannot stop the cleaner.
 fn cleaner_loop(weak: Weak<BrokerState>) {
+    let mut failed: HashMap<(String, i32), Instant> = HashMap::new();
     loop {
         let Some(state) = weak.upgrade() else { return };
         if state.is_stopping() {
             return;
         }
         for p in state.partitions() {
-            if p.settings().compact {
-                clean_partition(&state, &p);
+            let key = (p.topic.clone(), p.index);
+            if !p.settings().compact
+                || failed
+                    .get(&key)
+                    .is_some_and(|t| t.elapsed() < FAILED_BACKOFF)
+            {
+                continue;
+            }
+            let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                clean_partition(&state, &p)
+            }))
+            .unwrap_or_else(|_| {
+                warn!(topic = %p.topic, partition = p.index, "compaction panicked");
+                false
+            });
+            if ok {
+                failed.remove(&key);
+            } else {
+                failed.insert(key, Instant::now());
             }
             if state.is_stopping() {
                 return;
@@ -83,8 +104,11 @@ fn cleaner_loop(weak: Weak<BrokerState>) {
     }
 }
 
-/// One compaction pass over a partition, if one is due.
-fn clean_partition(state: &BrokerState, p: &Partition) {
+/// How long a partition whose compaction failed is left alone.
+const FAILED_BACKOFF: Duration = Duration::from_secs(60);
+
+/// One compaction pass over a partition, if one is due; false if it failed.
+fn clean_partition(state: &BrokerState, p: &Partition) -> bool {
     let policy = p.settings().compaction;
     let now = now_ms();
     let plan = p.log().plan_compaction(
@@ -93,7 +117,7 @@ fn clean_partition(state: &BrokerState, p: &Partition) {
         state.config.log_cleaner_dedupe_buffer_size,
         now,
     );
-    let Some(plan) = plan else { return };
+    let Some(plan) = plan else { return true };
     info!(topic = %p.topic, partition = p.index, "cleaning started");
     let started = Instant::now();
     let mut throttle = Throttle::new(state.config.log_cleaner_io_max_bytes_per_second);
@@ -101,11 +125,11 @@ fn clean_partition(state: &BrokerState, p: &Partition) {
         Ok(c) => c,
         Err(e) => {
             warn!(topic = %p.topic, partition = p.index, error = %e, "compaction failed");
-            return;
+            return false;
         }
     };
     if state.is_stopping() {
-        return;
+        return true;
     }
     match p.log_mut().install_compaction(cleaned) {
         Ok(stats) if stats.installed => {
@@ -116,10 +140,12 @@ fn clean_partition(state: &BrokerState, p: &Partition) {
                 mb_per_s = stats.bytes_read as f64 / 1e6 / secs.max(1e-9),
                 "log cleaned"
             );
+            true
         }
-        Ok(_) => {}
+        Ok(_) => true,
         Err(e) => {
-            warn!(topic = %p.topic, partition = p.index, error = %e, "installing compaction failed")
+            warn!(topic = %p.topic, partition = p.index, error = %e, "installing compaction failed");
+            false
         }
     }
 }
@@ -146,10 +172,11 @@ impl Throttle {
             return;
         }
         self.bytes += n as f64;
-        let due = Duration::from_secs_f64(self.bytes / self.rate);
+        // At most a minute per step, whatever the rate: never an out-of-range duration.
+        let due = Duration::try_from_secs_f64(self.bytes / self.rate).unwrap_or(Duration::MAX);
         let elapsed = self.start.elapsed();
         if due > elapsed {
-            std::thread::sleep(due - elapsed);
+            std::thread::sleep((due - elapsed).min(Duration::from_secs(60)));
         }
     }
 }

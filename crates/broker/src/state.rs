@@ -279,6 +279,9 @@ impl BrokerState {
             if let Some(p) = map.remove(&k) {
                 let dir = p.dir();
                 info!(topic = %p.topic, partition = p.index, "deleting partition log");
+                // Work still holding the partition (the cleaner, retention) must not touch
+                // the files of a topic that may be created again under the same name.
+                p.log().fence();
                 drop(p);
                 if let Err(e) = std::fs::remove_dir_all(&dir) {
                     warn!(dir = %dir.display(), error = %e, "could not remove deleted partition dir");

@@ -67,6 +67,8 @@ pub(crate) fn recover(
 ) -> Result<Recovered, StorageError> {
     let bases = list_segments(dir)?;
     let cp = checkpoint::read(dir)?;
+    // Compaction leaves gaps between batches only below what it cleaned.
+    let cleaned_upto = crate::cleaner::checkpoint::read(dir).map_or(i64::MIN, |s| s.cleaned_upto);
     let mut info = RecoveryInfo {
         clean_shutdown: cp.is_some_and(|c| c.clean_shutdown),
         ..RecoveryInfo::default()
@@ -88,7 +90,7 @@ pub(crate) fn recover(
         let mut seg = Segment::open(dir, base, now_ms)?;
         let below_recovery_point = next_base.is_some_and(|n| n <= recovery_point);
         if let (true, Some(next)) = (below_recovery_point, next_base) {
-            match load_indexes(&seg, dir, next, config) {
+            match load_indexes(&seg, dir, next, config, cleaned_upto) {
                 Ok((offsets, times)) => {
                     seg.install_loaded(offsets, times, next);
                     segments.push(seg);
@@ -102,14 +104,15 @@ pub(crate) fn recover(
             }
         }
         let file_len = seg.size;
-        let valid = scan_segment(&mut seg, config)?;
+        let valid = scan_segment(&mut seg, config, cleaned_upto)?;
         info.segments_scanned += 1;
         info.bytes_truncated += file_len - seg.size;
-        // Compaction may leave a gap between a segment's last batch and the next segment.
+        // Compaction may leave a gap between a segment's last batch and the next segment,
+        // in what it cleaned.
         let continuous = valid
             && match next_base {
                 None => true,
-                Some(n) => n >= seg.next_offset,
+                Some(n) => n == seg.next_offset || (n > seg.next_offset && n <= cleaned_upto),
             };
         if let (false, Some(next)) = (continuous, next_base) {
             if valid {
@@ -220,6 +223,7 @@ fn load_indexes(
     dir: &Path,
     next_base: i64,
     config: &LogConfig,
+    cleaned_upto: i64,
 ) -> Result<(OffsetIndex, TimeIndex), String> {
     let end_relative = u64::try_from(next_base - seg.base_offset)
         .ok()
@@ -227,7 +231,10 @@ fn load_indexes(
         .ok_or_else(|| format!("next segment base {next_base} does not follow"))?;
     if seg.size == 0 {
         // Compaction keeps the log's first segment even when nothing in it survived.
-        return Ok((OffsetIndex::default(), TimeIndex::default()));
+        if next_base <= cleaned_upto {
+            return Ok((OffsetIndex::default(), TimeIndex::default()));
+        }
+        return Err("segment is empty but not the last one".to_owned());
     }
     let max = max_entries(seg.size);
     let read = |suffix: &str, entry_len: usize| -> Result<Vec<u8>, String> {
@@ -253,7 +260,9 @@ fn load_indexes(
     let first = seg
         .header_at(0, config.max_batch_bytes)
         .map_err(|e| e.to_string())?;
-    if first.header.base_offset < seg.base_offset || first.header.base_offset >= next_base {
+    let expected_first = first.header.base_offset == seg.base_offset
+        || (first.header.base_offset > seg.base_offset && first.header.base_offset <= cleaned_upto);
+    if !expected_first || first.header.base_offset >= next_base {
         return Err(format!(
             "first batch has base offset {}",
             first.header.base_offset
@@ -289,9 +298,14 @@ pub(crate) fn write_indexes_best_effort(seg: &Segment, dir: &Path) -> Vec<Arc<Fi
 }
 
 /// Reads every batch of `seg` from the start, checking length, magic, CRC and offsets and
-/// rebuilding its indexes; cuts the file at the first invalid batch. Returns whether the
-/// whole file was valid.
-pub(crate) fn scan_segment(seg: &mut Segment, config: &LogConfig) -> Result<bool, StorageError> {
+/// rebuilding its indexes; cuts the file at the first invalid batch. Offsets must follow
+/// each other except for gaps that end at or below `cleaned_upto` (compaction's). Returns
+/// whether the whole file was valid.
+pub(crate) fn scan_segment(
+    seg: &mut Segment,
+    config: &LogConfig,
+    cleaned_upto: i64,
+) -> Result<bool, StorageError> {
     let file_len = seg.size;
     seg.reset_for_scan();
     let mut window = Window::default();
@@ -326,10 +340,12 @@ pub(crate) fn scan_segment(seg: &mut Segment, config: &LogConfig) -> Result<bool
             Ok(h) => h,
             Err(e) => break Some(e.to_string()),
         };
-        // Offsets only grow; compaction leaves gaps where it removed whole batches.
-        if h.base_offset < seg.next_offset {
+        // Offsets follow each other; compaction leaves gaps where it removed whole batches.
+        let follows = h.base_offset == seg.next_offset
+            || (h.base_offset > seg.next_offset && h.base_offset <= cleaned_upto);
+        if !follows {
             break Some(format!(
-                "base offset {} where at least {} was expected",
+                "base offset {} where {} was expected",
                 h.base_offset, seg.next_offset
             ));
         }
@@ -436,7 +452,7 @@ mod tests {
             ..LogConfig::default()
         };
         let mut seg = Segment::open(tmp.path(), 10, 0).unwrap();
-        assert!(!scan_segment(&mut seg, &config).unwrap());
+        assert!(!scan_segment(&mut seg, &config, i64::MIN).unwrap());
         assert_eq!(seg.next_offset, next);
         assert_eq!(seg.size, *ends.last().unwrap());
         assert_eq!(fs::metadata(&path).unwrap().len(), seg.size);
@@ -449,7 +465,7 @@ mod tests {
             max_batch_bytes: (ends[3] - ends[2]) as usize,
             ..LogConfig::default()
         };
-        assert!(!scan_segment(&mut seg, &small).unwrap());
+        assert!(!scan_segment(&mut seg, &small, i64::MIN).unwrap());
         assert_eq!(seg.size, ends[3]);
     }
 }

@@ -369,12 +369,24 @@ impl Segment {
 
     /// Writes both index files in full and returns their handles (for a later fsync).
     pub(crate) fn write_index_files(&self, dir: &Path) -> Result<[Arc<File>; 2], StorageError> {
-        let write = |suffix: &str, bytes: &[u8]| -> Result<Arc<File>, StorageError> {
-            let path = segment_path(dir, self.base_offset, suffix);
+        let [(_, a), (_, b)] = self.write_index_files_as(dir, "")?;
+        Ok([a, b])
+    }
+
+    /// Writes both index files with `extra` after their usual names (a compaction's
+    /// rewrite keeps them under temporary names until installed); returns paths and handles.
+    pub(crate) fn write_index_files_as(
+        &self,
+        dir: &Path,
+        extra: &str,
+    ) -> Result<[(PathBuf, Arc<File>); 2], StorageError> {
+        let write = |suffix: &str, bytes: &[u8]| -> Result<(PathBuf, Arc<File>), StorageError> {
+            let base = segment_path(dir, self.base_offset, suffix);
+            let path = PathBuf::from(format!("{}{extra}", base.display()));
             let mut f = File::create(&path).ctx(|| format!("creating {}", path.display()))?;
             f.write_all(bytes)
                 .ctx(|| format!("writing {}", path.display()))?;
-            Ok(Arc::new(f))
+            Ok((path, Arc::new(f)))
         };
         Ok([
             write(INDEX_SUFFIX, &self.offset_index.encode())?,

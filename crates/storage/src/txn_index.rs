@@ -124,8 +124,10 @@ impl TxnIndex {
         self.file.clone()
     }
 
-    /// Appends an entry (not fsynced: the log's sync covers the file).
-    pub(crate) fn append(&mut self, t: AbortedTxn) -> Result<(), StorageError> {
+    /// Appends an entry (not fsynced: the log's sync covers the file); true if this created
+    /// the file (its directory entry then needs syncing too).
+    pub(crate) fn append(&mut self, t: AbortedTxn) -> Result<bool, StorageError> {
+        let created = self.file.is_none();
         let file = match &self.file {
             Some(f) => Arc::clone(f),
             None => {
@@ -143,7 +145,7 @@ impl TxnIndex {
             .write_all(&t.encode())
             .ctx(|| format!("appending to {}", self.path.display()))?;
         self.entries.push(t);
-        Ok(())
+        Ok(created)
     }
 
     /// Drops the entries whose marker is at or above `offset`.
@@ -156,7 +158,8 @@ impl TxnIndex {
         self.rewrite()
     }
 
-    /// Replaces the file with the entries in memory (removing it when there are none).
+    /// Replaces the file with the entries in memory (removing it when there are none):
+    /// written to a temporary file, fsynced and renamed, so a crash leaves one or the other.
     fn rewrite(&mut self) -> Result<(), StorageError> {
         self.file = None;
         if self.entries.is_empty() {
@@ -166,7 +169,12 @@ impl TxnIndex {
         for t in &self.entries {
             bytes.extend_from_slice(&t.encode());
         }
-        fs::write(&self.path, &bytes).ctx(|| format!("writing {}", self.path.display()))?;
+        let tmp = PathBuf::from(format!("{}.tmp", self.path.display()));
+        let mut f = File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
+        f.write_all(&bytes)
+            .and_then(|()| f.sync_all())
+            .ctx(|| format!("writing {}", tmp.display()))?;
+        fs::rename(&tmp, &self.path).ctx(|| format!("renaming {}", tmp.display()))?;
         let f = OpenOptions::new()
             .append(true)
             .open(&self.path)

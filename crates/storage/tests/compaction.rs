@@ -324,20 +324,20 @@ fn a_crash_at_any_step_of_installing_loses_nothing() {
     assert_eq!(contents(&log), before);
     drop(log);
 
-    // 2. Midway: one segment swapped (its indexes removed first, then the rename), the
-    // others not. Every record read is an original one at its offset, and the latest
+    // 2. Midway: the checkpoint written, the first segment swapped (its indexes removed
+    // first, then the rename), the others not: a failing rename stops the install there,
+    // as a crash would. Every record read is an original one at its offset, and the latest
     // value of every key is still there.
-    let log = Log::open(tmp.path(), config(), 0).unwrap();
-    let _cleaned = rewrite_only(&log, 2_000);
-    let first = tmp_files(tmp.path()).into_iter().min().unwrap();
-    let stem = first.trim_end_matches(".cleaned.tmp").to_string();
-    fs::remove_file(tmp.path().join(format!("{stem}.index"))).unwrap();
-    fs::remove_file(tmp.path().join(format!("{stem}.timeindex"))).unwrap();
-    fs::rename(
-        tmp.path().join(&first),
-        tmp.path().join(format!("{stem}.log")),
-    )
-    .unwrap();
+    let mut log = Log::open(tmp.path(), config(), 0).unwrap();
+    let cleaned = rewrite_only(&log, 2_000);
+    let mut logs: Vec<String> = tmp_files(tmp.path())
+        .into_iter()
+        .filter(|n| n.len() == 20 + ".cleaned.tmp".len())
+        .collect();
+    logs.sort();
+    assert!(logs.len() >= 2, "{logs:?}");
+    fs::remove_file(tmp.path().join(&logs[1])).unwrap();
+    assert!(log.install_compaction(cleaned).is_err());
     drop(log);
     let mut log = Log::open(tmp.path(), config(), 0).unwrap();
     let mid = contents(&log);
@@ -346,9 +346,19 @@ fn a_crash_at_any_step_of_installing_loses_nothing() {
         assert_eq!(before.get(o), Some(r));
     }
     assert_eq!(latest(&mid), latest(&before));
-    // 3. The next pass finishes the job.
+    // 3. The checkpoint already counts the interrupted pass as clean; the next pass, once
+    // there is new data, rewrites the whole cleanable range and finishes the job.
+    let mut b = keyed(&[("new", Some("1"))], 2_000);
+    log.append(&mut b, 2_000).unwrap();
+    log.roll(2_000).unwrap();
+    sync(&mut log);
+    let superseded_left = contents(&log).len();
     compact(&mut log, &EAGER, 2_000).unwrap();
-    assert_eq!(latest(&contents(&log)), latest(&before));
+    let after = contents(&log);
+    assert!(after.len() < superseded_left);
+    let mut want = latest(&before);
+    want.insert("new".into(), Some("1".into()));
+    assert_eq!(latest(&after), want);
 }
 
 #[test]
@@ -365,4 +375,75 @@ fn a_log_changed_meanwhile_drops_the_rewrite() {
     assert!(!stats.installed);
     assert_eq!(contents(&log), before);
     assert!(tmp_files(tmp.path()).is_empty());
+}
+
+#[test]
+fn markers_and_emptied_batches_go_once_their_data_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut log = Log::open(tmp.path(), config(), 0).unwrap();
+    let coordinator = Origin::Coordinator {
+        coordinator_epoch: 0,
+    };
+    // Ten aborted transactions of producer 9, each a batch and its marker.
+    for seq in 0..10 {
+        let mut b = BatchBuilder::new(Compression::None, 1_000);
+        b.set_producer(9, 0, seq);
+        b.set_transactional(true);
+        b.push(Some(b"t"), Some(b"aborted"), &[], 1_000).unwrap();
+        let mut b = b.build().unwrap().to_vec();
+        log.append(&mut b, 1_000).unwrap();
+        let mut m = end_txn_marker_batch(9, 0, false, 0, 1_000)
+            .unwrap()
+            .to_vec();
+        log.append_from(&mut m, coordinator, 1_000).unwrap();
+    }
+    fill(&mut log, 1_000);
+    log.roll(1_000).unwrap();
+    sync(&mut log);
+    let markers = |log: &Log| {
+        let r = log.read(0, 1 << 20, i64::MAX, true).unwrap();
+        let mut n = 0;
+        let mut offset = 0;
+        let mut bytes = r.bytes;
+        loop {
+            for batch in Batches::new(bytes.clone()) {
+                let batch = batch.unwrap();
+                n += usize::from(batch.is_control());
+                offset = batch.last_offset() + 1;
+            }
+            if offset >= log.log_end_offset() {
+                return n;
+            }
+            bytes = log.read(offset, 1 << 20, i64::MAX, true).unwrap().bytes;
+        }
+    };
+    let size_of = |log: &Log| log.size_bytes();
+    compact(&mut log, &EAGER, 2_000).unwrap();
+    assert_eq!(markers(&log), 10, "kept on the first pass");
+    let first = size_of(&log);
+    // Past delete.retention.ms after that pass, the markers of transactions with nothing
+    // left go too (new data makes a pass due).
+    let mut b = keyed(&[("x", Some("1"))], 9_000);
+    log.append(&mut b, 9_000).unwrap();
+    log.roll(9_000).unwrap();
+    sync(&mut log);
+    compact(&mut log, &EAGER, 9_000).unwrap();
+    assert!(size_of(&log) < first, "{} !< {first}", size_of(&log));
+    // Only the producer's last batch (kept, emptied, for its state) keeps its marker.
+    assert_eq!(markers(&log), 1);
+    let c = contents(&log);
+    assert!(!c.values().any(|(_, v)| v.as_deref() == Some("aborted")));
+    // Nothing is left open: the last stable offset is the log end.
+    let end = log.log_end_offset();
+    log.on_high_watermark(end);
+    assert_eq!(log.last_stable_offset(end), end);
+    drop(log);
+    let mut log = Log::open(tmp.path(), config(), 0).unwrap();
+    let end = log.log_end_offset();
+    log.on_high_watermark(end);
+    assert_eq!(
+        log.last_stable_offset(end),
+        end,
+        "after a rebuild from the log too"
+    );
 }

@@ -261,3 +261,17 @@ fn recovery_point_limits_the_scan_to_the_last_segment() {
     assert_eq!(log.recovery_info().indexes_rebuilt, 0);
     assert_eq!(read_all(&log), stored.concat());
 }
+
+#[test]
+fn a_gap_in_offsets_is_corruption_unless_compaction_made_it() {
+    // Batches at 0-4 and 10-14 in one segment, with nothing cleaned: the second is cut.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut f = fs::File::create(tmp.path().join("00000000000000000000.log")).unwrap();
+    let b = common::batch::TestBatch::new(5, 1_000, 10);
+    f.write_all(&b.encode(0)).unwrap();
+    f.write_all(&b.encode(10)).unwrap();
+    drop(f);
+    let log = Log::open(tmp.path(), config(), 0).unwrap();
+    assert_eq!(log.log_end_offset(), 5);
+    assert!(log.recovery_info().bytes_truncated > 0);
+}

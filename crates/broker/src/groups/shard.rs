@@ -33,6 +33,9 @@ pub(crate) enum AppendError {
     /// The log refused it.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The transaction does not include this partition.
+    #[error("transaction check failed: {}", .0.name())]
+    Refused(ErrorCode),
 }
 
 /// Where a shard's coordinator stands.
@@ -137,7 +140,7 @@ impl Shard {
                 ..Writes::default()
             };
         }
-        match self.append_batch(state, records, None, now) {
+        match self.append_batch(state, records, None, &|| Ok(()), now) {
             Ok(last) => {
                 state.data_notify.notify_waiters();
                 Writes {
@@ -158,12 +161,14 @@ impl Shard {
     }
 
     /// Appends `records` as one batch, in the transaction of `producer` (id, epoch) if given;
-    /// returns the batch's last offset.
+    /// returns the batch's last offset. A transaction's first batch here is put to `verify`
+    /// first (is this partition in it?), as produce does.
     pub(crate) fn append_batch(
         &self,
         state: &BrokerState,
         records: &[Record],
         producer: Option<(i64, i16)>,
+        verify: &dyn Fn() -> Result<(), ErrorCode>,
         now: i64,
     ) -> Result<i64, AppendError> {
         let image = state.image();
@@ -186,7 +191,13 @@ impl Shard {
             .to_vec();
         let header = BatchHeader::validate(&bytes, bytes.len())
             .map_err(|e| AppendError::Build(e.to_string()))?;
-        let appended = self.partition.append(&mut bytes, &header, now)?;
+        let appended = self
+            .partition
+            .append_verified(&mut bytes, &header, now, verify)
+            .map_err(|e| match e {
+                crate::partition::AppendError::Storage(s) => AppendError::Storage(s),
+                crate::partition::AppendError::Refused(code) => AppendError::Refused(code),
+            })?;
         Ok(appended.last_offset)
     }
 

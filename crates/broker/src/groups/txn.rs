@@ -23,6 +23,7 @@ impl Groups {
     pub(crate) async fn txn_commit(
         &self,
         state: &Arc<BrokerState>,
+        transactional_id: &str,
         req: TxnOffsetCommit,
         producer_epoch: i16,
     ) -> Result<TopicResults, ErrorCode> {
@@ -37,7 +38,17 @@ impl Groups {
                 return Ok(results);
             }
             let producer = Some((producer_id, producer_epoch));
-            let last = match shard.append_batch(state, &records, producer, now) {
+            // KIP-890: the offsets partition must be in the transaction (AddOffsetsToTxn).
+            let verify = || {
+                state.txns.verify(
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    OFFSETS_TOPIC,
+                    shard.index,
+                )
+            };
+            let last = match shard.append_batch(state, &records, producer, &verify, now) {
                 Ok(last) => last,
                 Err(e) => {
                     warn!(partition = shard.index, error = %e, "could not append transactional offsets");
@@ -101,6 +112,7 @@ impl Groups {
 fn txn_commit_error(e: &AppendError) -> ErrorCode {
     match e {
         AppendError::Storage(s @ StorageError::Producer(_)) => storage_error_code(s),
+        AppendError::Refused(code) => *code,
         _ => ErrorCode::CoordinatorNotAvailable,
     }
 }

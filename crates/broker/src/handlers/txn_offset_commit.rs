@@ -50,7 +50,7 @@ pub(crate) async fn handle(
         };
         let results = match state
             .groups
-            .txn_commit(&state, commit, req.producer_epoch)
+            .txn_commit(&state, &req.transactional_id, commit, req.producer_epoch)
             .await
         {
             Ok(r) => r,

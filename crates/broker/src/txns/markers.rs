@@ -18,8 +18,10 @@ use crate::groups::OFFSETS_TOPIC;
 use crate::partition::Partition;
 use crate::state::{now_ms, BrokerState};
 
-/// Waits between attempts at a marker that could not be written.
-const RETRY: Duration = Duration::from_millis(200);
+/// First wait before another attempt at a marker that could not be written; it doubles up
+/// to `MAX_RETRY`.
+const RETRY: Duration = Duration::from_millis(100);
+const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// Writes the markers of `job` and completes its transaction, on a task of its own.
 pub(super) fn spawn(state: &Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
@@ -31,6 +33,7 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
     let coordinator_epoch = shard.coordinator_epoch();
     let mut waits = Vec::with_capacity(job.partitions.len());
     for (topic, index) in &job.partitions {
+        let mut wait = RETRY;
         loop {
             if state.is_stopping() {
                 return;
@@ -51,8 +54,11 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
                 }
                 Ok(None) => break,
                 Err(code) => {
-                    warn!(transactional_id = %job.transactional_id, topic, partition = index, error = code.name(), "transaction marker not written yet; retrying");
-                    tokio::time::sleep(RETRY).await;
+                    if wait == RETRY || wait == MAX_RETRY {
+                        warn!(transactional_id = %job.transactional_id, topic, partition = index, error = code.name(), "transaction marker not written yet; retrying");
+                    }
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(MAX_RETRY);
                 }
             }
         }
@@ -61,8 +67,10 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
     state.data_notify.notify_waiters();
     for w in waits {
         if !w.await.unwrap_or(false) {
-            // Not durable: the transaction stays Prepare*, finished when reloaded.
-            warn!(transactional_id = %job.transactional_id, "transaction markers could not be synced");
+            // Not durable: reload the coordinator, which finds the transaction in Prepare*
+            // and writes its markers again.
+            warn!(transactional_id = %job.transactional_id, "transaction markers could not be synced; reloading");
+            fail_and_reload(&state, &shard);
             return;
         }
     }

@@ -178,17 +178,21 @@ impl Txns {
         let Some(topic) = state.image().topic(TXN_TOPIC).cloned() else {
             return Err(ErrorCode::CoordinatorNotAvailable);
         };
+        // The partitions first: no other lock is taken while the shards' is held.
+        let partitions: Vec<_> = topic
+            .partitions
+            .keys()
+            .filter_map(|&i| state.partition_by_id(&topic.topic_id, i).map(|p| (i, p)))
+            .collect();
         let mut shards = locks::write(&self.shards);
-        for &index in topic.partitions.keys() {
+        for (index, p) in partitions {
             if shards.contains_key(&index) {
                 continue;
             }
-            if let Some(p) = state.partition_by_id(&topic.topic_id, index) {
-                // A partition created just now is empty: nothing to load.
-                let c = TxnCoordinator::new(self.config.clone());
-                let active = TxnShardState::Active(Box::new(c));
-                shards.insert(index, Arc::new(TxnShard::new(index, p, active)));
-            }
+            // A partition created just now is empty: nothing to load.
+            let c = TxnCoordinator::new(self.config.clone());
+            let active = TxnShardState::Active(Box::new(c));
+            shards.insert(index, Arc::new(TxnShard::new(index, p, active)));
         }
         Ok(())
     }

@@ -28,9 +28,10 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::error::StorageError;
+use crate::error::{IoContext, StorageError};
 use crate::segment::Segment;
 use crate::txn_index::AbortedTxn;
+use checkpoint::CleanerState;
 
 use offset_map::OffsetMap;
 pub(crate) use offset_map::BYTES_PER_ENTRY;
@@ -44,7 +45,8 @@ pub struct CompactionPolicy {
     pub min_compaction_lag_ms: i64,
     /// `max.compaction.lag.ms`: dirty records older than this are compacted whatever the ratio.
     pub max_compaction_lag_ms: i64,
-    /// `delete.retention.ms`: how long a tombstone stays after it was first cleaned.
+    /// `delete.retention.ms`: how long a tombstone (and an empty transaction's marker)
+    /// stays after the pass that first cleaned it.
     pub delete_retention_ms: i64,
 }
 
@@ -100,6 +102,8 @@ pub struct CleanPlan {
     pub(crate) first_dirty: usize,
     /// The log was cleaned below this before the pass: tombstones there may go.
     pub(crate) cleaned_before: i64,
+    /// The cleaner's checkpoint before the pass (when each offset was first cleaned).
+    pub(crate) state: CleanerState,
     pub(crate) aborted: Vec<AbortedTxn>,
     /// Producer id -> last offset of its last batch (kept, even emptied, for its state).
     pub(crate) producer_last: HashMap<i64, i64>,
@@ -114,10 +118,69 @@ pub struct CleanPlan {
 #[derive(Debug)]
 pub struct Cleaned {
     /// Each planned segment and its rewrite (`None`: nothing survived).
-    pub(crate) outputs: Vec<(SegmentView, Option<Segment>)>,
-    pub(crate) cleaned_upto: i64,
+    pub(crate) outputs: Vec<(SegmentView, Option<Rewritten>)>,
+    /// The checkpoint once installed.
+    pub(crate) state: CleanerState,
     pub(crate) stats: CleanStats,
 }
+
+/// A segment's rewrite: its log and index files under temporary names, fsynced.
+#[derive(Debug)]
+pub(crate) struct Rewritten {
+    segment: Segment,
+    indexes: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Rewritten {
+    /// Writes the rewrite's index files under temporary names and fsyncs them.
+    pub(crate) fn new(segment: Segment, dir: &std::path::Path) -> Result<Self, StorageError> {
+        let files = segment.write_index_files_as(dir, TMP_INDEX_SUFFIX)?;
+        let indexes = files
+            .into_iter()
+            .map(|(tmp, f)| {
+                f.sync_data().ctx(|| format!("syncing {}", tmp.display()))?;
+                let final_path = tmp
+                    .to_str()
+                    .and_then(|t| t.strip_suffix(TMP_INDEX_SUFFIX))
+                    .map(PathBuf::from)
+                    .ok_or_else(|| {
+                        StorageError::Corrupt(format!("index name {}", tmp.display()))
+                    })?;
+                Ok((tmp, final_path))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        Ok(Self { segment, indexes })
+    }
+
+    /// Renames the rewrite into place over `log_path` (the caller removed the old index
+    /// files first), then its indexes; the segment now describes `log_path`.
+    pub(crate) fn install(
+        self,
+        _dir: &std::path::Path,
+        log_path: &std::path::Path,
+    ) -> Result<Segment, StorageError> {
+        let mut segment = self.segment;
+        std::fs::rename(&segment.log_path, log_path)
+            .ctx(|| format!("replacing {}", log_path.display()))?;
+        segment.log_path = log_path.to_path_buf();
+        for (tmp, final_path) in &self.indexes {
+            std::fs::rename(tmp, final_path).ctx(|| format!("renaming {}", tmp.display()))?;
+        }
+        Ok(segment)
+    }
+
+    /// Removes the rewrite's files (a rewrite that is not installed).
+    pub(crate) fn remove_files(&self) -> Result<(), StorageError> {
+        crate::segment::remove_if_exists(&self.segment.log_path)?;
+        for (tmp, _) in &self.indexes {
+            crate::segment::remove_if_exists(tmp)?;
+        }
+        Ok(())
+    }
+}
+
+/// Suffix of a rewrite's index files until they are installed.
+const TMP_INDEX_SUFFIX: &str = ".cleaned.tmp";
 
 impl CleanPlan {
     /// Maps the dirty keys and rewrites the planned segments; `throttle` is told every
@@ -125,9 +188,10 @@ impl CleanPlan {
     pub fn run(&self, throttle: &mut dyn FnMut(u64)) -> Result<Cleaned, StorageError> {
         let mut stats = CleanStats::default();
         let mut map = OffsetMap::new(self.map_entries);
+        let aborted = rewrite::aborted_by_producer(self);
         let mut mapped = self.first_dirty;
         for view in self.segments.iter().skip(self.first_dirty) {
-            if !rewrite::map_segment(self, view, &mut map, &mut stats, throttle)? {
+            if !rewrite::map_segment(self, view, &aborted, &mut map, &mut stats, throttle)? {
                 break;
             }
             mapped += 1;
@@ -138,11 +202,32 @@ impl CleanPlan {
                 self.dir.display()
             )));
         }
-        let mut outputs = Vec::with_capacity(mapped);
+        let mut outputs: Vec<(SegmentView, Option<Rewritten>)> = Vec::with_capacity(mapped);
+        let mut txn_state = rewrite::TxnTracker::default();
         for view in self.segments.iter().take(mapped) {
-            let new = rewrite::rewrite_segment(self, view, &map, &mut stats, throttle)?;
+            let written = rewrite::rewrite_segment(
+                self,
+                view,
+                &map,
+                &aborted,
+                &mut txn_state,
+                &mut stats,
+                throttle,
+            )
+            .and_then(|new| new.map(|s| Rewritten::new(s, &self.dir)).transpose());
+            match written {
+                Ok(new) => outputs.push((view.clone(), new)),
+                Err(e) => {
+                    // Leave nothing behind for a pass that will not be installed.
+                    for r in outputs.iter().filter_map(|(_, r)| r.as_ref()) {
+                        let _ = r.remove_files();
+                    }
+                    let tmp = rewrite::tmp_path(&self.dir, view.base_offset);
+                    let _ = crate::segment::remove_if_exists(&tmp);
+                    return Err(e);
+                }
+            }
             stats.segments += 1;
-            outputs.push((view.clone(), new));
         }
         let cleaned_upto = self
             .segments
@@ -150,7 +235,7 @@ impl CleanPlan {
             .map_or(self.cleaned_before, |v| v.next_offset);
         Ok(Cleaned {
             outputs,
-            cleaned_upto,
+            state: self.state.after_pass(cleaned_upto, self.now_ms),
             stats,
         })
     }

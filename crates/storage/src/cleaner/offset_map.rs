@@ -1,7 +1,7 @@
 //! The cleaner's key -> latest offset map, bounded in entries. Keys are stored as 128-bit
 //! hashes (two independent SipHash digests), as Kafka stores MD5 digests: memory does not
-//! grow with key size, and a collision (which would drop a live record) needs a 2^-64 chance
-//! per pair at two independent hash functions.
+//! grow with key size, and a collision (which would drop a live record) has about a 2^-128
+//! chance per pair of keys.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use weir_protocol::record::batch::{BatchHeader, HEADER_LEN};
@@ -15,6 +16,8 @@ use crate::segment::Segment;
 
 /// Bytes read from a segment at a time.
 const CHUNK: usize = 1 << 20;
+/// The most a batch's records may decompress to: what produce accepts.
+const MAX_UNCOMPRESSED: usize = 256 << 20;
 
 /// Calls `f` with every batch of the segment (header and whole bytes), in order, until it
 /// returns false; the view's size bounds every read.
@@ -74,20 +77,20 @@ fn for_each_batch(
 pub(super) fn map_segment(
     plan: &CleanPlan,
     view: &SegmentView,
+    aborted: &Aborted,
     map: &mut OffsetMap,
     stats: &mut CleanStats,
     throttle: &mut dyn FnMut(u64),
 ) -> Result<bool, StorageError> {
-    let aborted = aborted_by_producer(plan);
     let mut fits = true;
     for_each_batch(view, plan.max_batch_bytes, |h, bytes| {
         stats.bytes_read += bytes.len() as u64;
         throttle(bytes.len() as u64);
-        if h.is_control() || is_aborted(&aborted, h) {
+        if h.is_control() || is_aborted(aborted, h) {
             return Ok(true);
         }
         let batch = RecordBatch::parse(Bytes::copy_from_slice(bytes))?;
-        for r in batch.records(plan.max_batch_bytes)? {
+        for r in batch.records(MAX_UNCOMPRESSED)? {
             if let Some(k) = &r.key {
                 if !map.put(k, r.offset) {
                     fits = false;
@@ -101,8 +104,11 @@ pub(super) fn map_segment(
 }
 
 /// Aborted transactions by producer: (first offset, marker offset) ranges.
-fn aborted_by_producer(plan: &CleanPlan) -> HashMap<i64, Vec<(i64, i64)>> {
-    let mut m: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+pub(super) type Aborted = HashMap<i64, Vec<(i64, i64)>>;
+
+/// The plan's aborted transactions by producer.
+pub(super) fn aborted_by_producer(plan: &CleanPlan) -> Aborted {
+    let mut m: Aborted = HashMap::new();
     for t in &plan.aborted {
         m.entry(t.producer_id)
             .or_default()
@@ -111,7 +117,7 @@ fn aborted_by_producer(plan: &CleanPlan) -> HashMap<i64, Vec<(i64, i64)>> {
     m
 }
 
-fn is_aborted(aborted: &HashMap<i64, Vec<(i64, i64)>>, h: &BatchHeader) -> bool {
+fn is_aborted(aborted: &Aborted, h: &BatchHeader) -> bool {
     h.is_transactional()
         && aborted.get(&h.producer_id).is_some_and(|ranges| {
             ranges
@@ -120,54 +126,74 @@ fn is_aborted(aborted: &HashMap<i64, Vec<(i64, i64)>>, h: &BatchHeader) -> bool 
         })
 }
 
+/// Per producer: whether a batch of its current transaction was kept, so its marker must
+/// stay too (dropping it would leave the kept batches an open transaction forever).
+#[derive(Debug, Default)]
+pub(super) struct TxnTracker {
+    data_kept: HashMap<i64, bool>,
+}
+
+/// Where a segment's rewrite is written until installed.
+pub(super) fn tmp_path(dir: &Path, base_offset: i64) -> PathBuf {
+    dir.join(format!("{}.cleaned.tmp", segment_stem(base_offset)))
+}
+
 /// Rewrites one segment into `<base>.cleaned.tmp` with what survives, fsynced; `None` (and
 /// no file) if nothing does, unless it is the log's first segment, which stays, empty.
 pub(super) fn rewrite_segment(
     plan: &CleanPlan,
     view: &SegmentView,
     map: &OffsetMap,
+    aborted: &Aborted,
+    txns: &mut TxnTracker,
     stats: &mut CleanStats,
     throttle: &mut dyn FnMut(u64),
 ) -> Result<Option<Segment>, StorageError> {
-    let tmp = plan
-        .dir
-        .join(format!("{}.cleaned.tmp", segment_stem(view.base_offset)));
+    let tmp = tmp_path(&plan.dir, view.base_offset);
     let mut out = Segment::create_at(&plan.dir, tmp, view.base_offset, plan.now_ms)?;
-    let aborted = aborted_by_producer(plan);
-    let tombstone_horizon = plan.now_ms.saturating_sub(plan.policy.delete_retention_ms);
+    // Past the horizon: first cleaned by a pass more than delete.retention.ms ago.
+    let past_horizon = |offset: i64| {
+        plan.state
+            .first_cleaned_ms(offset)
+            .is_some_and(|t| t.saturating_add(plan.policy.delete_retention_ms) < plan.now_ms)
+    };
     for_each_batch(view, plan.max_batch_bytes, |h, bytes| {
         stats.bytes_read += bytes.len() as u64;
         throttle(bytes.len() as u64);
-        let keep_empty =
-            h.producer_id >= 0 && plan.producer_last.get(&h.producer_id) == Some(&h.last_offset());
         let written = if h.is_control() {
-            Some(Bytes::copy_from_slice(bytes))
+            let kept_data = txns.data_kept.remove(&h.producer_id).unwrap_or(false);
+            let droppable = h.producer_id >= 0 && !kept_data && past_horizon(h.base_offset);
+            (!droppable).then(|| Bytes::copy_from_slice(bytes))
         } else {
+            let keep_empty = h.producer_id >= 0
+                && plan.producer_last.get(&h.producer_id) == Some(&h.last_offset());
             let batch = RecordBatch::parse(Bytes::copy_from_slice(bytes))?;
-            let records = batch.records(plan.max_batch_bytes)?;
+            let records = batch.records(MAX_UNCOMPRESSED)?;
             stats.records_read += records.len() as u64;
-            let drop_all = is_aborted(&aborted, h);
+            let drop_all = is_aborted(aborted, h);
             let kept: Vec<_> = records
                 .iter()
                 .filter(|_| !drop_all)
                 .filter(|r| {
                     let Some(key) = &r.key else { return false };
                     let latest = map.get(key).is_none_or(|o| r.offset >= o);
-                    let expired_tombstone = r.value.is_none()
-                        && h.base_offset < plan.cleaned_before
-                        && h.max_timestamp < tombstone_horizon;
+                    let expired_tombstone = r.value.is_none() && past_horizon(r.offset);
                     latest && !expired_tombstone
                 })
                 .cloned()
                 .collect();
             stats.records_kept += kept.len() as u64;
-            if kept.len() == records.len() {
-                Some(batch.into_bytes())
-            } else if kept.is_empty() && !keep_empty {
+            let b = if kept.is_empty() && !keep_empty {
                 None
+            } else if kept.len() == records.len() {
+                Some(batch.into_bytes())
             } else {
                 Some(rebuild_batch(h, &kept)?)
+            };
+            if b.is_some() && h.is_transactional() {
+                txns.data_kept.insert(h.producer_id, true);
             }
+            b
         };
         if let Some(b) = written {
             out.write_batch(&b)

@@ -128,7 +128,13 @@ impl Log {
             duplicate: false,
         };
         if header.producer_id >= 0 {
-            self.track_producer(&header, marker)?;
+            if let Err(e) = self.track_producer(&header, marker) {
+                // The batch is in the log but its aborted-transaction entry is not: refuse
+                // writes until a reopen rebuilds the index from the log.
+                tracing::error!(dir = %self.dir.display(), error = %e, "cannot index an aborted transaction; fencing the log");
+                self.fence();
+                return Err(e);
+            }
         }
         Ok(info)
     }

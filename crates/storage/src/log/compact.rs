@@ -22,18 +22,21 @@ impl Log {
         now_ms: i64,
     ) -> Option<CleanPlan> {
         let limit = upper.min(self.recovery_point);
-        let lag_limit = now_ms.saturating_sub(policy.min_compaction_lag_ms.max(0));
+        // With no lag, a record timestamped in the future does not hold cleaning back.
+        let lagged = |s: &Segment| {
+            policy.min_compaction_lag_ms <= 0
+                || s.max_timestamp <= now_ms.saturating_sub(policy.min_compaction_lag_ms)
+        };
         let active = self.segments.len().saturating_sub(1);
         let cleanable: Vec<&Segment> = self
             .segments
             .iter()
             .take(active)
-            .take_while(|s| s.next_offset <= limit && s.max_timestamp <= lag_limit)
+            .take_while(|s| s.next_offset <= limit && lagged(s))
             .filter(|s| !s.is_empty())
             .collect();
-        let cleaned_before = cleaner::checkpoint::read(&self.dir)
-            .unwrap_or(self.log_start_offset)
-            .max(self.log_start_offset);
+        let state = cleaner::checkpoint::read(&self.dir).unwrap_or_default();
+        let cleaned_before = state.cleaned_upto.max(self.log_start_offset);
         let first_dirty = cleanable
             .iter()
             .position(|s| s.next_offset > cleaned_before)?;
@@ -69,6 +72,7 @@ impl Log {
                 .collect(),
             first_dirty,
             cleaned_before,
+            state,
             aborted: self.aborted_transactions(self.log_start_offset, end),
             producer_last,
             policy: *policy,
@@ -86,7 +90,7 @@ impl Log {
         self.check_not_fenced()?;
         let Cleaned {
             outputs,
-            cleaned_upto,
+            state,
             mut stats,
         } = cleaned;
         let unchanged = outputs.iter().all(|(view, _)| {
@@ -98,13 +102,15 @@ impl Log {
         });
         if !unchanged {
             tracing::info!(dir = %self.dir.display(), "log changed during compaction; dropping the rewrite");
-            for (_, new) in outputs {
+            for (_, new) in &outputs {
                 if let Some(new) = new {
-                    crate::segment::remove_if_exists(&new.log_path)?;
+                    new.remove_files()?;
                 }
             }
             return Ok(stats);
         }
+        // The checkpoint first: recovery accepts the gaps compaction leaves only below it.
+        cleaner::checkpoint::write(&self.dir, &state)?;
         for (view, new) in outputs {
             let Some(i) = self
                 .segments
@@ -116,14 +122,8 @@ impl Log {
             // Indexes first: whatever happens next, none can describe the wrong file.
             Segment::remove_index_files(&self.dir, view.base_offset)?;
             match new {
-                Some(mut new) => {
-                    std::fs::rename(&new.log_path, &view.path)
-                        .ctx(|| format!("replacing {}", view.path.display()))?;
-                    new.log_path = view.path.clone();
-                    for f in crate::recovery::write_indexes_best_effort(&new, &self.dir) {
-                        f.sync_data()
-                            .ctx(|| format!("syncing index of {}", view.path.display()))?;
-                    }
+                Some(new) => {
+                    let mut new = new.install(&self.dir, &view.path)?;
                     if let Some(old) = self.segments.get_mut(i) {
                         std::mem::swap(&mut new.txn_index, &mut old.txn_index);
                         *old = new;
@@ -139,7 +139,6 @@ impl Log {
         self.dir_handle
             .sync_all()
             .ctx(|| format!("syncing directory {}", self.dir.display()))?;
-        cleaner::checkpoint::write(&self.dir, cleaned_upto)?;
         stats.installed = true;
         tracing::info!(
             dir = %self.dir.display(), segments = stats.segments, read = stats.bytes_read,

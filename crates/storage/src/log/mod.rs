@@ -180,7 +180,9 @@ impl Log {
         }
     }
 
-    fn fence(&self) {
+    /// Makes the log refuse every further write (a failed write or fsync; or the
+    /// partition was deleted, so work still in flight must not touch its files).
+    pub fn fence(&self) {
         self.sync_shared.fenced.store(true, Ordering::Release);
     }
 

@@ -93,10 +93,16 @@ impl Log {
         h: &BatchHeader,
         marker: Option<Marker>,
     ) -> Result<(), StorageError> {
-        match apply(&mut self.producers, h, marker) {
-            Some(t) => self.active_mut().txn_index.append(t),
-            None => Ok(()),
+        let Some(t) = apply(&mut self.producers, h, marker) else {
+            return Ok(());
+        };
+        let created = self.active_mut().txn_index.append(t)?;
+        if created {
+            // A new file: the directory must be synced for it to last.
+            let base = self.active().base_offset;
+            self.unsynced_creations.push(base);
         }
+        Ok(())
     }
 
     /// Writes a producer snapshot at the log end (on a roll and on close). A failure is
@@ -162,8 +168,13 @@ impl Log {
                 position += len as u64;
             }
             if let Some(seg) = self.segments.get_mut(i) {
+                let base = seg.base_offset;
+                let mut created = false;
                 for t in aborted {
-                    seg.txn_index.append(t)?;
+                    created |= seg.txn_index.append(t)?;
+                }
+                if created {
+                    self.unsynced_creations.push(base);
                 }
             }
         }

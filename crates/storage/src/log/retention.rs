@@ -61,10 +61,14 @@ impl Log {
     /// breaches time or size retention or lies below the log start offset, each one
     /// non-empty and wholly below `upper`.
     fn segments_due(&self, policy: &RetentionPolicy, upper: i64, now_ms: i64) -> usize {
+        // Every segment below the high watermark, but an empty last (active) one; an empty
+        // segment compaction left first does not hold retention back.
+        let last = self.segments.len().saturating_sub(1);
         let eligible = self
             .segments
             .iter()
-            .take_while(|s| !s.is_empty() && s.next_offset <= upper)
+            .enumerate()
+            .take_while(|(i, s)| s.next_offset <= upper && !(*i == last && s.is_empty()))
             .count();
         let by_start = self
             .segments
@@ -78,7 +82,9 @@ impl Log {
             self.segments
                 .iter()
                 .take(eligible)
-                .take_while(|s| now_ms.saturating_sub(newest_timestamp(s)) > policy.retention_ms)
+                .take_while(|s| {
+                    s.is_empty() || now_ms.saturating_sub(newest_timestamp(s)) > policy.retention_ms
+                })
                 .count()
         };
         let by_size = if policy.retention_bytes < 0 {
