@@ -106,6 +106,25 @@ pub fn is_log_default_key(key: &str) -> bool {
 }
 
 impl BrokerConfig {
+    /// `log.retention.ms` as `log.retention.minutes` or else `log.retention.hours` give it,
+    /// when either was set (Kafka's precedence; -1 stays -1).
+    pub fn retention_ms_from_minutes_or_hours(&self) -> Option<i64> {
+        let get = |k: &str| {
+            self.log_defaults
+                .get(k)
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        match (get("log.retention.minutes"), get("log.retention.hours")) {
+            (Some(m), _) => Some(if m < 0 { -1 } else { m.saturating_mul(60_000) }),
+            (None, Some(h)) => Some(if h < 0 {
+                -1
+            } else {
+                h.saturating_mul(3_600_000)
+            }),
+            (None, None) => None,
+        }
+    }
+
     /// Checks every setting; the error names the setting.
     pub fn validate(&self) -> Result<(), String> {
         if self.node_id < 0 {
@@ -157,6 +176,16 @@ impl BrokerConfig {
             );
         }
         for (k, v) in &self.log_defaults {
+            if k == "log.retention.minutes" || k == "log.retention.hours" {
+                let n: i64 = v
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("{k} must be a number, got {v}"))?;
+                if n < -1 {
+                    return Err(format!("{k} must be >= -1, got {n}"));
+                }
+                continue;
+            }
             let topic_key = weir_meta::topic_config::TOPIC_CONFIGS
                 .iter()
                 .find(|d| d.broker_synonym == Some(k.as_str()))

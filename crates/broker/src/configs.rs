@@ -102,6 +102,11 @@ impl BrokerValues<'_> {
             None => {
                 if let Some(v) = self.config.log_defaults.get(key) {
                     out.push((v.clone(), source::STATIC_BROKER));
+                } else if key == "log.retention.ms" {
+                    // Kafka's precedence: log.retention.ms, then .minutes, then .hours.
+                    if let Some(v) = self.config.retention_ms_from_minutes_or_hours() {
+                        out.push((v.to_string(), source::STATIC_BROKER));
+                    }
                 }
                 out.push((topic_default.unwrap_or_default(), source::DEFAULT));
             }
@@ -180,7 +185,25 @@ fn dynamic_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
     keys.dedup_by_key(|(k, _, _)| *k);
     keys.into_iter()
         .map(|(key, kind, doc)| {
-            let layers = b.layers(key);
+            let mut layers = b.layers(key);
+            if key == "log.retention.ms" {
+                // Kafka shows log.retention.ms unset (null) unless it was given as such.
+                layers.retain(|(_, src)| *src != source::DEFAULT);
+                if !b.config.log_defaults.contains_key(key) {
+                    layers.retain(|(_, src)| *src != source::STATIC_BROKER);
+                }
+                if layers.is_empty() {
+                    return ConfigEntry {
+                        name: key.to_string(),
+                        value: None,
+                        source: source::DEFAULT,
+                        read_only: false,
+                        kind,
+                        doc,
+                        synonyms: Vec::new(),
+                    };
+                }
+            }
             let (value, src) = layers.first().cloned().unwrap_or_default();
             ConfigEntry {
                 name: key.to_string(),
@@ -193,6 +216,40 @@ fn dynamic_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
                     .into_iter()
                     .map(|(v, s)| (key.to_string(), Some(v), s))
                     .collect(),
+            }
+        })
+        .collect()
+}
+
+/// A double as Kafka prints it (`1.7976931348623157E308` for the unlimited rate).
+fn format_double(v: f64) -> String {
+    if v >= f64::MAX {
+        "1.7976931348623157E308".to_string()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The cluster-wide dynamic defaults (DescribeConfigs of broker ""), as Kafka lists them:
+/// only what was set.
+pub fn cluster_default_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
+    let Some(configs) = b.image.broker_configs.get(&-1) else {
+        return Vec::new();
+    };
+    configs
+        .iter()
+        .map(|(k, v)| {
+            let def = TOPIC_CONFIGS
+                .iter()
+                .find(|d| d.broker_synonym == Some(k.as_str()));
+            ConfigEntry {
+                name: k.clone(),
+                value: Some(v.clone()),
+                source: source::DYNAMIC_DEFAULT_BROKER,
+                read_only: false,
+                kind: def.map_or(ConfigType::String, |d| d.kind),
+                doc: def.map_or("", |d| d.doc),
+                synonyms: vec![(k.clone(), Some(v.clone()), source::DYNAMIC_DEFAULT_BROKER)],
             }
         })
         .collect()
@@ -219,9 +276,117 @@ pub fn broker_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
                 synonyms: vec![(name.to_string(), Some(value), src)],
             }
         };
-    use ConfigType::{Boolean, Int, List};
+    use ConfigType::{Boolean, Double, Int, List, Long};
     let dynamic = dynamic_entries(b);
+    let optional = |name: &str, doc: &'static str| {
+        let v = config.log_defaults.get(name).cloned();
+        let src = if v.is_some() {
+            source::STATIC_BROKER
+        } else {
+            source::DEFAULT
+        };
+        ConfigEntry {
+            name: name.to_string(),
+            value: v.clone(),
+            source: src,
+            read_only: true,
+            kind: Int,
+            doc,
+            synonyms: v
+                .map(|v| vec![(name.to_string(), Some(v), src)])
+                .unwrap_or_default(),
+        }
+    };
+    let hours = config.log_defaults.get("log.retention.hours").cloned();
     let mut out = vec![
+        optional(
+            "log.retention.minutes",
+            "Hours of retention, in minutes (log.retention.ms wins).",
+        ),
+        entry(
+            "log.retention.hours",
+            hours.unwrap_or_else(|| "168".to_string()),
+            "168".to_string(),
+            Int,
+            "How long records are kept, in hours (log.retention.minutes and .ms win).",
+        ),
+        entry(
+            "log.retention.check.interval.ms",
+            config.log_retention_check_interval_ms.to_string(),
+            d.log_retention_check_interval_ms.to_string(),
+            Long,
+            "How often retention runs.",
+        ),
+        entry(
+            "log.cleaner.enable",
+            config.log_cleaner_enable.to_string(),
+            d.log_cleaner_enable.to_string(),
+            Boolean,
+            "Whether compacted topics are cleaned.",
+        ),
+        entry(
+            "log.cleaner.backoff.ms",
+            config.log_cleaner_backoff_ms.to_string(),
+            d.log_cleaner_backoff_ms.to_string(),
+            Long,
+            "The cleaner's pause when nothing is dirty enough.",
+        ),
+        entry(
+            "log.cleaner.dedupe.buffer.size",
+            config.log_cleaner_dedupe_buffer_size.to_string(),
+            d.log_cleaner_dedupe_buffer_size.to_string(),
+            Long,
+            "Memory for the cleaner's key map.",
+        ),
+        entry(
+            "log.cleaner.io.max.bytes.per.second",
+            format_double(config.log_cleaner_io_max_bytes_per_second),
+            format_double(d.log_cleaner_io_max_bytes_per_second),
+            Double,
+            "The cleaner's I/O rate limit.",
+        ),
+        entry(
+            "producer.id.expiration.ms",
+            config.producer_id_expiration_ms.to_string(),
+            d.producer_id_expiration_ms.to_string(),
+            Int,
+            "How long a partition remembers an idle producer.",
+        ),
+        entry(
+            "offsets.topic.num.partitions",
+            config.offsets_topic_num_partitions.to_string(),
+            d.offsets_topic_num_partitions.to_string(),
+            Int,
+            "Partitions of __consumer_offsets.",
+        ),
+        entry(
+            "transaction.state.log.num.partitions",
+            config.transaction_state_log_num_partitions.to_string(),
+            d.transaction_state_log_num_partitions.to_string(),
+            Int,
+            "Partitions of __transaction_state.",
+        ),
+        entry(
+            "transaction.max.timeout.ms",
+            config.txn.max_timeout_ms.to_string(),
+            d.txn.max_timeout_ms.to_string(),
+            Int,
+            "Longest transaction timeout a producer may ask for.",
+        ),
+        entry(
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+            config.txn.abort_check_interval_ms.to_string(),
+            d.txn.abort_check_interval_ms.to_string(),
+            Int,
+            "How often timed-out transactions are aborted.",
+        ),
+        entry(
+            "transactional.id.expiration.ms",
+            config.txn.id_expiration_ms.to_string(),
+            d.txn.id_expiration_ms.to_string(),
+            Int,
+            "How long an idle transactional id is kept.",
+        ),
         entry(
             "auto.create.topics.enable",
             config.auto_create_topics_enable.to_string(),

@@ -346,23 +346,18 @@ impl ServeArgs {
         };
         let mut config = config;
         let mut log_defaults = std::collections::BTreeMap::new();
-        let retention_ms = match (
-            self.log_retention_ms,
-            take::<i64>(&mut file, "log.retention.ms")?,
-            take::<i64>(&mut file, "log.retention.minutes")?,
-            take::<i64>(&mut file, "log.retention.hours")?,
-        ) {
-            (Some(v), ..) | (None, Some(v), ..) => Some(v),
-            (None, None, Some(m), _) => Some(if m < 0 { -1 } else { m.saturating_mul(60_000) }),
-            (None, None, None, Some(h)) => Some(if h < 0 {
-                -1
-            } else {
-                h.saturating_mul(3_600_000)
-            }),
-            _ => None,
-        };
-        if let Some(v) = retention_ms {
+        // Kept as given: DescribeConfigs reports each, and log.retention.ms wins over
+        // .minutes, which wins over .hours.
+        if let Some(v) = self
+            .log_retention_ms
+            .or(take::<i64>(&mut file, "log.retention.ms")?)
+        {
             log_defaults.insert("log.retention.ms".to_string(), v.to_string());
+        }
+        for key in ["log.retention.minutes", "log.retention.hours"] {
+            if let Some(v) = take::<i64>(&mut file, key)? {
+                log_defaults.insert(key.to_string(), v.to_string());
+            }
         }
         let flags = [
             (

@@ -137,10 +137,12 @@ impl Controller {
                 ))
             })?;
             let now = existing.get(key).cloned().or_else(|| current(key));
-            let value = apply_op(key, def.kind, now.as_deref(), op)?;
+            // Kafka answers INVALID_REQUEST for a bad broker config value.
+            let value = apply_op(key, def.kind, now.as_deref(), op)
+                .map_err(|e| MetaError::InvalidRequest(e.to_string()))?;
             if let Some(v) = &value {
                 topic_config::validate(def.name, v)
-                    .map_err(|e| MetaError::InvalidConfig(e.replace(def.name, key)))?;
+                    .map_err(|e| MetaError::InvalidRequest(e.replace(def.name, key)))?;
             }
             next.insert(key.clone(), value);
         }
@@ -295,7 +297,7 @@ mod tests {
                 &none,
             )
             .unwrap_err();
-        assert!(matches!(&err, MetaError::InvalidConfig(m) if m.contains("log.retention.ms")));
+        assert!(matches!(&err, MetaError::InvalidRequest(m) if m.contains("log.retention.ms")));
         let recs = c
             .alter_broker_configs(
                 &img,

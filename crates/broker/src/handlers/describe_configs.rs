@@ -6,7 +6,9 @@ use weir_protocol::messages::describe_configs_response::{
 };
 use weir_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
-use crate::configs::{broker_entries, topic_entries, BrokerValues, ConfigEntry};
+use crate::configs::{
+    broker_entries, cluster_default_entries, topic_entries, BrokerValues, ConfigEntry,
+};
 use crate::dispatch::RequestContext;
 
 const TOPIC: i8 = 2;
@@ -40,6 +42,7 @@ pub(crate) async fn handle(
                         format!("Topic {} does not exist", r.resource_name),
                     )),
                 },
+                BROKER if r.resource_name.is_empty() => Ok(cluster_default_entries(&values)),
                 BROKER | BROKER_LOGGER
                     if r.resource_name.is_empty()
                         || r.resource_name == state.config.node_id.to_string() =>
