@@ -60,6 +60,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          a consumer-group member, like tests/e2e/group_member.py (see GroupMember).
  * groups   list|describe|offsets|alter-offsets|delete-offsets|delete --bootstrap B
  *          [--group G]... the Admin client's group calls (see GroupAdmin).
+ * configs  --action describe|alter --type topic|broker --name N ... the Admin client's
+ *          describeConfigs / incrementalAlterConfigs (see ConfigAdmin).
  * </pre>
  */
 public final class KafkaCli {
@@ -84,6 +86,7 @@ public final class KafkaCli {
             case "groups" -> rc = GroupAdmin.run(a, out);
             case "txn" -> rc = TxnProducer.run(a);
             case "txns" -> rc = TxnAdmin.run(a, out);
+            case "configs" -> rc = ConfigAdmin.run(a, out);
             default -> {
                 usage();
                 rc = 2;
@@ -94,7 +97,7 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns --bootstrap B ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs --bootstrap B ...");
         System.exit(2);
     }
 
