@@ -91,6 +91,7 @@ impl BrokerState {
             host: advertised.0.clone(),
             port: advertised.1,
             rack: None,
+            controller: None,
         };
         let registered = image.brokers.get(&config.node_id);
         if registered.map(|b| (&b.host, b.port)) != Some((&advertised.0, advertised.1)) {

@@ -12,7 +12,7 @@ use crate::records::MetadataRecord;
 use crate::topic_config::{self, ConfigType, TOPIC_CONFIGS};
 
 /// How a key changes (IncrementalAlterConfigs' operations).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ConfigOp {
     /// SET: the new value.
     Set(String),
@@ -171,6 +171,7 @@ mod tests {
     fn image_with_topic() -> MetadataImage {
         let mut img = MetadataImage::default();
         img.apply(&MetadataRecord::RegisterBroker {
+            controller: None,
             node_id: 1,
             host: "h".into(),
             port: 1,

@@ -13,7 +13,7 @@ use crate::topic_config;
 pub const MAX_PARTITIONS: i32 = 100_000;
 
 /// What a CreateTopics item asks for.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreateTopicSpec {
     /// Topic name.
     pub name: String,
@@ -83,7 +83,7 @@ impl Controller {
             } else {
                 spec.replication_factor
             };
-            place_replicas(image, 0, n, rf)?
+            place_replicas(image, 0, n, rf, &topic_id)?
         } else {
             if spec.num_partitions != -1 || spec.replication_factor != -1 {
                 return Err(MetaError::InvalidRequest(
@@ -165,7 +165,7 @@ impl Controller {
                     (current..count).zip(a.iter().cloned()).collect();
                 manual_assignment(image, &indexed)?
             }
-            None => place_replicas(image, current, count, rf)?,
+            None => place_replicas(image, current, count, rf, &t.topic_id)?,
         };
         Ok(partition_records(t.topic_id, current, new))
     }
@@ -176,13 +176,22 @@ fn collides(a: &str, b: &str) -> bool {
     a != b && a.replace('.', "_") == b.replace('.', "_")
 }
 
+/// Kafka's round-robin placement over the unfenced brokers, starting at a broker the topic
+/// id picks (so single-partition topics spread too): partition `p`'s replicas are the `rf`
+/// brokers from `start + p`, the first of them its leader.
 fn place_replicas(
     image: &MetadataImage,
     from: i32,
     to: i32,
     rf: i16,
+    topic_id: &TopicId,
 ) -> Result<Vec<Vec<i32>>, MetaError> {
-    let brokers: Vec<i32> = image.brokers.keys().copied().collect();
+    let brokers: Vec<i32> = image
+        .brokers
+        .values()
+        .filter(|b| !b.fenced)
+        .map(|b| b.node_id)
+        .collect();
     if rf <= 0 {
         return Err(MetaError::InvalidReplicationFactor(
             "Replication factor must be larger than 0, or -1 to use the default value.".into(),
@@ -196,9 +205,10 @@ fn place_replicas(
         )));
     }
     let n = brokers.len();
+    let seed = usize::from(topic_id[0]) + usize::from(topic_id[1]) * 256;
     Ok((from..to)
         .map(|p| {
-            let start = usize::try_from(p).unwrap_or(0) % n;
+            let start = (seed + usize::try_from(p).unwrap_or(0)) % n;
             (0..rf)
                 .filter_map(|i| brokers.get((start + i) % n).copied())
                 .collect()
@@ -260,6 +270,7 @@ mod tests {
     fn image_with_broker() -> MetadataImage {
         let mut img = MetadataImage::default();
         img.apply(&MetadataRecord::RegisterBroker {
+            controller: None,
             node_id: 1,
             host: "127.0.0.1".into(),
             port: 9092,

@@ -3,7 +3,7 @@
 use thiserror::Error;
 
 /// Why one admin item (a topic, a partition count) was refused.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum MetaError {
     /// TOPIC_ALREADY_EXISTS (36).
@@ -30,6 +30,9 @@ pub enum MetaError {
     /// INVALID_REQUEST (42).
     #[error("{0}")]
     InvalidRequest(String),
+    /// REQUEST_TIMED_OUT (7): no controller could carry out the change.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl MetaError {
@@ -44,6 +47,7 @@ impl MetaError {
             Self::InvalidReplicaAssignment(_) => 39,
             Self::InvalidConfig(_) => 40,
             Self::InvalidRequest(_) => 42,
+            Self::Unavailable(_) => 7,
         }
     }
 }

@@ -19,6 +19,10 @@ pub struct BrokerImage {
     pub port: i32,
     /// Rack, if any.
     pub rack: Option<String>,
+    /// Its controller listener, where the quorum reaches it.
+    pub controller: Option<String>,
+    /// Fenced: it stopped heartbeating; it leads nothing and clients are not sent to it.
+    pub fenced: bool,
 }
 
 /// One partition's assignment and leadership.
@@ -85,14 +89,27 @@ impl MetadataImage {
                 host,
                 port,
                 rack,
+                controller,
             } => {
                 let b = BrokerImage {
                     node_id: *node_id,
                     host: host.clone(),
                     port: *port,
                     rack: rack.clone(),
+                    controller: controller.clone(),
+                    fenced: false,
                 };
                 self.brokers.insert(*node_id, b);
+            }
+            MetadataRecord::FenceBroker { node_id } => {
+                if let Some(b) = self.brokers.get_mut(node_id) {
+                    b.fenced = true;
+                }
+            }
+            MetadataRecord::UnfenceBroker { node_id } => {
+                if let Some(b) = self.brokers.get_mut(node_id) {
+                    b.fenced = false;
+                }
             }
             MetadataRecord::Topic { name, topic_id } => {
                 let t = TopicImage {
@@ -158,6 +175,64 @@ impl MetadataImage {
                 }
             }
         }
+    }
+
+    /// Records that rebuild this image from an empty one (a snapshot of the metadata log).
+    pub fn to_records(&self) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        if let Some(c) = &self.cluster_id {
+            out.push(MetadataRecord::Cluster {
+                cluster_id: c.clone(),
+            });
+        }
+        for b in self.brokers.values() {
+            out.push(MetadataRecord::RegisterBroker {
+                node_id: b.node_id,
+                host: b.host.clone(),
+                port: b.port,
+                rack: b.rack.clone(),
+                controller: b.controller.clone(),
+            });
+            if b.fenced {
+                out.push(MetadataRecord::FenceBroker { node_id: b.node_id });
+            }
+        }
+        out.push(MetadataRecord::ProducerIds {
+            next_producer_id: self.next_producer_id,
+        });
+        for t in self.topics.values() {
+            out.push(MetadataRecord::Topic {
+                name: t.name.clone(),
+                topic_id: t.topic_id,
+            });
+            for p in t.partitions.values() {
+                out.push(MetadataRecord::Partition {
+                    topic_id: t.topic_id,
+                    partition: p.partition,
+                    replicas: p.replicas.clone(),
+                    isr: p.isr.clone(),
+                    leader: p.leader,
+                    leader_epoch: p.leader_epoch,
+                });
+            }
+            for (k, v) in &t.configs {
+                out.push(MetadataRecord::TopicConfig {
+                    topic_id: t.topic_id,
+                    key: k.clone(),
+                    value: Some(v.clone()),
+                });
+            }
+        }
+        for (node, configs) in &self.broker_configs {
+            for (k, v) in configs {
+                out.push(MetadataRecord::BrokerConfig {
+                    node_id: *node,
+                    key: k.clone(),
+                    value: Some(v.clone()),
+                });
+            }
+        }
+        out
     }
 
     fn topic_mut(&mut self, id: &TopicId) -> Option<&mut TopicImage> {

@@ -5,8 +5,11 @@
 //! - [`image`]: the view built by applying records (topics, partitions, configs, brokers).
 //! - [`controller`]: pure validation of admin requests, turning them into records.
 //! - [`config_change`]: topic and dynamic broker config changes, validated, as records.
+//! - [`membership`]: brokers registering, fenced and unfenced, and the leadership that
+//!   moves with them.
 //! - [`topic_config`]: Kafka's topic config keys, defaults and validation.
 //! - [`names`]: topic-name rules.
+//! - [`quorum`]: the metadata log replicated among the controller voters (openraft).
 //!
 //! A request enters at [`controller::Controller`]: the broker hands it the current image and
 //! a request; it returns per-item results and the records to append.
@@ -15,7 +18,9 @@ pub mod config_change;
 pub mod controller;
 pub mod error;
 pub mod image;
+pub mod membership;
 pub mod names;
+pub mod quorum;
 pub mod records;
 pub mod topic_config;
 

@@ -14,7 +14,7 @@ pub enum MetadataRecord {
         /// Kafka-style base64 cluster id.
         cluster_id: String,
     },
-    /// A broker announced itself.
+    /// A broker announced itself (and is no longer fenced).
     RegisterBroker {
         /// Node id.
         node_id: i32,
@@ -24,6 +24,19 @@ pub enum MetadataRecord {
         port: i32,
         /// Rack, if any.
         rack: Option<String>,
+        /// Its controller listener (HOST:PORT), where the quorum reaches it.
+        #[serde(default)]
+        controller: Option<String>,
+    },
+    /// A broker stopped heartbeating: it leads nothing until it comes back.
+    FenceBroker {
+        /// Node id.
+        node_id: i32,
+    },
+    /// A fenced broker heartbeats again.
+    UnfenceBroker {
+        /// Node id.
+        node_id: i32,
     },
     /// A topic was created.
     Topic {

@@ -47,6 +47,13 @@ impl Log {
         self.rebuild_producers()
     }
 
+    /// Empties the log and starts it again at `offset` (a replicated log whose leader
+    /// replaced its prefix with a snapshot).
+    pub fn reset_to(&mut self, offset: i64) -> Result<(), StorageError> {
+        self.check_not_fenced()?;
+        self.truncate_fully_and_start_at(offset)
+    }
+
     fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), StorageError> {
         self.lower_recovery_point(offset)?;
         while let Some(seg) = self.segments.last() {

@@ -1,0 +1,229 @@
+//! Brokers joining, stopping and coming back, as records: registration, fencing when
+//! heartbeats stop (its partitions get another leader from the in-sync replicas, or none),
+//! and unfencing when they resume (offline partitions it can lead get it back). Leadership
+//! changes bump the partition's leader epoch, as Kafka's controller does.
+
+use crate::controller::Controller;
+use crate::image::{MetadataImage, PartitionImage};
+use crate::records::MetadataRecord;
+
+/// A broker's registration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Registration {
+    /// Node id.
+    pub node_id: i32,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised Kafka port.
+    pub port: i32,
+    /// Rack, if any.
+    pub rack: Option<String>,
+    /// Its controller listener, where the quorum reaches it.
+    pub controller: Option<String>,
+}
+
+/// A partition record with a new leader (and the epoch bumped).
+fn lead(
+    topic_id: crate::records::TopicId,
+    p: &PartitionImage,
+    leader: i32,
+    isr: Vec<i32>,
+) -> MetadataRecord {
+    MetadataRecord::Partition {
+        topic_id,
+        partition: p.partition,
+        replicas: p.replicas.clone(),
+        isr,
+        leader,
+        leader_epoch: p.leader_epoch + 1,
+    }
+}
+
+impl Controller {
+    /// Records for a broker registering (on every start): the registration if anything
+    /// changed or it was fenced, and leadership of the offline partitions it can lead.
+    pub fn register_broker(&self, image: &MetadataImage, r: &Registration) -> Vec<MetadataRecord> {
+        let same = image.brokers.get(&r.node_id).is_some_and(|b| {
+            !b.fenced
+                && b.host == r.host
+                && b.port == r.port
+                && b.rack == r.rack
+                && b.controller == r.controller
+        });
+        let mut out = Vec::new();
+        if !same {
+            out.push(MetadataRecord::RegisterBroker {
+                node_id: r.node_id,
+                host: r.host.clone(),
+                port: r.port,
+                rack: r.rack.clone(),
+                controller: r.controller.clone(),
+            });
+        }
+        out.extend(self.elect_offline(image, r.node_id));
+        out
+    }
+
+    /// Records for fencing a broker that stopped heartbeating: it is fenced, and each
+    /// partition it leads moves to another unfenced in-sync replica, or goes offline.
+    pub fn fence_broker(&self, image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+        if image.brokers.get(&node_id).is_none_or(|b| b.fenced) {
+            return Vec::new();
+        }
+        let alive = |n: i32| n != node_id && image.brokers.get(&n).is_some_and(|b| !b.fenced);
+        let mut out = vec![MetadataRecord::FenceBroker { node_id }];
+        for t in image.topics.values() {
+            for p in t.partitions.values().filter(|p| p.leader == node_id) {
+                let next = p.isr.iter().copied().find(|&n| alive(n)).unwrap_or(-1);
+                // The ISR keeps its last member, so that it can lead again (as Kafka's does).
+                let isr: Vec<i32> = if next == -1 {
+                    p.isr.clone()
+                } else {
+                    p.isr.iter().copied().filter(|&n| n != node_id).collect()
+                };
+                out.push(lead(t.topic_id, p, next, isr));
+            }
+        }
+        out
+    }
+
+    /// Records for a fenced broker whose heartbeats resumed.
+    pub fn unfence_broker(&self, image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+        if !image.brokers.get(&node_id).is_some_and(|b| b.fenced) {
+            return Vec::new();
+        }
+        let mut out = vec![MetadataRecord::UnfenceBroker { node_id }];
+        out.extend(self.elect_offline(image, node_id));
+        out
+    }
+
+    /// Offline partitions (no leader) that `node_id`, in their ISR, can lead.
+    fn elect_offline(&self, image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        for t in image.topics.values() {
+            for p in t.partitions.values() {
+                if p.leader == -1 && p.isr.contains(&node_id) {
+                    out.push(lead(t.topic_id, p, node_id, p.isr.clone()));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::CreateTopicSpec;
+
+    fn reg(n: i32) -> Registration {
+        Registration {
+            node_id: n,
+            host: "127.0.0.1".into(),
+            port: 9000 + n,
+            rack: None,
+            controller: Some(format!("127.0.0.1:{}", 9100 + n)),
+        }
+    }
+
+    fn apply(img: &mut MetadataImage, recs: Vec<MetadataRecord>) {
+        for r in &recs {
+            img.apply(r);
+        }
+    }
+
+    #[test]
+    fn fencing_moves_leaders_and_coming_back_restores_offline_ones() {
+        let c = Controller::default();
+        let mut img = MetadataImage::default();
+        for n in 1..=3 {
+            let recs = c.register_broker(&img, &reg(n));
+            apply(&mut img, recs);
+        }
+        assert!(
+            c.register_broker(&img, &reg(2)).is_empty(),
+            "same registration: nothing"
+        );
+        let spec = |name: &str, rf: i16| CreateTopicSpec {
+            name: name.into(),
+            num_partitions: 6,
+            replication_factor: rf,
+            ..Default::default()
+        };
+        let recs = c.create_topic(&img, &spec("one", 1), [1; 16]).unwrap();
+        apply(&mut img, recs);
+        let recs = c.create_topic(&img, &spec("three", 3), [2; 16]).unwrap();
+        apply(&mut img, recs);
+        let leaders = |img: &MetadataImage, t: &str| -> Vec<i32> {
+            img.topic(t)
+                .unwrap()
+                .partitions
+                .values()
+                .map(|p| p.leader)
+                .collect()
+        };
+        // Spread evenly: every broker leads two of six.
+        for n in 1..=3 {
+            assert_eq!(leaders(&img, "one").iter().filter(|&&l| l == n).count(), 2);
+        }
+        let recs = c.fence_broker(&img, 2);
+        apply(&mut img, recs);
+        assert!(img.brokers[&2].fenced);
+        assert!(
+            !leaders(&img, "three").contains(&2),
+            "replicated partitions moved"
+        );
+        let one = img.topic("one").unwrap();
+        let offline: Vec<&PartitionImage> =
+            one.partitions.values().filter(|p| p.leader == -1).collect();
+        assert_eq!(offline.len(), 2, "unreplicated ones went offline");
+        assert!(offline
+            .iter()
+            .all(|p| p.isr == vec![2] && p.leader_epoch == 1));
+        // A new topic avoids the fenced broker.
+        let recs = c.create_topic(&img, &spec("later", 1), [3; 16]).unwrap();
+        apply(&mut img, recs);
+        assert!(!leaders(&img, "later").contains(&2));
+        assert!(c.fence_broker(&img, 2).is_empty(), "already fenced");
+        let recs = c.unfence_broker(&img, 2);
+        apply(&mut img, recs);
+        assert!(!img.brokers[&2].fenced);
+        assert_eq!(leaders(&img, "one").iter().filter(|&&l| l == 2).count(), 2);
+        assert!(img
+            .topic("one")
+            .unwrap()
+            .partitions
+            .values()
+            .all(|p| p.leader != -1));
+    }
+
+    #[test]
+    fn an_image_rebuilds_from_its_records() {
+        let c = Controller::default();
+        let mut img = MetadataImage::default();
+        let recs = c.register_broker(&img, &reg(1));
+        apply(&mut img, recs);
+        let recs = c.register_broker(&img, &reg(2));
+        apply(&mut img, recs);
+        let spec = CreateTopicSpec {
+            name: "t".into(),
+            num_partitions: 2,
+            replication_factor: 2,
+            configs: [("retention.ms".to_string(), "5".to_string())].into(),
+            ..Default::default()
+        };
+        let recs = c.create_topic(&img, &spec, [4; 16]).unwrap();
+        apply(&mut img, recs);
+        let recs = c.fence_broker(&img, 2);
+        apply(&mut img, recs);
+        let mut back = MetadataImage::default();
+        apply(&mut back, img.to_records());
+        assert_eq!(back.brokers, img.brokers);
+        assert_eq!(back.topics, img.topics);
+        assert_eq!(back.next_producer_id, img.next_producer_id);
+        assert_eq!(
+            back.topic_by_id(&[4; 16]).map(|t| t.name.clone()),
+            Some("t".into())
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! What brokers ask of the controller. A [`Command`] runs on the Raft leader against its
+//! image (after it caught up with everything committed), under one lock so commands see
+//! each other's effects, and becomes the records of one entry.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config_change::ConfigOp;
+use crate::controller::{Controller, CreateTopicSpec};
+use crate::error::MetaError;
+use crate::image::MetadataImage;
+use crate::membership::Registration;
+use crate::records::{MetadataRecord, TopicId};
+
+/// Producer ids handed out to a broker at a time.
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// A request to the controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Command {
+    /// Writes the cluster id, unless the cluster has one.
+    Format {
+        /// The id to use.
+        cluster_id: String,
+    },
+    /// A broker (re)starting.
+    Register(Registration),
+    /// A broker is alive.
+    Heartbeat {
+        /// Node id.
+        node_id: i32,
+    },
+    /// CreateTopics, one topic after the other; `ids` are the new topics' ids.
+    CreateTopics {
+        /// The topics.
+        specs: Vec<(CreateTopicSpec, TopicId)>,
+        /// Check only.
+        validate_only: bool,
+    },
+    /// DeleteTopics for one topic.
+    DeleteTopic {
+        /// The topic.
+        name: String,
+    },
+    /// CreatePartitions for one topic.
+    CreatePartitions {
+        /// The topic.
+        name: String,
+        /// The new partition count.
+        count: i32,
+        /// Manual assignments of the new partitions.
+        assignments: Option<Vec<Vec<i32>>>,
+        /// Check only.
+        validate_only: bool,
+    },
+    /// Config changes of a topic (`topic: Some`) or of broker `node_id` (-1: all).
+    AlterConfigs {
+        /// The topic, if a topic's.
+        topic: Option<String>,
+        /// The broker, if a broker's.
+        node_id: i32,
+        /// The changes.
+        ops: Vec<(String, ConfigOp)>,
+        /// AlterConfigs: remove what is not named.
+        replace_all: bool,
+        /// Check only.
+        validate_only: bool,
+        /// Effective values of the named keys where the change starts from (APPEND).
+        current: BTreeMap<String, String>,
+    },
+    /// A block of never-used producer ids.
+    AllocateProducerIds,
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Entries applied once its records are (the next index): wait for the local image to
+    /// reach it before relying on the change.
+    pub applied: u64,
+    /// Per item (a topic of CreateTopics), or one for the whole command.
+    pub results: Vec<Result<(), MetaError>>,
+    /// `AllocateProducerIds`: the block `[start, end)`.
+    pub producer_ids: Option<(i64, i64)>,
+}
+
+/// Why a command did not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// This node is not (or no longer) the leader: try the leader.
+    #[error("not the controller")]
+    NotLeader,
+    /// The leader failed to write.
+    #[error("controller failure: {0}")]
+    Failed(String),
+}
+
+/// What running a command yields: records to write, per-item results, and
+/// the producer-id block it allocated, if any.
+pub(crate) type Ran = (
+    Vec<MetadataRecord>,
+    Vec<Result<(), MetaError>>,
+    Option<(i64, i64)>,
+);
+
+/// Runs `cmd` against `image`: the records to write and the per-item results.
+pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
+    let one = |r: Result<Vec<MetadataRecord>, MetaError>| match r {
+        Ok(recs) => (recs, vec![Ok(())], None),
+        Err(e) => (Vec::new(), vec![Err(e)], None),
+    };
+    match cmd {
+        Command::Format { cluster_id } => {
+            if image.cluster_id.is_some() {
+                (Vec::new(), vec![Ok(())], None)
+            } else {
+                (
+                    vec![MetadataRecord::Cluster { cluster_id }],
+                    vec![Ok(())],
+                    None,
+                )
+            }
+        }
+        Command::Register(r) => (c.register_broker(image, &r), vec![Ok(())], None),
+        Command::Heartbeat { node_id } => (c.unfence_broker(image, node_id), vec![Ok(())], None),
+        Command::CreateTopics {
+            specs,
+            validate_only,
+        } => {
+            let mut next = image.clone();
+            let mut records = Vec::new();
+            let mut results = Vec::with_capacity(specs.len());
+            for (spec, id) in specs {
+                match c.create_topic(&next, &spec, id) {
+                    Ok(recs) => {
+                        for r in &recs {
+                            next.apply(r);
+                        }
+                        records.extend(recs);
+                        results.push(Ok(()));
+                    }
+                    Err(e) => results.push(Err(e)),
+                }
+            }
+            if validate_only {
+                records.clear();
+            }
+            (records, results, None)
+        }
+        Command::DeleteTopic { name } => one(c.delete_topic(image, &name)),
+        Command::CreatePartitions {
+            name,
+            count,
+            assignments,
+            validate_only,
+        } => {
+            let r = c.create_partitions(image, &name, count, assignments.as_deref());
+            let r = r.map(|recs| if validate_only { Vec::new() } else { recs });
+            one(r)
+        }
+        Command::AlterConfigs {
+            topic,
+            node_id,
+            ops,
+            replace_all,
+            validate_only,
+            current,
+        } => {
+            let cur = |k: &str| current.get(k).cloned();
+            let r = match topic {
+                Some(t) => c.alter_topic_configs(image, &t, &ops, replace_all, &cur),
+                None => c.alter_broker_configs(image, node_id, &ops, replace_all, &cur),
+            };
+            one(r.map(|recs| if validate_only { Vec::new() } else { recs }))
+        }
+        Command::AllocateProducerIds => {
+            let start = image.next_producer_id;
+            let end = start + PRODUCER_ID_BLOCK;
+            (
+                vec![MetadataRecord::ProducerIds {
+                    next_producer_id: end,
+                }],
+                vec![Ok(())],
+                Some((start, end)),
+            )
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The metadata quorum: the metadata log replicated with openraft among the controller
+//! voters (DESIGN: "Metadata is a log"). The Raft leader is the active controller; every
+//! node, voter or not (non-voters are Raft learners), applies the committed records to its
+//! own [`MetadataImage`](crate::MetadataImage) and serves clients from it. A single node is a
+//! quorum of one voter.
+//!
+//! - `log_store`: the Raft log on disk, a Weir partition log (`__cluster_metadata-0`) with
+//!   one batch per entry at the entry's index, plus the vote and the committed id.
+//! - `state_machine`: the image the committed entries build, published to the broker.
+//! - `rpc`: the controller listener's framing and messages.
+//! - `network`: Raft's RPCs to the other nodes over it.
+//! - `command`: what brokers ask of the controller (create topics, register, heartbeat,
+//!   ...), run on the leader against its image and turned into records there.
+//! - `node`: [`MetaNode`], which starts it all and submits commands to the leader.
+
+mod command;
+mod log_store;
+mod network;
+mod node;
+mod rpc;
+mod state_machine;
+
+pub use command::{Command, Outcome, SubmitError, PRODUCER_ID_BLOCK};
+pub use node::{MetaNode, QuorumConfig, QuorumError};
+pub use state_machine::Published;
+
+use std::io::Cursor;
+
+use crate::records::MetadataRecord;
+
+openraft::declare_raft_types!(
+    /// openraft's types for the metadata quorum: an entry carries the records of one change.
+    pub TypeConfig:
+        D = Vec<MetadataRecord>,
+        R = (),
+        NodeId = u64,
+        Node = openraft::BasicNode,
+);
+
+/// A Kafka node id as openraft's node id.
+pub(crate) fn raft_id(node_id: i32) -> u64 {
+    u64::try_from(node_id).unwrap_or(0)
+}
