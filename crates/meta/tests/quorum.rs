@@ -121,6 +121,26 @@ async fn three_voters_survive_their_leader_and_fence_a_silent_broker() {
         .unwrap();
     assert_eq!(again.results[0].as_ref().unwrap_err().code(), 36);
 
+    // A broker that is not a voter joins: it registers through the voters, becomes a
+    // learner and follows the metadata log.
+    let addr4 = format!("127.0.0.1:{}", free_port());
+    let four = MetaNode::start(QuorumConfig {
+        listen: Some(addr4.parse().unwrap()),
+        ..config(tmp.path(), 4, &voters)
+    })
+    .await
+    .unwrap();
+    four.submit(Command::Register(Registration {
+        controller: Some(addr4),
+        ..registration(4)
+    }))
+    .await
+    .unwrap();
+    assert!(has_topic(&four, "from-a-follower"), "the learner caught up");
+    assert!(four.published().borrow().image.brokers.contains_key(&4));
+    four.shutdown().await;
+    drop(four);
+
     // The leader goes; the other two elect a new one and keep taking changes.
     let leader = usize::try_from(node(&nodes, 0).leader().await.unwrap() - 1).unwrap();
     let gone = nodes[leader].take().unwrap();
@@ -167,7 +187,7 @@ async fn three_voters_survive_their_leader_and_fence_a_silent_broker() {
     assert!(!image
         .brokers
         .values()
-        .any(|b| b.fenced && b.node_id != dead_id));
+        .any(|b| b.fenced && b.node_id != dead_id && b.node_id != 4));
 
     // The dead node restarts on its data and catches up; registering unfences it.
     let back = MetaNode::start(config(tmp.path(), dead_id, &voters))

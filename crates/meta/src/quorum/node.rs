@@ -193,7 +193,9 @@ impl MetaNode {
                     },
                     None => None,
                 },
-                None => None,
+                // A broker not yet in the membership (joining) hears from no leader: ask
+                // the voters in turn; the leader among them runs the command.
+                None => self.submit_to_voters(&cmd).await,
             };
             match attempt {
                 Some(Ok(outcome)) => {
@@ -210,6 +212,21 @@ impl MetaNode {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Tries `cmd` on each other voter until one (the leader) runs it.
+    async fn submit_to_voters(&self, cmd: &Command) -> Option<Result<Outcome, SubmitError>> {
+        for (id, addr) in &self.voters {
+            if *id == self.node_id || addr.is_empty() {
+                continue;
+            }
+            match network::submit_to(addr, cmd, Duration::from_secs(5)).await {
+                Ok(Err(SubmitError::NotLeader)) => {}
+                Ok(r) => return Some(r),
+                Err(e) => debug!(voter = id, error = %e, "could not reach a voter"),
+            }
+        }
+        None
     }
 
     /// Waits until this node's image has applied `applied` entries.
@@ -321,7 +338,8 @@ impl MetaNode {
         }
     }
 
-    /// Fences the brokers whose heartbeats stopped, if this node leads.
+    /// Fences the brokers whose heartbeats stopped, if this node leads (never itself: a
+    /// controller that runs this is alive).
     async fn fence_silent(&self) {
         let leads = self.raft.current_leader().await == Some(raft_id(self.node_id));
         let since = {
@@ -342,7 +360,7 @@ impl MetaNode {
             image
                 .brokers
                 .values()
-                .filter(|b| !b.fenced)
+                .filter(|b| !b.fenced && b.node_id != self.node_id)
                 .filter(|b| {
                     beats.get(&b.node_id).copied().unwrap_or(since).elapsed() > self.session_timeout
                 })
