@@ -130,9 +130,11 @@ class WeirBroker(Broker):
     kind = "weir"
 
     def __init__(self, binary: Path, data_dir: Path, port: int, auto_create: bool = True,
-                 advertise: int | None = None, config: dict[str, str] | None = None):
+                 advertise: int | None = None, config: dict[str, str] | None = None,
+                 args: list[str] | None = None):
         super().__init__(data_dir, port, auto_create, advertise, config)
         self.binary = Path(binary)
+        self.args = list(args or [])  # extra `weir serve` flags (a cluster node's)
         self.proc: subprocess.Popen | None = None
 
     def pid(self) -> int | None:
@@ -152,10 +154,17 @@ class WeirBroker(Broker):
         if self.config:
             props = self.data_dir.parent / f"{self.data_dir.name}.properties"
             cmd += ["--config", str(props)]
+        cmd += self.args
         cmd += shlex.split(os.environ.get("WEIR_SERVE_ARGS", ""))
         return cmd
 
     def start(self) -> None:
+        self.spawn()
+        self.wait_ready()
+
+    def spawn(self) -> None:
+        """Starts the process without waiting for it to serve (a cluster node serves only
+        once a quorum of voters runs)."""
         if not self.binary.exists():
             raise RuntimeError(f"weir binary not found at {self.binary} (set WEIR_BIN)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -173,6 +182,10 @@ class WeirBroker(Broker):
             env=env, start_new_session=True,
         )
         log.close()
+
+    def wait_ready(self) -> None:
+        """Waits until the broker answers ApiVersions (or fails if it exits first)."""
+        assert self.proc is not None, "spawn() first"
         deadline = time.monotonic() + READY_TIMEOUT
         while not kwire.probe(self.bootstrap, timeout=2.0):
             if self.proc.poll() is not None:

@@ -65,6 +65,17 @@ pub struct BrokerConfig {
     pub log_cleaner_dedupe_buffer_size: usize,
     /// `log.cleaner.io.max.bytes.per.second`: the cleaner's read and write rate limit.
     pub log_cleaner_io_max_bytes_per_second: f64,
+    /// Address the controller (metadata quorum) listener binds; needed with other nodes.
+    pub controller_listen: Option<SocketAddr>,
+    /// `controller.quorum.voters`: (node id, HOST:PORT) of each voter; empty: this node
+    /// alone is the quorum.
+    pub controller_voters: Vec<(i32, String)>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`: how often this broker tells the controller it lives.
+    pub broker_heartbeat_interval_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -95,6 +106,11 @@ impl Default for BrokerConfig {
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_dedupe_buffer_size: 128 * 1024 * 1024,
             log_cleaner_io_max_bytes_per_second: f64::MAX,
+            controller_listen: None,
+            controller_voters: Vec::new(),
+            rack: None,
+            broker_session_timeout_ms: 9000,
+            broker_heartbeat_interval_ms: 2000,
         }
     }
 }
@@ -206,9 +222,94 @@ impl BrokerConfig {
         {
             return Err("log.cleaner.io.max.bytes.per.second must be positive".into());
         }
+        if !self.controller_voters.is_empty() && self.controller_listen.is_none() {
+            return Err(
+                "controller.quorum.voters needs a controller listener (--controller-listen)".into(),
+            );
+        }
+        let me = self
+            .controller_voters
+            .iter()
+            .find(|(id, _)| *id == self.node_id);
+        if let (Some((_, addr)), Some(listen)) = (me, self.controller_listen) {
+            if addr.rsplit_once(':').map(|(_, p)| p) != Some(&listen.port().to_string()) {
+                return Err(format!(
+                    "controller.quorum.voters gives node {} the address {addr}, but the \
+                     controller listener is {listen}",
+                    self.node_id
+                ));
+            }
+        }
+        if self.broker_heartbeat_interval_ms == 0
+            || self.broker_session_timeout_ms <= self.broker_heartbeat_interval_ms
+        {
+            return Err(
+                "broker.heartbeat.interval.ms must be >= 1 and below broker.session.timeout.ms"
+                    .into(),
+            );
+        }
         if self.max_in_flight_per_connection == 0 {
             return Err("max in-flight requests per connection must be >= 1".into());
         }
         Ok(())
+    }
+}
+
+/// Parses `controller.quorum.voters`: `ID@HOST:PORT` entries separated by commas.
+pub fn parse_voters(text: &str) -> Result<Vec<(i32, String)>, String> {
+    let mut out: Vec<(i32, String)> = Vec::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (id, addr) = entry.split_once('@').ok_or_else(|| {
+            format!("controller.quorum.voters: expected ID@HOST:PORT, got {entry}")
+        })?;
+        let id: i32 = id
+            .trim()
+            .parse()
+            .map_err(|_| format!("controller.quorum.voters: bad node id in {entry}"))?;
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(format!(
+                "controller.quorum.voters: expected HOST:PORT in {entry}"
+            ));
+        }
+        if out.iter().any(|(i, _)| *i == id) {
+            return Err(format!(
+                "controller.quorum.voters: node {id} is named twice"
+            ));
+        }
+        out.push((id, addr.trim().to_string()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn voters_parse_and_bad_ones_are_named() {
+        let v = parse_voters("1@127.0.0.1:9093, 2@localhost:9094").unwrap();
+        assert_eq!(
+            v,
+            vec![(1, "127.0.0.1:9093".into()), (2, "localhost:9094".into())]
+        );
+        for bad in ["1@", "x@h:1", "1@h", "1@h:1,1@h:2", "1:h:1"] {
+            assert!(parse_voters(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn voters_need_a_matching_controller_listener() {
+        let mut c = BrokerConfig {
+            controller_voters: vec![(1, "127.0.0.1:9093".into())],
+            ..BrokerConfig::default()
+        };
+        assert!(c.validate().is_err());
+        c.controller_listen = Some(SocketAddr::from(([127, 0, 0, 1], 9094)));
+        assert!(c.validate().unwrap_err().contains("9093"));
+        c.controller_listen = Some(SocketAddr::from(([127, 0, 0, 1], 9093)));
+        assert_eq!(c.validate(), Ok(()));
     }
 }

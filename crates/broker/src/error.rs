@@ -25,6 +25,9 @@ pub enum BrokerError {
     /// A setting is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The metadata quorum could not be started or joined.
+    #[error("metadata quorum: {0}")]
+    Quorum(String),
 }
 
 /// The Kafka error code for a storage error on a partition.

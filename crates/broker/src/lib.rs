@@ -6,13 +6,15 @@
 //! request order.
 //!
 //! - [`config`]: broker settings with Kafka's names.
-//! - [`state`]: metadata image, metadata log and hosted partitions.
+//! - [`state`]: the applied metadata image and the hosted partitions.
+//! - [`cluster`]: joining the metadata quorum, heartbeats, admin changes via the controller.
+//! - [`reconcile`]: opening and removing local partitions as images arrive.
 //! - [`group_commit`]: one fsync for every acks=all batch waiting for it.
 //! - [`groups`]: the group coordinators over `__consumer_offsets`.
 //! - [`txns`]: the transaction coordinators over `__transaction_state`.
-//! - [`metadata_log`]: the local metadata log.
 //! - [`configs`]: effective topic and broker configs as clients see them.
 
+pub mod cluster;
 pub mod config;
 pub mod configs;
 mod connection;
@@ -24,8 +26,9 @@ mod handlers;
 mod housekeeping;
 mod ids;
 mod locks;
-pub mod metadata_log;
 pub mod partition;
+pub mod peers;
+pub mod reconcile;
 pub mod server;
 pub mod state;
 pub mod txns;

@@ -42,9 +42,7 @@ impl Broker {
             None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
         };
         let data_dir = config.data_dir.clone();
-        let state = tokio::task::spawn_blocking(move || BrokerState::open(config, advertised))
-            .await
-            .map_err(|e| BrokerError::Config(format!("start-up task failed: {e}")))??;
+        let state = BrokerState::open(config, advertised).await?;
         info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(background_flush(state.clone(), stopped.clone()));

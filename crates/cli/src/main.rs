@@ -3,9 +3,11 @@
 //! - `serve`: run a broker ([`serve`]).
 //! - `topic`, `produce`, `consume`: talk to a running broker ([`commands`]).
 //! - `group`: consumer groups, their lag, offset resets ([`group`]).
+//! - `cluster`: brokers, controller, offline partitions ([`cluster`]).
 //! - `bench`: load generator ([`bench`]).
 
 mod bench;
+mod cluster;
 mod commands;
 mod group;
 mod serve;
@@ -32,6 +34,8 @@ enum Command {
     Consume(commands::ConsumeArgs),
     /// List and describe consumer groups (members, offsets, lag), reset offsets, delete.
     Group(group::GroupArgs),
+    /// Show the cluster: brokers, the active controller, offline partitions.
+    Cluster(cluster::ClusterArgs),
     /// Produce and fetch load against a broker and report throughput.
     Bench(bench::BenchArgs),
 }
@@ -41,7 +45,7 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             Command::Produce(a) => commands::produce(a).await,
             Command::Consume(a) => commands::consume(a).await,
             Command::Group(a) => group::run(a).await,
+            Command::Cluster(a) => cluster::run(a).await,
             Command::Bench(a) => bench::run(a).await,
         }
     })

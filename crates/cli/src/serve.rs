@@ -153,6 +153,23 @@ pub(crate) struct ServeArgs {
     /// (log.cleaner.min.cleanable.ratio).
     #[arg(long, env = "WEIR_LOG_CLEANER_MIN_CLEANABLE_RATIO")]
     log_cleaner_min_cleanable_ratio: Option<f64>,
+    /// Address the metadata quorum (controller) listener binds; needed in a cluster.
+    #[arg(long, env = "WEIR_CONTROLLER_LISTEN")]
+    controller_listen: Option<SocketAddr>,
+    /// The metadata quorum's voters, ID@HOST:PORT,... [default: this node alone]
+    /// (controller.quorum.voters).
+    #[arg(long, env = "WEIR_CONTROLLER_VOTERS")]
+    controller_voters: Option<String>,
+    /// This broker's rack, for rack-aware replica placement (broker.rack).
+    #[arg(long, env = "WEIR_RACK")]
+    rack: Option<String>,
+    /// A broker silent this long is fenced [default: 9000] (broker.session.timeout.ms).
+    #[arg(long, env = "WEIR_BROKER_SESSION_TIMEOUT_MS")]
+    broker_session_timeout_ms: Option<u64>,
+    /// How often this broker heartbeats to the controller [default: 2000]
+    /// (broker.heartbeat.interval.ms).
+    #[arg(long, env = "WEIR_BROKER_HEARTBEAT_INTERVAL_MS")]
+    broker_heartbeat_interval_ms: Option<u64>,
 }
 
 /// Reads `key=value` lines; `#` and `!` start comments, as in Java properties files.
@@ -411,6 +428,24 @@ impl ServeArgs {
             .log_cleaner_io_max_bytes_per_second
             .or(take(&mut file, "log.cleaner.io.max.bytes.per.second")?)
             .unwrap_or(config.log_cleaner_io_max_bytes_per_second);
+        config.controller_listen = self.controller_listen;
+        if let Some(v) = self
+            .controller_voters
+            .clone()
+            .or(file.remove("controller.quorum.voters"))
+        {
+            config.controller_voters =
+                weir_broker::config::parse_voters(&v).map_err(anyhow::Error::msg)?;
+        }
+        config.rack = self.rack.clone().or(file.remove("broker.rack"));
+        config.broker_session_timeout_ms = self
+            .broker_session_timeout_ms
+            .or(take(&mut file, "broker.session.timeout.ms")?)
+            .unwrap_or(config.broker_session_timeout_ms);
+        config.broker_heartbeat_interval_ms = self
+            .broker_heartbeat_interval_ms
+            .or(take(&mut file, "broker.heartbeat.interval.ms")?)
+            .unwrap_or(config.broker_heartbeat_interval_ms);
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

@@ -192,14 +192,30 @@ impl Groups {
         group_id: &str,
     ) -> Result<Arc<Shard>, ErrorCode> {
         let index = self.partition_for(group_id);
-        if let Some(s) = locks::read(&self.shards).get(&index) {
-            return Ok(s.clone());
+        let local = locks::read(&self.shards).get(&index).cloned();
+        let shard = match local {
+            Some(s) => s,
+            None => {
+                self.create_topic(state).await?;
+                locks::read(&self.shards)
+                    .get(&index)
+                    .cloned()
+                    .ok_or(ErrorCode::NotCoordinator)?
+            }
+        };
+        if !state.leads(OFFSETS_TOPIC, index) {
+            return Err(ErrorCode::NotCoordinator);
         }
-        self.create_topic(state).await?;
-        locks::read(&self.shards)
-            .get(&index)
-            .cloned()
-            .ok_or(ErrorCode::NotCoordinator)
+        Ok(shard)
+    }
+
+    /// Makes sure `__consumer_offsets` exists and its local coordinators are up
+    /// (FindCoordinator does, as in Kafka).
+    pub(crate) async fn ensure_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {
+        if state.image().topic(OFFSETS_TOPIC).is_none() || locks::read(&self.shards).is_empty() {
+            self.create_topic(state).await?;
+        }
+        Ok(())
     }
 
     async fn create_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {

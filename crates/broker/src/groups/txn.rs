@@ -41,6 +41,7 @@ impl Groups {
             // KIP-890: the offsets partition must be in the transaction (AddOffsetsToTxn).
             let verify = || {
                 state.txns.verify(
+                    state,
                     transactional_id,
                     producer_id,
                     producer_epoch,

@@ -27,10 +27,10 @@ pub(crate) async fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let (low_watermark, code) = match state.partition(&t.name, p.partition_index) {
-                        None => (-1, ErrorCode::UnknownTopicOrPartition),
-                        Some(part) if !part.settings().delete => (-1, ErrorCode::PolicyViolation),
-                        Some(part) => match part.delete_records(p.offset) {
+                    let (low_watermark, code) = match state.leader(&t.name, p.partition_index) {
+                        Err(code) => (-1, code),
+                        Ok(part) if !part.settings().delete => (-1, ErrorCode::PolicyViolation),
+                        Ok(part) => match part.delete_records(p.offset) {
                             Ok(start) => {
                                 info!(topic = %t.name, partition = p.partition_index, log_start = start, "records deleted");
                                 (start, ErrorCode::None)

@@ -10,13 +10,15 @@ pub(crate) async fn handle(
     req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
     let image = ctx.state.image();
+    let controller_id = super::metadata::controller_for_clients(&ctx.state, &image).await;
     DescribeClusterResponse {
         endpoint_type: req.endpoint_type,
         cluster_id: image.cluster_id.clone().unwrap_or_default(),
-        controller_id: ctx.state.config.node_id,
+        controller_id,
         brokers: image
             .brokers
             .values()
+            .filter(|b| !b.fenced)
             .map(|b| DescribeClusterBroker {
                 broker_id: b.node_id,
                 host: b.host.clone(),

@@ -1,7 +1,6 @@
 //! DescribeProducers: the idempotent and transactional producers a partition knows: epoch,
 //! last sequence and timestamp, coordinator epoch, and where an open transaction started.
 
-use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::describe_producers_response::{
     PartitionResponse, ProducerState, TopicResponse,
 };
@@ -22,12 +21,15 @@ pub(crate) async fn handle(
                 .partition_indexes
                 .iter()
                 .map(|&index| {
-                    let Some(p) = ctx.state.partition(&t.name, index) else {
-                        return PartitionResponse {
-                            partition_index: index,
-                            error_code: ErrorCode::UnknownTopicOrPartition.code(),
-                            ..Default::default()
-                        };
+                    let p = match ctx.state.leader(&t.name, index) {
+                        Ok(p) => p,
+                        Err(code) => {
+                            return PartitionResponse {
+                                partition_index: index,
+                                error_code: code.code(),
+                                ..Default::default()
+                            }
+                        }
                     };
                     let log = p.log();
                     let mut active: Vec<ProducerState> = log

@@ -99,12 +99,18 @@ fn read_once(
                 records: Some(bytes::Bytes::new()),
                 ..Default::default()
             };
-            let partition = topic.and_then(|tp| state.partition_by_id(&tp.topic_id, p.partition));
-            let Some(partition) = partition else {
-                data.error_code = unknown.code();
-                errors = true;
-                partitions.push(data);
-                continue;
+            let partition = match topic {
+                None => Err(unknown),
+                Some(tp) => state.leader_by_id(&tp.topic_id, p.partition),
+            };
+            let partition = match partition {
+                Ok(partition) => partition,
+                Err(code) => {
+                    data.error_code = code.code();
+                    errors = true;
+                    partitions.push(data);
+                    continue;
+                }
             };
             if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
                 data.error_code = code.code();

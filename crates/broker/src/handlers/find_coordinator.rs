@@ -1,12 +1,15 @@
-//! FindCoordinator (single keys before v4, batched keys from v4): on a cluster of one, every
-//! group's and transactional id's coordinator is this node; the first lookup creates
-//! `__consumer_offsets` or `__transaction_state`, as in Kafka.
+//! FindCoordinator (single keys before v4, batched keys from v4): a group's coordinator is
+//! the leader of its `__consumer_offsets` partition, a transactional id's the leader of its
+//! `__transaction_state` partition; the first lookup creates the topic, as in Kafka.
 
+use weir_meta::MetadataImage;
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::find_coordinator_response::Coordinator;
 use weir_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 
 use crate::dispatch::RequestContext;
+use crate::groups::OFFSETS_TOPIC;
+use crate::txns::TXN_TOPIC;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
@@ -15,42 +18,45 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: FindCoordinatorRequest,
 ) -> FindCoordinatorResponse {
-    let (host, port) = ctx.state.advertised.clone();
-    let keys: Vec<&String> = if ctx.version >= 4 {
-        req.coordinator_keys.iter().collect()
+    let state = &ctx.state;
+    let keys: Vec<String> = if ctx.version >= 4 {
+        req.coordinator_keys.clone()
     } else {
-        vec![&req.key]
+        vec![req.key.clone()]
     };
-    let ready = match (keys.first(), req.key_type) {
-        (Some(k), GROUP) => ctx.state.groups.shard(&ctx.state, k).await.is_ok(),
-        (Some(_), TRANSACTION) => ctx.state.txns.ensure_topic(&ctx.state).await.is_ok(),
-        _ => false,
+    let ready = match req.key_type {
+        GROUP => state.groups.ensure_topic(state).await,
+        TRANSACTION => state.txns.ensure_topic(state).await,
+        _ => Err(ErrorCode::InvalidRequest),
     };
-    let node = ctx.state.config.node_id;
+    let image = state.image();
     let answer = |key: String| {
-        if ready {
-            Coordinator {
+        let found = ready.and_then(|()| match req.key_type {
+            GROUP => leader_of(&image, OFFSETS_TOPIC, state.groups.partition_for(&key)),
+            _ => leader_of(&image, TXN_TOPIC, state.txns.partition_for(&key)),
+        });
+        match found {
+            Ok((node_id, host, port)) => Coordinator {
                 key,
-                node_id: node,
-                host: host.clone(),
+                node_id,
+                host,
                 port,
                 ..Default::default()
-            }
-        } else {
-            Coordinator {
+            },
+            Err(code) => Coordinator {
                 key,
                 node_id: -1,
                 host: String::new(),
                 port: -1,
-                error_code: ErrorCode::CoordinatorNotAvailable.code(),
-                error_message: Some("The coordinator is not available.".into()),
+                error_code: code.code(),
+                error_message: Some(code.message().into()),
                 ..Default::default()
-            }
+            },
         }
     };
     if ctx.version >= 4 {
         return FindCoordinatorResponse {
-            coordinators: req.coordinator_keys.iter().cloned().map(answer).collect(),
+            coordinators: keys.into_iter().map(answer).collect(),
             ..Default::default()
         };
     }
@@ -62,5 +68,21 @@ pub(crate) async fn handle(
         host: c.host,
         port: c.port,
         ..Default::default()
+    }
+}
+
+/// The live leader of partition `index` of `topic`: node id, host and port.
+fn leader_of(
+    image: &MetadataImage,
+    topic: &str,
+    index: i32,
+) -> Result<(i32, String, i32), ErrorCode> {
+    let leader = image
+        .topic(topic)
+        .and_then(|t| t.partitions.get(&index))
+        .map_or(-1, |p| p.leader);
+    match image.brokers.get(&leader) {
+        Some(b) if !b.fenced => Ok((b.node_id, b.host.clone(), b.port)),
+        _ => Err(ErrorCode::CoordinatorNotAvailable),
     }
 }

@@ -35,9 +35,9 @@ pub(crate) async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> List
                         leader_epoch: -1,
                         ..Default::default()
                     };
-                    match state.partition(&t.name, p.partition_index) {
-                        None => r.error_code = ErrorCode::UnknownTopicOrPartition.code(),
-                        Some(partition) => {
+                    match state.leader(&t.name, p.partition_index) {
+                        Err(code) => r.error_code = code.code(),
+                        Ok(partition) => {
                             r.leader_epoch = partition.leader_epoch();
                             match partition
                                 .check_leader_epoch(p.current_leader_epoch)

@@ -14,6 +14,7 @@ use weir_protocol::messages::{MetadataRequest, MetadataResponse};
 
 use crate::dispatch::RequestContext;
 use crate::ids::{from_uuid, to_uuid};
+use crate::state::BrokerState;
 
 /// Kafka's "authorized operations not requested" marker.
 const OPS_NOT_REQUESTED: i32 = i32::MIN;
@@ -27,7 +28,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
         _ => None,
     };
     let topics = match requested {
-        None => image.topics.values().map(describe).collect(),
+        None => image.topics.values().map(|t| describe(&image, t)).collect(),
         Some(wanted) => {
             let allow_create = state.config.auto_create_topics_enable
                 && (ctx.version < 4 || req.allow_auto_topic_creation);
@@ -58,9 +59,11 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
                 .collect()
         }
     };
+    // Fenced brokers are left out, as Kafka does: clients should not connect to them.
     let brokers = image
         .brokers
         .values()
+        .filter(|b| !b.fenced)
         .map(|b| MetadataResponseBroker {
             node_id: b.node_id,
             host: b.host.clone(),
@@ -72,7 +75,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
     MetadataResponse {
         brokers,
         cluster_id: image.cluster_id.clone(),
-        controller_id: state.config.node_id,
+        controller_id: controller_for_clients(state, &image).await,
         topics,
         cluster_authorized_operations: OPS_NOT_REQUESTED,
         ..Default::default()
@@ -86,7 +89,7 @@ fn describe_requested(
 ) -> MetadataResponseTopic {
     match name {
         Some(name) => match image.topic(name) {
-            Some(t) => describe(t),
+            Some(t) => describe(image, t),
             None => {
                 let code = if validate_topic_name(name).is_err() {
                     ErrorCode::InvalidTopicException
@@ -97,7 +100,7 @@ fn describe_requested(
             }
         },
         None => match image.topic_by_id(&id) {
-            Some(t) => describe(t),
+            Some(t) => describe(image, t),
             None => error_topic(None, id, ErrorCode::UnknownTopicId),
         },
     }
@@ -113,18 +116,33 @@ fn error_topic(name: Option<String>, id: [u8; 16], code: ErrorCode) -> MetadataR
     }
 }
 
-fn describe(t: &Arc<TopicImage>) -> MetadataResponseTopic {
+/// The controller id clients see: the active controller if it is a live broker (every
+/// node here is both), else this node, which forwards admin requests to it anyway.
+pub(crate) async fn controller_for_clients(state: &BrokerState, image: &MetadataImage) -> i32 {
+    match state.controller_id().await {
+        Some(id) if image.brokers.get(&id).is_some_and(|b| !b.fenced) => id,
+        _ => state.config.node_id,
+    }
+}
+
+fn describe(image: &MetadataImage, t: &Arc<TopicImage>) -> MetadataResponseTopic {
+    let down = |n: &i32| image.brokers.get(n).is_none_or(|b| b.fenced);
     let partitions = t
         .partitions
         .values()
         .map(|p| MetadataResponsePartition {
-            error_code: 0,
+            // A partition without a leader is reported as Kafka does: LEADER_NOT_AVAILABLE.
+            error_code: if p.leader < 0 {
+                ErrorCode::LeaderNotAvailable.code()
+            } else {
+                0
+            },
             partition_index: p.partition,
             leader_id: p.leader,
             leader_epoch: p.leader_epoch,
             replica_nodes: p.replicas.clone(),
             isr_nodes: p.isr.clone(),
-            offline_replicas: Vec::new(),
+            offline_replicas: p.replicas.iter().copied().filter(down).collect(),
             ..Default::default()
         })
         .collect();

@@ -157,11 +157,9 @@ fn append_one(
     transactional_id: Option<&str>,
     now: i64,
 ) -> Outcome {
-    let Some(partition) = state.partition(topic, index) else {
-        return Outcome::error(
-            ErrorCode::UnknownTopicOrPartition,
-            "This server does not host this topic-partition.",
-        );
+    let partition = match state.leader(topic, index) {
+        Ok(p) => p,
+        Err(code) => return Outcome::error(code, code.message()),
     };
     if is_internal(topic) {
         // Only the coordinators write their topics, as in Kafka.
@@ -256,9 +254,14 @@ fn append_one(
         );
     }
     let verify = || match transactional_id {
-        Some(t) => state
-            .txns
-            .verify(t, header.producer_id, header.producer_epoch, topic, index),
+        Some(t) => state.txns.verify(
+            state,
+            t,
+            header.producer_id,
+            header.producer_epoch,
+            topic,
+            index,
+        ),
         None => Ok(()),
     };
     let mut bytes = records.to_vec();

@@ -10,6 +10,10 @@ use std::time::Duration;
 use tracing::{debug, warn};
 use weir_coordinator::txn::MarkerJob;
 use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use weir_protocol::messages::WriteTxnMarkersRequest;
 use weir_storage::StorageError;
 
 use super::shard::{fail_and_reload, TxnShard};
@@ -39,15 +43,25 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
                 return;
             }
             let (pid, epoch) = (job.producer_id, job.producer_epoch);
-            match write_one(
-                &state,
-                topic,
-                *index,
-                pid,
-                epoch,
-                job.commit,
-                coordinator_epoch,
-            ) {
+            let written = match where_is(&state, topic, *index) {
+                Place::Here => write_one(
+                    &state,
+                    topic,
+                    *index,
+                    pid,
+                    epoch,
+                    job.commit,
+                    coordinator_epoch,
+                ),
+                Place::Gone => Ok(None),
+                Place::NoLeader => Err(ErrorCode::LeaderNotAvailable),
+                Place::Broker(node, addr) => {
+                    remote(&state, node, &addr, topic, *index, &job, coordinator_epoch)
+                        .await
+                        .map(|()| None)
+                }
+            };
+            match written {
                 Ok(Some((p, offset))) => {
                     waits.push(state.group_commit.request(p, offset));
                     break;
@@ -98,6 +112,78 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
     }
 }
 
+/// Where a partition's marker goes.
+enum Place {
+    /// This broker leads it.
+    Here,
+    /// Another broker leads it: (node id, HOST:PORT).
+    Broker(i32, String),
+    /// It has no leader now.
+    NoLeader,
+    /// The topic or partition is gone.
+    Gone,
+}
+
+fn where_is(state: &BrokerState, topic: &str, index: i32) -> Place {
+    let image = state.image();
+    let Some(p) = image.topic(topic).and_then(|t| t.partitions.get(&index)) else {
+        return Place::Gone;
+    };
+    if p.leader == state.config.node_id {
+        return Place::Here;
+    }
+    match image.brokers.get(&p.leader) {
+        Some(b) if !b.fenced => Place::Broker(b.node_id, format!("{}:{}", b.host, b.port)),
+        _ => Place::NoLeader,
+    }
+}
+
+/// Has the leader of a partition on another broker write the marker (WriteTxnMarkers,
+/// answered once it is durable there).
+async fn remote(
+    state: &BrokerState,
+    node: i32,
+    addr: &str,
+    topic: &str,
+    index: i32,
+    job: &MarkerJob,
+    coordinator_epoch: i32,
+) -> Result<(), ErrorCode> {
+    let req = WriteTxnMarkersRequest {
+        markers: vec![WritableTxnMarker {
+            producer_id: job.producer_id,
+            producer_epoch: job.producer_epoch,
+            transaction_result: job.commit,
+            topics: vec![WritableTxnMarkerTopic {
+                name: topic.to_string(),
+                partition_indexes: vec![index],
+                ..Default::default()
+            }],
+            coordinator_epoch,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = state.peers.send(node, addr, &req).await.map_err(|e| {
+        debug!(node, error = %e, "WriteTxnMarkers to another broker failed");
+        ErrorCode::NetworkException
+    })?;
+    let code = resp
+        .markers
+        .iter()
+        .flat_map(|m| &m.topics)
+        .flat_map(|t| &t.partitions)
+        .map(|p| p.error_code)
+        .find(|&c| c != 0)
+        .unwrap_or(0);
+    match ErrorCode::from_code(code) {
+        ErrorCode::None => Ok(()),
+        // The partition is gone there: nothing to mark, as for a local one.
+        ErrorCode::UnknownTopicOrPartition => Ok(()),
+        other => Err(other),
+    }
+}
+
 /// Writes one marker (also what WriteTxnMarkers does); `Ok(None)` if there is nothing to
 /// write it to (the partition is gone) or the partition refuses it as stale.
 pub(crate) fn write_one(
@@ -135,8 +221,10 @@ pub(crate) fn write_one(
             Err(code) => Err(code),
         };
     }
-    let Some(p) = state.partition(topic, index) else {
-        return Ok(None);
+    let p = match state.leader(topic, index) {
+        Ok(p) => p,
+        Err(ErrorCode::UnknownTopicOrPartition) => return Ok(None),
+        Err(code) => return Err(code),
     };
     let now = now_ms();
     match p.append_marker(producer_id, producer_epoch, commit, coordinator_epoch, now) {

@@ -127,20 +127,32 @@ impl Txns {
         state: &Arc<BrokerState>,
         transactional_id: &str,
     ) -> Result<Arc<TxnShard>, ErrorCode> {
-        let index = partition_of(transactional_id, self.num_partitions);
-        if let Some(s) = locks::read(&self.shards).get(&index) {
-            return Ok(s.clone());
+        let index = self.partition_for(transactional_id);
+        let local = locks::read(&self.shards).get(&index).cloned();
+        let shard = match local {
+            Some(s) => s,
+            None => {
+                self.create_topic(state).await?;
+                locks::read(&self.shards)
+                    .get(&index)
+                    .cloned()
+                    .ok_or(ErrorCode::NotCoordinator)?
+            }
+        };
+        if !state.leads(TXN_TOPIC, index) {
+            return Err(ErrorCode::NotCoordinator);
         }
-        self.create_topic(state).await?;
-        locks::read(&self.shards)
-            .get(&index)
-            .cloned()
-            .ok_or(ErrorCode::NotCoordinator)
+        Ok(shard)
+    }
+
+    /// The `__transaction_state` partition that owns `transactional_id`.
+    pub fn partition_for(&self, transactional_id: &str) -> i32 {
+        partition_of(transactional_id, self.num_partitions)
     }
 
     /// Makes sure `__transaction_state` exists (FindCoordinator does, as in Kafka).
     pub(crate) async fn ensure_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {
-        if locks::read(&self.shards).is_empty() {
+        if state.image().topic(TXN_TOPIC).is_none() || locks::read(&self.shards).is_empty() {
             self.create_topic(state).await?;
         }
         Ok(())
@@ -351,6 +363,7 @@ impl Txns {
     /// producers retry, as Kafka answers them on Produce.
     pub(crate) fn verify(
         &self,
+        state: &BrokerState,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
@@ -359,7 +372,19 @@ impl Txns {
     ) -> Result<(), ErrorCode> {
         let index = partition_of(transactional_id, self.num_partitions);
         let Some(shard) = locks::read(&self.shards).get(&index).cloned() else {
-            return Err(ErrorCode::InvalidTxnState);
+            let elsewhere = state
+                .image()
+                .topic(TXN_TOPIC)
+                .and_then(|t| t.partitions.get(&index).map(|p| p.leader))
+                .is_some_and(|l| l >= 0 && l != state.config.node_id);
+            // The coordinator is on another broker: asking it (AddPartitionsToTxn with
+            // verifyOnly) is not done yet, so the batch is taken unverified, as brokers
+            // before KIP-890 take it.
+            return if elsewhere {
+                Ok(())
+            } else {
+                Err(ErrorCode::InvalidTxnState)
+            };
         };
         let mut guard = shard.lock();
         let c = guard

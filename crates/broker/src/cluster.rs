@@ -1,0 +1,332 @@
+//! This node in the cluster: joining the metadata quorum at start-up (format, register),
+//! heartbeating, following the images the quorum applies, and handing admin changes to
+//! the active controller.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tracing::{info, warn};
+use weir_meta::config_change::ConfigOp;
+use weir_meta::controller::CreateTopicSpec;
+use weir_meta::membership::Registration;
+use weir_meta::quorum::{Command, MetaNode, Outcome, QuorumConfig};
+use weir_meta::{Controller, MetaError, TopicId, TopicImage};
+
+use crate::config::BrokerConfig;
+use crate::configs;
+use crate::error::BrokerError;
+use crate::state::{new_cluster_id, new_topic_id, preview, BrokerState, ConfigTarget};
+
+impl BrokerState {
+    /// Starts this node's part of the metadata quorum, waits until the cluster is formatted
+    /// and this broker registered, publishes the image (opening and recovering every local
+    /// partition log) and keeps following the quorum and heartbeating from then on.
+    pub async fn open(
+        config: BrokerConfig,
+        advertised: (String, i32),
+    ) -> Result<Arc<Self>, BrokerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| BrokerError::Io {
+            context: format!("creating {}", config.data_dir.display()),
+            source: e,
+        })?;
+        let quorum = QuorumConfig {
+            node_id: config.node_id,
+            data_dir: config.data_dir.clone(),
+            listen: config.controller_listen,
+            voters: config.controller_voters.clone(),
+            controller: Controller {
+                default_partitions: config.num_partitions,
+                default_replication_factor: config.default_replication_factor,
+            },
+            session_timeout_ms: config.broker_session_timeout_ms,
+        };
+        let meta = MetaNode::start(quorum)
+            .await
+            .map_err(|e| BrokerError::Quorum(e.to_string()))?;
+        let state = Arc::new(Self::new(config, advertised, meta));
+        state.join().await?;
+        state.sync_image().await;
+        tokio::spawn(follow(Arc::downgrade(&state)));
+        tokio::spawn(heartbeat(Arc::downgrade(&state)));
+        Ok(state)
+    }
+
+    /// This broker's registration.
+    fn registration(&self) -> Registration {
+        Registration {
+            node_id: self.config.node_id,
+            host: self.advertised.0.clone(),
+            port: self.advertised.1,
+            rack: self.config.rack.clone(),
+            controller: self.config.controller_listen.map(|a| a.to_string()),
+        }
+    }
+
+    /// Formats the cluster (once) and registers this broker, waiting as long as it takes
+    /// for the quorum to elect a controller.
+    async fn join(&self) -> Result<(), BrokerError> {
+        let voters = &self.config.controller_voters;
+        let voter = voters.is_empty() || voters.iter().any(|(id, _)| *id == self.config.node_id);
+        let mut steps = Vec::new();
+        // The voters format the cluster; a broker that is not one follows the metadata log
+        // only once registered (it becomes a learner then), so it registers first.
+        if voter {
+            steps.push(Command::Format {
+                cluster_id: new_cluster_id(),
+            });
+        }
+        steps.push(Command::Register(self.registration()));
+        for cmd in steps {
+            loop {
+                match self.meta.submit(cmd.clone()).await {
+                    Ok(_) => break,
+                    Err(MetaError::Unavailable(why)) => {
+                        info!(%why, "waiting for the metadata quorum");
+                    }
+                    Err(e) => return Err(BrokerError::Quorum(e.to_string())),
+                }
+                if self.is_stopping() {
+                    return Err(BrokerError::Quorum("stopped while joining".into()));
+                }
+            }
+        }
+        info!(
+            node_id = self.config.node_id,
+            "registered with the controller"
+        );
+        Ok(())
+    }
+
+    /// Runs `cmd` on the active controller and publishes its outcome here.
+    async fn submit(&self, cmd: Command) -> Result<Outcome, MetaError> {
+        let outcome = self.meta.submit(cmd).await;
+        self.sync_image().await;
+        outcome
+    }
+
+    /// Creates topics one by one (each atomically); `validate_only` checks without creating.
+    pub async fn create_topics(
+        &self,
+        specs: &[CreateTopicSpec],
+        validate_only: bool,
+    ) -> Vec<Result<Arc<TopicImage>, MetaError>> {
+        let image = self.image();
+        if validate_only {
+            let mut scratch = (*image).clone();
+            return specs
+                .iter()
+                .map(|spec| {
+                    let records = self
+                        .controller
+                        .create_topic(&scratch, spec, new_topic_id())?;
+                    let topic = preview(&scratch, &records, &spec.name);
+                    for r in &records {
+                        scratch.apply(r);
+                    }
+                    replicated_refused(spec)?;
+                    Ok(topic)
+                })
+                .collect();
+        }
+        let mut out: Vec<Option<Result<Arc<TopicImage>, MetaError>>> = vec![None; specs.len()];
+        let mut asked: Vec<(usize, (CreateTopicSpec, TopicId))> = Vec::new();
+        for (i, spec) in specs.iter().enumerate() {
+            match replicated_refused(spec) {
+                Err(e) => out[i] = Some(Err(e)),
+                Ok(()) => asked.push((i, (spec.clone(), new_topic_id()))),
+            }
+        }
+        if !asked.is_empty() {
+            let cmd = Command::CreateTopics {
+                specs: asked.iter().map(|(_, s)| s.clone()).collect(),
+                validate_only: false,
+            };
+            let results = match self.submit(cmd).await {
+                Ok(o) => o.results,
+                Err(e) => vec![Err(e); asked.len()],
+            };
+            let image = self.image();
+            for ((i, (spec, _)), r) in asked.iter().zip(results) {
+                out[*i] = Some(r.and_then(|()| {
+                    image.topic(&spec.name).cloned().ok_or_else(|| {
+                        MetaError::Unavailable("the new topic is not visible yet".into())
+                    })
+                }));
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(MetaError::InvalidRequest("no result".into()))))
+            .collect()
+    }
+
+    /// Deletes a topic (and, as each node applies it, its local logs).
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicId, MetaError> {
+        let image = self.image();
+        self.controller.delete_topic(&image, name)?;
+        let id = image.topic(name).map(|t| t.topic_id).unwrap_or_default();
+        let cmd = Command::DeleteTopic {
+            name: name.to_string(),
+        };
+        first(self.submit(cmd).await)?;
+        Ok(id)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        assignments: Option<&[Vec<i32>]>,
+        validate_only: bool,
+    ) -> Result<(), MetaError> {
+        if assignments.is_some_and(|a| a.iter().any(|r| r.len() > 1)) {
+            return Err(not_replicated());
+        }
+        if validate_only {
+            self.controller
+                .create_partitions(&self.image(), name, count, assignments)?;
+            return Ok(());
+        }
+        let cmd = Command::CreatePartitions {
+            name: name.to_string(),
+            count,
+            assignments: assignments.map(<[Vec<i32>]>::to_vec),
+            validate_only: false,
+        };
+        first(self.submit(cmd).await)
+    }
+
+    /// Changes the configs of a topic (`Topic`) or of a broker (`Broker(-1)`: the cluster
+    /// default); `replace_all` (AlterConfigs) removes what is not named; `validate_only`
+    /// checks without changing anything.
+    pub async fn alter_configs(
+        &self,
+        target: ConfigTarget,
+        ops: &[(String, ConfigOp)],
+        replace_all: bool,
+        validate_only: bool,
+    ) -> Result<(), MetaError> {
+        let image = self.image();
+        let values = configs::BrokerValues {
+            config: &self.config,
+            image: &image,
+        };
+        // Where APPEND and SUBTRACT start from when nothing overrides the key.
+        let none = BTreeMap::new();
+        let current: BTreeMap<String, String> = ops
+            .iter()
+            .map(|(k, _)| {
+                let v = match &target {
+                    ConfigTarget::Topic(_) => configs::effective(&values, &none, k),
+                    ConfigTarget::Broker(_) => values.value(k),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let (topic, node_id) = match &target {
+            ConfigTarget::Topic(name) => (Some(name.clone()), -1),
+            ConfigTarget::Broker(node) => (None, *node),
+        };
+        let cmd = Command::AlterConfigs {
+            topic,
+            node_id,
+            ops: ops.to_vec(),
+            replace_all,
+            validate_only,
+            current,
+        };
+        first(self.submit(cmd).await)?;
+        if !validate_only {
+            info!(?target, "configs changed");
+        }
+        Ok(())
+    }
+
+    /// Hands out a producer id that was never used before, taking a new block from the
+    /// controller when the current one runs out (so ids survive restarts unreused).
+    pub async fn next_producer_id(&self) -> Result<i64, MetaError> {
+        let mut ids = self.producer_ids.lock().await;
+        if ids.0 >= ids.1 {
+            let outcome = self.submit(Command::AllocateProducerIds).await?;
+            *ids = outcome
+                .producer_ids
+                .ok_or_else(|| MetaError::Unavailable("no producer ids allocated".into()))?;
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+}
+
+/// The one result of a single-item command.
+fn first(outcome: Result<Outcome, MetaError>) -> Result<(), MetaError> {
+    outcome?
+        .results
+        .into_iter()
+        .next()
+        .unwrap_or(Err(MetaError::InvalidRequest("no result".into())))
+}
+
+/// Partitions are not replicated yet: a replication factor above 1 would promise copies
+/// that no follower makes, so it is refused rather than silently weakened.
+fn replicated_refused(spec: &CreateTopicSpec) -> Result<(), MetaError> {
+    if spec.replication_factor > 1 || spec.assignments.iter().any(|(_, r)| r.len() > 1) {
+        return Err(not_replicated());
+    }
+    Ok(())
+}
+
+fn not_replicated() -> MetaError {
+    MetaError::InvalidReplicationFactor(
+        "Replication factor above 1 is not supported yet: Weir does not replicate partitions \
+         between brokers."
+            .into(),
+    )
+}
+
+/// Publishes each image the quorum applies here.
+async fn follow(weak: Weak<BrokerState>) {
+    let Some(mut rx) = weak.upgrade().map(|s| s.meta.published()) else {
+        return;
+    };
+    while rx.changed().await.is_ok() {
+        let Some(state) = weak.upgrade() else { return };
+        if state.is_stopping() {
+            return;
+        }
+        state.sync_image().await;
+    }
+}
+
+/// Tells the controller every `broker.heartbeat.interval.ms` that this broker lives, and
+/// registers again if the cluster lost or changed its registration.
+async fn heartbeat(weak: Weak<BrokerState>) {
+    let period = match weak.upgrade() {
+        Some(s) => Duration::from_millis(s.config.broker_heartbeat_interval_ms),
+        None => return,
+    };
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(state) = weak.upgrade() else { return };
+        if state.is_stopping() {
+            return;
+        }
+        let node = state.config.node_id;
+        let registered = state
+            .image()
+            .brokers
+            .get(&node)
+            .is_some_and(|b| b.host == state.advertised.0 && b.port == state.advertised.1);
+        let cmd = if registered {
+            Command::Heartbeat { node_id: node }
+        } else {
+            Command::Register(state.registration())
+        };
+        if let Err(e) = state.meta.submit(cmd).await {
+            warn!(error = %e, "heartbeat to the controller failed");
+        }
+    }
+}

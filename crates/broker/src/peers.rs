@@ -1,0 +1,55 @@
+//! Requests from this broker to the others (transaction markers for partitions they
+//! lead): one connection per broker, opened on first use and dropped when it fails.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use weir_client::connection::Connection;
+use weir_client::ClientError;
+use weir_protocol::codec::Request;
+
+/// How long a request to another broker may take before it counts as failed.
+const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections to the other brokers, by node id.
+#[derive(Default)]
+pub struct Peers {
+    conns: tokio::sync::Mutex<HashMap<i32, (String, Arc<Connection>)>>,
+}
+
+impl Peers {
+    /// Sends `req` to broker `node` at `addr` (HOST:PORT) and waits for its response.
+    pub async fn send<R: Request>(
+        &self,
+        node: i32,
+        addr: &str,
+        req: &R,
+    ) -> Result<R::Response, ClientError> {
+        let conn = self.connection(node, addr).await?;
+        let result = match tokio::time::timeout(PEER_TIMEOUT, conn.send(req)).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::Closed),
+        };
+        if result.is_err() {
+            self.conns.lock().await.remove(&node);
+        }
+        result
+    }
+
+    async fn connection(&self, node: i32, addr: &str) -> Result<Arc<Connection>, ClientError> {
+        let mut conns = self.conns.lock().await;
+        if let Some((known, c)) = conns.get(&node) {
+            if known == addr {
+                return Ok(c.clone());
+            }
+        }
+        let connect = Connection::connect(addr, "weir-broker");
+        let c = match tokio::time::timeout(PEER_TIMEOUT, connect).await {
+            Ok(c) => Arc::new(c?),
+            Err(_) => return Err(ClientError::Closed),
+        };
+        conns.insert(node, (addr.to_string(), c.clone()));
+        Ok(c)
+    }
+}

@@ -1,0 +1,199 @@
+//! Bringing this node in line with a metadata image: opening the partition logs it now
+//! hosts, deleting the ones it no longer does, and applying topic configs to each.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use tracing::{info, warn};
+use weir_meta::{MetadataImage, TopicId, TopicImage};
+use weir_storage::{partition_dir_name, CompactionPolicy, Log, LogConfig, RetentionPolicy};
+
+use crate::configs;
+use crate::error::BrokerError;
+use crate::locks;
+use crate::partition::{Partition, PartitionSettings};
+use crate::state::{hex, now_ms, BrokerState};
+
+/// File in each partition dir that names the topic id the dir belongs to.
+const PARTITION_METADATA: &str = "partition.metadata";
+
+impl BrokerState {
+    /// Publishes the quorum's latest image here, if it is newer than the current one.
+    /// Serialised, so images are published in order.
+    pub(crate) async fn sync_image(&self) {
+        let mut upto = self.published_upto.lock().await;
+        let latest = self.meta.published().borrow().clone();
+        if latest.applied <= *upto {
+            return;
+        }
+        *upto = latest.applied;
+        if let Err(e) = self.publish(latest.image) {
+            warn!(error = %e, "reconciling local partitions failed");
+        }
+    }
+
+    /// Makes `next` the current image and brings local partitions in line with it.
+    pub(crate) fn publish(&self, next: Arc<MetadataImage>) -> Result<(), BrokerError> {
+        let node = self.config.node_id;
+        let mut wanted: HashMap<(TopicId, i32), (&TopicImage, i32)> = HashMap::new();
+        for t in next.topics.values() {
+            for p in t.partitions.values() {
+                if p.replicas.contains(&node) {
+                    wanted.insert((t.topic_id, p.partition), (t, p.partition));
+                }
+            }
+        }
+        let mut map = locks::write(&self.partitions);
+        let gone: Vec<(TopicId, i32)> = map
+            .keys()
+            .filter(|k| !wanted.contains_key(k))
+            .copied()
+            .collect();
+        for k in gone {
+            if let Some(p) = map.remove(&k) {
+                let dir = p.dir();
+                info!(topic = %p.topic, partition = p.index, "deleting partition log");
+                // Work still holding the partition (the cleaner, retention) must not touch
+                // the files of a topic that may be created again under the same name.
+                p.log().fence();
+                drop(p);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    warn!(dir = %dir.display(), error = %e, "could not remove deleted partition dir");
+                }
+            }
+        }
+        let mut first_error = None;
+        for (k, (topic, index)) in wanted {
+            let settings = self.settings_for(&next, &topic.configs);
+            let epoch = topic.partitions.get(&index).map_or(0, |p| p.leader_epoch);
+            if let Some(p) = map.get(&k) {
+                p.set_settings(settings);
+                p.set_leader_epoch(epoch);
+                // Segment size and age apply from the next roll, as in Kafka.
+                if let Err(e) = p
+                    .log_mut()
+                    .set_config(self.log_config_for(&next, &topic.configs))
+                {
+                    warn!(topic = %topic.name, partition = index, error = %e, "could not apply log settings");
+                }
+                continue;
+            }
+            match self.open_partition(topic, index, settings) {
+                Ok(p) => {
+                    p.set_leader_epoch(epoch);
+                    map.insert(k, Arc::new(p));
+                }
+                Err(e) => {
+                    warn!(topic = %topic.name, partition = index, error = %e, "could not open partition log");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        drop(map);
+        *locks::write(&self.image) = next;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The partition settings of a topic with these overrides under `image`'s dynamic
+    /// broker configs.
+    fn settings_for(
+        &self,
+        image: &MetadataImage,
+        overrides: &BTreeMap<String, String>,
+    ) -> PartitionSettings {
+        let values = configs::BrokerValues {
+            config: &self.config,
+            image,
+        };
+        let get = |key: &str| configs::effective(&values, overrides, key);
+        let num = |key: &str, default: i64| get(key).trim().parse::<i64>().unwrap_or(default);
+        let max = usize::try_from(num("max.message.bytes", 1_048_588)).unwrap_or(0);
+        let policy = get("cleanup.policy");
+        let has = |p: &str| policy.split(',').any(|x| x.trim() == p);
+        let defaults = CompactionPolicy::default();
+        PartitionSettings {
+            max_message_bytes: max,
+            log_append_time: get("message.timestamp.type") == "LogAppendTime",
+            delete: has("delete"),
+            compact: has("compact"),
+            retention: RetentionPolicy {
+                retention_ms: num("retention.ms", -1),
+                retention_bytes: num("retention.bytes", -1),
+            },
+            compaction: CompactionPolicy {
+                min_cleanable_dirty_ratio: get("min.cleanable.dirty.ratio")
+                    .trim()
+                    .parse()
+                    .unwrap_or(defaults.min_cleanable_dirty_ratio),
+                min_compaction_lag_ms: num("min.compaction.lag.ms", 0),
+                max_compaction_lag_ms: num("max.compaction.lag.ms", i64::MAX),
+                delete_retention_ms: num("delete.retention.ms", defaults.delete_retention_ms),
+            },
+        }
+    }
+
+    /// The log settings of a topic with these overrides (`segment.bytes`, `segment.ms`).
+    fn log_config_for(
+        &self,
+        image: &MetadataImage,
+        overrides: &BTreeMap<String, String>,
+    ) -> LogConfig {
+        let values = configs::BrokerValues {
+            config: &self.config,
+            image,
+        };
+        let get = |key: &str| configs::effective(&values, overrides, key);
+        let segment_bytes = get("segment.bytes")
+            .parse::<u64>()
+            .unwrap_or(self.config.log_segment_bytes);
+        let segment_ms = get("segment.ms")
+            .parse::<i64>()
+            .unwrap_or(self.config.log_roll_ms);
+        LogConfig {
+            segment_bytes,
+            segment_ms,
+            index_interval_bytes: self.config.log_index_interval_bytes,
+            ..LogConfig::default()
+        }
+    }
+
+    fn open_partition(
+        &self,
+        topic: &TopicImage,
+        index: i32,
+        settings: PartitionSettings,
+    ) -> Result<Partition, BrokerError> {
+        let dir = self
+            .config
+            .data_dir
+            .join(partition_dir_name(&topic.name, index));
+        let id_text = hex(&topic.topic_id);
+        let marker = dir.join(PARTITION_METADATA);
+        match std::fs::read_to_string(&marker) {
+            Ok(s) if s.trim() != id_text => {
+                warn!(dir = %dir.display(), "partition dir belongs to an older topic of the same name; removing it");
+                std::fs::remove_dir_all(&dir).map_err(|e| BrokerError::Io {
+                    context: format!("removing {}", dir.display()),
+                    source: e,
+                })?;
+            }
+            _ => {}
+        }
+        let log_config = self.log_config_for(&self.image(), &topic.configs);
+        let log = Log::open(&dir, log_config, now_ms())?;
+        if !marker.exists() {
+            let io = |e| BrokerError::Io {
+                context: format!("writing {}", marker.display()),
+                source: e,
+            };
+            std::fs::write(&marker, format!("{id_text}\n")).map_err(io)?;
+        }
+        Ok(Partition::new(
+            topic.name.clone(),
+            topic.topic_id,
+            index,
+            log,
+            settings,
+        ))
+    }
+}
