@@ -432,3 +432,41 @@ fn log_and_sync_target_can_cross_threads() {
     assert_send_sync::<Log>();
     assert_send_sync::<weir_storage::SyncTarget>();
 }
+
+#[test]
+fn replicated_batches_keep_their_offsets_and_epochs_follow_truncation() {
+    use weir_protocol::record::batch::{set_base_offset, set_partition_leader_epoch};
+    use weir_storage::Origin;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut log = Log::open(tmp.path(), small_config(600), 0).unwrap();
+    // A leader's log with a gap (compaction removed offsets 3..5), epochs 1 then 4.
+    let mut at = |base: i64, epoch: i32, records: usize| {
+        let mut b = batch(records, 1_000, 20);
+        set_base_offset(&mut b, base);
+        set_partition_leader_epoch(&mut b, epoch);
+        log.append_from(&mut b, Origin::Replica, 0).unwrap()
+    };
+    assert_eq!(at(0, 1, 3).base_offset, 0);
+    assert_eq!(at(5, 1, 2).base_offset, 5, "a gap is kept, not renumbered");
+    assert_eq!(at(7, 4, 3).base_offset, 7);
+    assert_eq!(log.log_end_offset(), 10);
+    assert_eq!(log.end_offset_for_epoch(1), (1, 7));
+    assert_eq!(log.end_offset_for_epoch(3), (1, 7));
+    assert_eq!(log.end_offset_for_epoch(4), (4, 10));
+    let mut behind = batch(1, 1_000, 20);
+    set_base_offset(&mut behind, 9);
+    assert!(
+        log.append_from(&mut behind, Origin::Replica, 0).is_err(),
+        "below the log end"
+    );
+    assert_eq!(log.log_end_offset(), 10);
+
+    // Truncating the divergent tail forgets its epoch, on disk too.
+    log.truncate_to(7).unwrap();
+    assert_eq!(log.end_offset_for_epoch(4), (-1, -1));
+    drop(log);
+    let log = Log::open(tmp.path(), small_config(600), 0).unwrap();
+    assert_eq!(log.log_end_offset(), 7);
+    assert_eq!(log.end_offset_for_epoch(1), (1, 7));
+    assert_eq!(log.leader_epochs().entries().len(), 1);
+}

@@ -24,8 +24,8 @@ pub enum Origin {
         /// The coordinator's epoch.
         coordinator_epoch: i32,
     },
-    /// A batch the log already accepted elsewhere (a leader's, or the log's own replay):
-    /// recorded without checks.
+    /// A batch a leader's log already accepted: recorded without producer checks and at
+    /// its own offsets (at or past the log end: a compacted leader's log has gaps).
     Replica,
 }
 
@@ -97,7 +97,25 @@ impl Log {
             }
             _ => {}
         }
-        let base_offset = self.log_end_offset();
+        let base_offset = match origin {
+            Origin::Replica if header.base_offset < self.log_end_offset() => {
+                return Err(BatchError::CorruptRecords(format!(
+                    "a replicated batch at {} is below the log end {}",
+                    header.base_offset,
+                    self.log_end_offset()
+                ))
+                .into());
+            }
+            Origin::Replica => {
+                if header.base_offset > self.log_end_offset() {
+                    self.allow_gap_below(header.base_offset)?;
+                }
+                header.base_offset
+            }
+            _ => self.log_end_offset(),
+        };
+        self.epochs
+            .assign(header.partition_leader_epoch, base_offset)?;
         let header = BatchHeader {
             base_offset,
             ..header
@@ -137,6 +155,17 @@ impl Log {
             }
         }
         Ok(info)
+    }
+
+    /// A leader's compaction left a gap ending at `offset`: recovery accepts gaps only below
+    /// the cleaner checkpoint's mark, so the mark is raised (the leader cleaned that range).
+    fn allow_gap_below(&mut self, offset: i64) -> Result<(), StorageError> {
+        let mut state = crate::cleaner::checkpoint::read(&self.dir).unwrap_or_default();
+        if state.cleaned_upto < offset {
+            state.cleaned_upto = offset;
+            crate::cleaner::checkpoint::write(&self.dir, &state)?;
+        }
+        Ok(())
     }
 
     /// Kafka's `shouldRoll`: the active segment is not empty and the batch would make it

@@ -110,6 +110,11 @@ impl Log {
             return Ok(stats);
         }
         // The checkpoint first: recovery accepts the gaps compaction leaves only below it.
+        // Replicated gaps may have raised it since the plan: keep the higher mark.
+        let mut state = state;
+        if let Some(now) = cleaner::checkpoint::read(&self.dir) {
+            state.cleaned_upto = state.cleaned_upto.max(now.cleaned_upto);
+        }
         cleaner::checkpoint::write(&self.dir, &state)?;
         for (view, new) in outputs {
             let Some(i) = self

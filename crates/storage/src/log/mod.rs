@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::LogConfig;
+use crate::epochs::LeaderEpochs;
 use crate::error::{IoContext, StorageError};
 use crate::producer::ProducerState;
 use crate::recovery::{self, RecoveryInfo, Unsynced};
@@ -65,6 +66,8 @@ pub struct Log {
     last_now_ms: i64,
     /// Idempotent and transactional producers' state.
     producers: ProducerState,
+    /// Where each leader epoch's batches start.
+    epochs: LeaderEpochs,
 }
 
 impl Log {
@@ -99,6 +102,9 @@ impl Log {
             segments = r.segments.len(),
             "log opened"
         );
+        let log_end = r.segments.last().map_or(0, |s| s.next_offset);
+        let mut epochs = LeaderEpochs::load(dir, i64::MAX);
+        epochs.truncate_from_end(log_end)?;
         let mut log = Log {
             dir: dir.to_path_buf(),
             dir_handle: Arc::new(dir_handle),
@@ -115,9 +121,20 @@ impl Log {
             recovery_info: r.info,
             last_now_ms: now_ms,
             producers: ProducerState::new(),
+            epochs,
         };
         log.rebuild_producers()?;
         Ok(log)
+    }
+
+    /// Where each leader epoch's batches start.
+    pub fn leader_epochs(&self) -> &LeaderEpochs {
+        &self.epochs
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` and where it ends here.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
     }
 
     /// The first readable offset.

@@ -44,6 +44,7 @@ impl Log {
         let log_end = self.log_end_offset();
         self.log_start_offset = self.log_start_offset.min(log_end);
         tracing::info!(dir = %self.dir.display(), offset, log_end, "truncated log");
+        self.epochs.truncate_from_end(log_end)?;
         self.rebuild_producers()
     }
 
@@ -75,6 +76,7 @@ impl Log {
         self.recovery_point = offset;
         tracing::info!(dir = %self.dir.display(), offset, "emptied log");
         self.write_checkpoint(false)?;
+        self.epochs.clear()?;
         self.rebuild_producers()
     }
 
