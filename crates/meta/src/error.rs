@@ -33,6 +33,12 @@ pub enum MetaError {
     /// REQUEST_TIMED_OUT (7): no controller could carry out the change.
     #[error("{0}")]
     Unavailable(String),
+    /// FENCED_LEADER_EPOCH (74): the asker no longer leads the partition at that epoch.
+    #[error("{0}")]
+    StaleLeader(String),
+    /// INELIGIBLE_REPLICA (107): a replica that may not join the ISR (it is fenced).
+    #[error("{0}")]
+    IneligibleReplica(String),
 }
 
 impl MetaError {
@@ -48,6 +54,8 @@ impl MetaError {
             Self::InvalidConfig(_) => 40,
             Self::InvalidRequest(_) => 42,
             Self::Unavailable(_) => 7,
+            Self::StaleLeader(_) => 74,
+            Self::IneligibleReplica(_) => 107,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! changes bump the partition's leader epoch, as Kafka's controller does.
 
 use crate::controller::Controller;
+use crate::error::MetaError;
 use crate::image::{MetadataImage, PartitionImage};
 use crate::records::MetadataRecord;
 
@@ -64,8 +65,10 @@ impl Controller {
         out
     }
 
-    /// Records for fencing a broker that stopped heartbeating: it is fenced, and each
-    /// partition it leads moves to another unfenced in-sync replica, or goes offline.
+    /// Records for fencing a broker that stopped heartbeating: it is fenced, each
+    /// partition it leads moves to another unfenced in-sync replica (or, where the topic
+    /// opts into unclean election, any unfenced replica), or goes offline; it leaves the
+    /// ISR of the partitions it follows.
     pub fn fence_broker(&self, image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
         if image.brokers.get(&node_id).is_none_or(|b| b.fenced) {
             return Vec::new();
@@ -73,18 +76,97 @@ impl Controller {
         let alive = |n: i32| n != node_id && image.brokers.get(&n).is_some_and(|b| !b.fenced);
         let mut out = vec![MetadataRecord::FenceBroker { node_id }];
         for t in image.topics.values() {
-            for p in t.partitions.values().filter(|p| p.leader == node_id) {
-                let next = p.isr.iter().copied().find(|&n| alive(n)).unwrap_or(-1);
-                // The ISR keeps its last member, so that it can lead again (as Kafka's does).
-                let isr: Vec<i32> = if next == -1 {
-                    p.isr.clone()
-                } else {
-                    p.isr.iter().copied().filter(|&n| n != node_id).collect()
-                };
-                out.push(lead(t.topic_id, p, next, isr));
+            let unclean = t
+                .configs
+                .get("unclean.leader.election.enable")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            for p in t.partitions.values() {
+                if p.leader == node_id {
+                    let mut next = p
+                        .replicas
+                        .iter()
+                        .copied()
+                        .find(|&n| p.isr.contains(&n) && alive(n))
+                        .unwrap_or(-1);
+                    let mut isr: Vec<i32> = if next == -1 {
+                        // The ISR keeps its last member, so that it can lead again (as
+                        // Kafka's does).
+                        p.isr.clone()
+                    } else {
+                        p.isr.iter().copied().filter(|&n| n != node_id).collect()
+                    };
+                    if next == -1 && unclean {
+                        if let Some(n) = p.replicas.iter().copied().find(|&n| alive(n)) {
+                            next = n;
+                            isr = vec![n];
+                        }
+                    }
+                    out.push(lead(t.topic_id, p, next, isr));
+                } else if p.leader >= 0 && p.isr.contains(&node_id) {
+                    out.push(MetadataRecord::Partition {
+                        topic_id: t.topic_id,
+                        partition: p.partition,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.iter().copied().filter(|&n| n != node_id).collect(),
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                    });
+                }
             }
         }
         out
+    }
+
+    /// Records for a partition leader's ISR change (AlterPartition): refused unless it
+    /// still leads at `leader_epoch`, the ISR holds it and only its replicas, and every
+    /// replica it adds is unfenced.
+    pub fn alter_isr(
+        &self,
+        image: &MetadataImage,
+        topic_id: &crate::records::TopicId,
+        partition: i32,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+    ) -> Result<Vec<MetadataRecord>, MetaError> {
+        let p = image
+            .topic_by_id(topic_id)
+            .and_then(|t| t.partitions.get(&partition))
+            .ok_or_else(|| MetaError::UnknownTopic(format!("partition {partition}")))?;
+        if p.leader != leader || p.leader_epoch != leader_epoch {
+            return Err(MetaError::StaleLeader(format!(
+                "broker {leader} at epoch {leader_epoch} does not lead partition {partition} (leader {} at epoch {})",
+                p.leader, p.leader_epoch
+            )));
+        }
+        let mut isr = isr;
+        isr.sort_unstable();
+        isr.dedup();
+        if !isr.contains(&leader) || isr.iter().any(|n| !p.replicas.contains(n)) {
+            return Err(MetaError::InvalidRequest(format!(
+                "ISR {isr:?} must hold the leader and only replicas of {:?}",
+                p.replicas
+            )));
+        }
+        let fenced = |n: &i32| image.brokers.get(n).is_none_or(|b| b.fenced);
+        if let Some(n) = isr.iter().find(|n| !p.isr.contains(n) && fenced(n)) {
+            return Err(MetaError::IneligibleReplica(format!(
+                "broker {n} is fenced and may not join the ISR"
+            )));
+        }
+        let mut current = p.isr.clone();
+        current.sort_unstable();
+        if current == isr {
+            return Ok(Vec::new());
+        }
+        Ok(vec![MetadataRecord::Partition {
+            topic_id: *topic_id,
+            partition,
+            replicas: p.replicas.clone(),
+            isr,
+            leader,
+            leader_epoch,
+        }])
     }
 
     /// Records for a fenced broker whose heartbeats resumed.
@@ -225,5 +307,56 @@ mod tests {
             back.topic_by_id(&[4; 16]).map(|t| t.name.clone()),
             Some("t".into())
         );
+    }
+
+    #[test]
+    fn isr_changes_come_only_from_the_current_leader() {
+        let c = Controller::default();
+        let mut img = MetadataImage::default();
+        for n in 1..=3 {
+            let recs = c.register_broker(&img, &reg(n));
+            apply(&mut img, recs);
+        }
+        let spec = CreateTopicSpec {
+            name: "t".into(),
+            num_partitions: 1,
+            replication_factor: 3,
+            ..Default::default()
+        };
+        let recs = c.create_topic(&img, &spec, [4; 16]).unwrap();
+        apply(&mut img, recs);
+        let p = img.topic("t").unwrap().partitions[&0].clone();
+        let (leader, epoch) = (p.leader, p.leader_epoch);
+        let follower = *p.replicas.iter().find(|&&n| n != leader).unwrap();
+        let shrunk: Vec<i32> = p.isr.iter().copied().filter(|&n| n != follower).collect();
+        let stale = c.alter_isr(&img, &[4; 16], 0, follower, epoch, shrunk.clone());
+        assert_eq!(
+            stale.unwrap_err().code(),
+            74,
+            "only the leader may change it"
+        );
+        let old = c.alter_isr(&img, &[4; 16], 0, leader, epoch - 1, shrunk.clone());
+        assert_eq!(old.unwrap_err().code(), 74, "at its current epoch");
+        let recs = c
+            .alter_isr(&img, &[4; 16], 0, leader, epoch, shrunk)
+            .unwrap();
+        apply(&mut img, recs);
+        let p = img.topic("t").unwrap().partitions[&0].clone();
+        assert!(!p.isr.contains(&follower));
+        assert_eq!(
+            p.leader_epoch, epoch,
+            "an ISR change keeps the leader epoch"
+        );
+        // A fenced follower may not come back into the ISR; fencing a follower removes it.
+        let recs = c.fence_broker(&img, follower);
+        apply(&mut img, recs);
+        let back: Vec<i32> = vec![1, 2, 3];
+        let refused = c.alter_isr(&img, &[4; 16], 0, leader, epoch, back);
+        assert_eq!(refused.unwrap_err().code(), 107);
+        let other = *p.isr.iter().find(|&&n| n != leader).unwrap();
+        let recs = c.fence_broker(&img, other);
+        apply(&mut img, recs);
+        let p = &img.topic("t").unwrap().partitions[&0];
+        assert_eq!((p.leader, p.isr.clone()), (leader, vec![leader]));
     }
 }

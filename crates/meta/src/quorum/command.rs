@@ -72,6 +72,19 @@ pub enum Command {
     },
     /// A block of never-used producer ids.
     AllocateProducerIds,
+    /// A partition leader changes its ISR (Kafka's AlterPartition).
+    AlterIsr {
+        /// The topic.
+        topic_id: TopicId,
+        /// The partition.
+        partition: i32,
+        /// The asking leader.
+        leader: i32,
+        /// Its leader epoch.
+        leader_epoch: i32,
+        /// The ISR it wants.
+        isr: Vec<i32>,
+    },
 }
 
 /// What a command did.
@@ -176,6 +189,13 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
             };
             one(r.map(|recs| if validate_only { Vec::new() } else { recs }))
         }
+        Command::AlterIsr {
+            topic_id,
+            partition,
+            leader,
+            leader_epoch,
+            isr,
+        } => one(c.alter_isr(image, &topic_id, partition, leader, leader_epoch, isr)),
         Command::AllocateProducerIds => {
             let start = image.next_producer_id;
             let end = start + PRODUCER_ID_BLOCK;
