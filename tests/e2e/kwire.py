@@ -393,7 +393,8 @@ class Conn:
 
     def metadata(self, topics: list[str] | None, allow_auto_create: bool = False) -> dict:
         """Metadata v4. Returns {'brokers': [(id, host, port)], 'cluster_id', 'controller_id',
-        'topics': {name: {'error': code, 'partitions': {index: (error, leader)}}}}."""
+        'topics': {name: {'error': code, 'partitions': {index: (error, leader)},
+        'replicas': {index: (replicas, isr)}}}}."""
         body = array(None if topics is None else [string(t) for t in topics])
         body += i8(1 if allow_auto_create else 0)
         r = self.request(API_METADATA, 4, body)
@@ -406,16 +407,17 @@ class Conn:
             err = x.i16()
             idx = x.i32()
             leader = x.i32()
-            x.array(lambda y: y.i32())
-            x.array(lambda y: y.i32())
-            return idx, (err, leader)
+            replicas = x.array(lambda y: y.i32()) or []
+            isr = x.array(lambda y: y.i32()) or []
+            return idx, (err, leader), (replicas, isr)
 
         def topic(x: Reader):
             err = x.i16()
             name = x.string()
             x.i8()  # is_internal
-            parts = dict(x.array(partition) or [])
-            return name, {"error": err, "partitions": parts}
+            parts = x.array(partition) or []
+            return name, {"error": err, "partitions": {i: el for i, el, _ in parts},
+                          "replicas": {i: ri for i, _, ri in parts}}
 
         topics_out = dict(r.array(topic) or [])
         return {

@@ -4,8 +4,8 @@ any node and find each partition's leader; a broker that is killed is fenced onc
 session runs out, its partitions report no leader, and it takes them back when it
 returns; losing the active controller elects another.
 
-Partitions are not replicated between brokers yet, so topics here have replication factor
-1, and a replication factor above 1 is refused (INVALID_REPLICATION_FACTOR).
+Topics here have replication factor 1, so a killed broker's partitions go offline; see
+test_replication.py for replicated partitions and failover.
 
 Weir only for now: the Kafka reference (scripts/kafka-reference) runs a single node.
 """
@@ -177,16 +177,6 @@ def test_groups_commit_through_their_coordinator_on_any_node(cluster):
     finally:
         c.close()
     assert sum(tp.offset for tp in committed) == 90, committed
-
-
-def test_replication_factor_above_one_is_refused(cluster):
-    from confluent_kafka import KafkaException
-
-    topic = f"rf3-{uuid.uuid4().hex[:8]}"
-    with pytest.raises(KafkaException) as e:
-        create(cluster[1], topic, 1, rf=3)
-    assert e.value.args[0].name() == "INVALID_REPLICATION_FACTOR"
-    assert topic not in metadata(cluster[1])["topics"]
 
 
 def test_a_killed_broker_is_fenced_and_takes_its_partitions_back(cluster):

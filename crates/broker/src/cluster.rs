@@ -49,6 +49,7 @@ impl BrokerState {
         state.sync_image().await;
         tokio::spawn(follow(Arc::downgrade(&state)));
         tokio::spawn(heartbeat(Arc::downgrade(&state)));
+        crate::replication::start(&state);
         Ok(state)
     }
 
@@ -124,7 +125,6 @@ impl BrokerState {
                     for r in &records {
                         scratch.apply(r);
                     }
-                    replicated_refused(spec)?;
                     Ok(topic)
                 })
                 .collect();
@@ -132,10 +132,7 @@ impl BrokerState {
         let mut out: Vec<Option<Result<Arc<TopicImage>, MetaError>>> = vec![None; specs.len()];
         let mut asked: Vec<(usize, (CreateTopicSpec, TopicId))> = Vec::new();
         for (i, spec) in specs.iter().enumerate() {
-            match replicated_refused(spec) {
-                Err(e) => out[i] = Some(Err(e)),
-                Ok(()) => asked.push((i, (spec.clone(), new_topic_id()))),
-            }
+            asked.push((i, (spec.clone(), new_topic_id())));
         }
         if !asked.is_empty() {
             let cmd = Command::CreateTopics {
@@ -180,9 +177,6 @@ impl BrokerState {
         assignments: Option<&[Vec<i32>]>,
         validate_only: bool,
     ) -> Result<(), MetaError> {
-        if assignments.is_some_and(|a| a.iter().any(|r| r.len() > 1)) {
-            return Err(not_replicated());
-        }
         if validate_only {
             self.controller
                 .create_partitions(&self.image(), name, count, assignments)?;
@@ -266,23 +260,6 @@ fn first(outcome: Result<Outcome, MetaError>) -> Result<(), MetaError> {
         .into_iter()
         .next()
         .unwrap_or(Err(MetaError::InvalidRequest("no result".into())))
-}
-
-/// Partitions are not replicated yet: a replication factor above 1 would promise copies
-/// that no follower makes, so it is refused rather than silently weakened.
-fn replicated_refused(spec: &CreateTopicSpec) -> Result<(), MetaError> {
-    if spec.replication_factor > 1 || spec.assignments.iter().any(|(_, r)| r.len() > 1) {
-        return Err(not_replicated());
-    }
-    Ok(())
-}
-
-fn not_replicated() -> MetaError {
-    MetaError::InvalidReplicationFactor(
-        "Replication factor above 1 is not supported yet: Weir does not replicate partitions \
-         between brokers."
-            .into(),
-    )
 }
 
 /// Publishes each image the quorum applies here.

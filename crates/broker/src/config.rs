@@ -76,6 +76,8 @@ pub struct BrokerConfig {
     pub broker_session_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms`: how often this broker tells the controller it lives.
     pub broker_heartbeat_interval_ms: u64,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
 }
 
 impl Default for BrokerConfig {
@@ -111,6 +113,7 @@ impl Default for BrokerConfig {
             rack: None,
             broker_session_timeout_ms: 9000,
             broker_heartbeat_interval_ms: 2000,
+            replica_lag_time_max_ms: 30_000,
         }
     }
 }

@@ -141,10 +141,10 @@ pub(crate) async fn handle(
         K::AlterConfigs => call.now(handlers::alter_configs::handle).await,
         K::IncrementalAlterConfigs => call.now(handlers::alter_configs::handle_incremental).await,
         K::DeleteRecords => call.now(handlers::delete_records::handle).await,
+        K::OffsetForLeaderEpoch => call.now(handlers::offset_for_leader_epoch::handle).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
         K::SaslHandshake
-        | K::OffsetForLeaderEpoch
         | K::DescribeAcls
         | K::CreateAcls
         | K::DeleteAcls
@@ -279,6 +279,7 @@ impl SizeHint for m::AddPartitionsToTxnResponse {}
 impl SizeHint for m::AlterConfigsResponse {}
 impl SizeHint for m::ApiVersionsResponse {}
 impl SizeHint for m::DeleteRecordsResponse {}
+impl SizeHint for m::OffsetForLeaderEpochResponse {}
 impl SizeHint for m::IncrementalAlterConfigsResponse {}
 impl SizeHint for m::DescribeProducersResponse {}
 impl SizeHint for m::DescribeTransactionsResponse {}

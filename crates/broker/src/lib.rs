@@ -29,6 +29,8 @@ mod locks;
 pub mod partition;
 pub mod peers;
 pub mod reconcile;
+pub mod replica;
+mod replication;
 pub mod server;
 pub mod state;
 pub mod txns;

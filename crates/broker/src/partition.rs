@@ -4,13 +4,14 @@
 //! and fetches share its read lock; the high watermark is published through an atomic so
 //! fetches read it without any lock, as is the last stable offset (the start of the oldest
 //! open transaction, or the high watermark).
-//! On a single node the ISR is the leader alone, so the high watermark follows the log end.
+//! The high watermark is the smallest log end in the ISR (see [`crate::replica`]); with the
+//! leader alone in the ISR it follows the log end. A leader stamps its epoch on each batch.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use weir_meta::TopicId;
+use weir_meta::{PartitionImage, TopicId};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::record::batch::{self, BatchHeader};
 use weir_protocol::record::control::end_txn_marker_batch;
@@ -21,6 +22,7 @@ use weir_storage::{
 };
 
 use crate::locks;
+use crate::replica::{ReplicaSet, Role};
 
 /// Settings a partition takes from its topic's effective configs.
 #[derive(Debug, Clone)]
@@ -38,6 +40,8 @@ pub struct PartitionSettings {
     pub retention: RetentionPolicy,
     /// `min.cleanable.dirty.ratio`, the compaction lags and `delete.retention.ms`.
     pub compaction: CompactionPolicy,
+    /// `min.insync.replicas`: the ISR an acks=all produce needs.
+    pub min_insync_replicas: usize,
 }
 
 /// A partition hosted here.
@@ -54,6 +58,7 @@ pub struct Partition {
     log_start_offset: AtomicI64,
     leader_epoch: AtomicI32,
     settings: RwLock<Arc<PartitionSettings>>,
+    replication: Mutex<ReplicaSet>,
 }
 
 /// Why a producer's batch was not appended.
@@ -81,8 +86,11 @@ pub struct Appended {
 }
 
 impl Partition {
-    /// Wraps an opened log.
+    /// Wraps an opened log, hosted on broker `node`. The high watermark starts at the log
+    /// start: only the ISR's fetches (or being the ISR alone) move it up, so a restarted
+    /// replica never shows records its peers may not have.
     pub fn new(
+        node: i32,
         topic: String,
         topic_id: TopicId,
         index: i32,
@@ -90,21 +98,224 @@ impl Partition {
         settings: PartitionSettings,
     ) -> Self {
         let mut log = log;
-        let leo = log.log_end_offset();
         let start = log.log_start_offset();
-        log.on_high_watermark(leo);
-        let lso = log.last_stable_offset(leo);
+        log.on_high_watermark(start);
+        let lso = log.last_stable_offset(start);
         Self {
             topic,
             topic_id,
             index,
             log: RwLock::new(log),
-            high_watermark: AtomicI64::new(leo),
+            high_watermark: AtomicI64::new(start),
             last_stable_offset: AtomicI64::new(lso),
             log_start_offset: AtomicI64::new(start),
             leader_epoch: AtomicI32::new(0),
             settings: RwLock::new(Arc::new(settings)),
+            replication: Mutex::new(ReplicaSet::new(node)),
         }
+    }
+
+    /// Applies the image's replicas, ISR, leader and epoch; true when this broker's role
+    /// or the epoch changed. A leader's high watermark is recomputed at once.
+    pub fn apply_image(&self, p: &PartitionImage, now_ms: i64) -> bool {
+        let changed = locks::lock(&self.replication).apply(p, now_ms);
+        self.leader_epoch.store(p.leader_epoch, Ordering::Release);
+        let mut log = self.log_mut();
+        self.advance_high_watermark(&mut log);
+        changed
+    }
+
+    /// A copy of the replication state.
+    pub fn replicas(&self) -> ReplicaSet {
+        locks::lock(&self.replication).clone()
+    }
+
+    /// Whether this broker leads the partition at its current epoch.
+    pub fn is_leader(&self) -> bool {
+        locks::lock(&self.replication).is_leader()
+    }
+
+    /// The ISR size the controller committed.
+    pub fn isr_len(&self) -> usize {
+        locks::lock(&self.replication).isr.len()
+    }
+
+    /// A follower fetched from `fetch_offset`: tracks it, advances the high watermark
+    /// (true if it moved) and, if it caught up from outside the ISR and may join
+    /// (`eligible`: not fenced), returns the ISR to propose (marked pending).
+    pub fn on_follower_fetch(
+        &self,
+        follower: i32,
+        fetch_offset: i64,
+        eligible: bool,
+        now_ms: i64,
+    ) -> (bool, Option<Vec<i32>>) {
+        let mut log = self.log_mut();
+        let leo = log.log_end_offset();
+        {
+            let mut rs = locks::lock(&self.replication);
+            if !rs.is_leader() {
+                return (false, None);
+            }
+            rs.on_fetch(follower, fetch_offset.min(leo), leo, now_ms);
+        }
+        let advanced = self.advance_high_watermark(&mut log);
+        drop(log);
+        let hw = self.high_watermark();
+        let mut rs = locks::lock(&self.replication);
+        if !eligible || rs.pending.is_some() || !rs.caught_up(follower, hw) {
+            return (advanced, None);
+        }
+        let mut isr = rs.isr.clone();
+        isr.push(follower);
+        rs.pending = Some(isr.clone());
+        (advanced, Some(isr))
+    }
+
+    /// If this broker leads and some ISR followers lagged past `lag_ms`: the smaller ISR to
+    /// propose (marked pending).
+    pub fn shrink_isr(&self, now_ms: i64, lag_ms: i64) -> Option<Vec<i32>> {
+        let mut rs = locks::lock(&self.replication);
+        if !rs.is_leader() || rs.pending.is_some() {
+            return None;
+        }
+        let out = rs.lagging(now_ms, lag_ms);
+        if out.is_empty() {
+            return None;
+        }
+        let isr: Vec<i32> = rs
+            .isr
+            .iter()
+            .copied()
+            .filter(|n| !out.contains(n))
+            .collect();
+        rs.pending = Some(isr.clone());
+        Some(isr)
+    }
+
+    /// Forgets a pending ISR change the controller refused (or that failed).
+    pub fn clear_pending_isr(&self) {
+        locks::lock(&self.replication).pending = None;
+    }
+
+    /// The leader to fetch from and whether the log must first be checked against it, if
+    /// this broker follows the partition.
+    pub fn following(&self) -> Option<(i32, bool)> {
+        match locks::lock(&self.replication).role {
+            Role::Follower { leader, truncate } if leader >= 0 => Some((leader, truncate)),
+            _ => None,
+        }
+    }
+
+    /// As a follower: check the log against the leader again before fetching on.
+    pub fn need_truncation(&self) {
+        if let Role::Follower { truncate, .. } = &mut locks::lock(&self.replication).role {
+            *truncate = true;
+        }
+    }
+
+    /// The follower checked its log against the leader at `epoch` (still current?).
+    pub fn truncation_done(&self, epoch: i32) {
+        let mut rs = locks::lock(&self.replication);
+        if rs.epoch == epoch {
+            if let Role::Follower { truncate, .. } = &mut rs.role {
+                *truncate = false;
+            }
+        }
+    }
+
+    /// As a follower: cuts the log to `offset` (a divergent tail) and lowers the high
+    /// watermark with it.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut log = self.log_mut();
+        log.truncate_to(offset)?;
+        self.clamp_to_log(&mut log);
+        Ok(())
+    }
+
+    /// As a follower: empties the log and restarts it at `offset` (the leader's log start
+    /// is past everything here).
+    pub fn reset_to(&self, offset: i64) -> Result<(), StorageError> {
+        let mut log = self.log_mut();
+        log.reset_to(offset)?;
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
+        self.clamp_to_log(&mut log);
+        Ok(())
+    }
+
+    fn clamp_to_log(&self, log: &mut Log) {
+        let hw = self.high_watermark().min(log.log_end_offset());
+        self.high_watermark.store(hw, Ordering::Release);
+        log.on_high_watermark(hw);
+        self.last_stable_offset
+            .store(log.last_stable_offset(hw), Ordering::Release);
+    }
+
+    /// As a follower: appends the leader's batches (whole batches, in order; those below
+    /// the log end are skipped) and takes the leader's high watermark up to the log end.
+    /// Returns the number of batches appended.
+    pub fn append_replicated(
+        &self,
+        batches: &mut [u8],
+        leader_hw: i64,
+        now_ms: i64,
+    ) -> Result<usize, StorageError> {
+        let mut log = self.log_mut();
+        let max = log.config().max_batch_bytes;
+        let mut at = 0usize;
+        let mut appended = 0usize;
+        while at < batches.len() {
+            let rest = &mut batches[at..];
+            // A partial batch at the end of a fetch response is not an error: Kafka cuts
+            // responses at the size limit.
+            let Ok(h) = BatchHeader::parse(rest) else {
+                break;
+            };
+            let Ok(len) = h.checked_total_len(max) else {
+                return Err(StorageError::Corrupt(format!(
+                    "replicated batch at {} has length {}",
+                    h.base_offset, h.batch_length
+                )));
+            };
+            let Some(one) = rest.get_mut(..len) else {
+                break;
+            };
+            at += len;
+            if h.last_offset() < log.log_end_offset() {
+                continue;
+            }
+            BatchHeader::validate(one, len)
+                .map_err(|e| StorageError::Corrupt(format!("replicated batch: {e}")))?;
+            log.append_from(one, Origin::Replica, now_ms)?;
+            appended += 1;
+        }
+        let hw = leader_hw.min(log.log_end_offset());
+        self.high_watermark.store(hw, Ordering::Release);
+        log.on_high_watermark(hw);
+        self.last_stable_offset
+            .store(log.last_stable_offset(hw), Ordering::Release);
+        Ok(appended)
+    }
+
+    /// As the leader: batches from `offset` up to the log end, for a follower.
+    pub fn read_for_follower(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, StorageError> {
+        let log = self.log();
+        log.read(offset, max_bytes, log.log_end_offset(), true)
+    }
+
+    /// OffsetForLeaderEpoch: the largest epoch at or below `epoch` here and its end offset.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.log().end_offset_for_epoch(epoch)
+    }
+
+    /// The newest leader epoch in this log, if any.
+    pub fn latest_log_epoch(&self) -> Option<i32> {
+        self.log().leader_epochs().latest().map(|e| e.epoch)
     }
 
     /// Current settings.
@@ -130,11 +341,6 @@ impl Partition {
     /// Leader epoch from the metadata image.
     pub fn leader_epoch(&self) -> i32 {
         self.leader_epoch.load(Ordering::Acquire)
-    }
-
-    /// Records the leader epoch the metadata image gives.
-    pub fn set_leader_epoch(&self, epoch: i32) {
-        self.leader_epoch.store(epoch, Ordering::Release);
     }
 
     /// Kafka's check of a client's `current_leader_epoch` (-1: no check): newer than ours is
@@ -213,6 +419,7 @@ impl Partition {
             log_append_time = now_ms;
         }
         let mut log = self.log_mut();
+        self.stamp_epoch(bytes).map_err(AppendError::Refused)?;
         if header.is_transactional() && header.producer_id >= 0 {
             let open = log
                 .producer_state()
@@ -265,19 +472,44 @@ impl Partition {
         )?;
         let mut bytes = batch.to_vec();
         let mut log = self.log_mut();
+        self.stamp_epoch(&mut bytes)
+            .map_err(|code| StorageError::Corrupt(code.name().to_string()))?;
         let origin = Origin::Coordinator { coordinator_epoch };
         let info = log.append_from(&mut bytes, origin, now_ms)?;
         self.advance_high_watermark(&mut log);
         Ok(info.base_offset)
     }
 
-    /// On one node the ISR is the leader alone: the high watermark follows the log end.
-    fn advance_high_watermark(&self, log: &mut Log) {
-        let hw = log.log_end_offset();
-        log.on_high_watermark(hw);
-        self.high_watermark.store(hw, Ordering::Release);
+    /// Writes this leader's epoch into a batch about to be appended; refuses if this
+    /// broker no longer leads (the caller holds the log's write lock, so no image can
+    /// demote it between this check and the append).
+    fn stamp_epoch(&self, bytes: &mut [u8]) -> Result<i32, ErrorCode> {
+        let rs = locks::lock(&self.replication);
+        if !rs.is_leader() {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        }
+        batch::set_partition_leader_epoch(bytes, rs.epoch);
+        Ok(rs.epoch)
+    }
+
+    /// As the leader: raises the high watermark to what the ISR has (never lowers it);
+    /// true if it moved.
+    fn advance_high_watermark(&self, log: &mut Log) -> bool {
+        let target = {
+            let rs = locks::lock(&self.replication);
+            if !rs.is_leader() {
+                return false;
+            }
+            rs.isr_high_watermark(log.log_end_offset())
+        };
+        if target <= self.high_watermark() {
+            return false;
+        }
+        log.on_high_watermark(target);
+        self.high_watermark.store(target, Ordering::Release);
         self.last_stable_offset
-            .store(log.last_stable_offset(hw), Ordering::Release);
+            .store(log.last_stable_offset(target), Ordering::Release);
+        true
     }
 
     /// The offset below which `read_committed` consumers may read.

@@ -63,12 +63,17 @@ impl BrokerState {
             }
         }
         let mut first_error = None;
+        let mut changed: Vec<Arc<Partition>> = Vec::new();
         for (k, (topic, index)) in wanted {
             let settings = self.settings_for(&next, &topic.configs);
-            let epoch = topic.partitions.get(&index).map_or(0, |p| p.leader_epoch);
+            let Some(image_part) = topic.partitions.get(&index) else {
+                continue;
+            };
             if let Some(p) = map.get(&k) {
                 p.set_settings(settings);
-                p.set_leader_epoch(epoch);
+                if p.apply_image(image_part, now_ms()) {
+                    changed.push(p.clone());
+                }
                 // Segment size and age apply from the next roll, as in Kafka.
                 if let Err(e) = p
                     .log_mut()
@@ -80,8 +85,10 @@ impl BrokerState {
             }
             match self.open_partition(topic, index, settings) {
                 Ok(p) => {
-                    p.set_leader_epoch(epoch);
-                    map.insert(k, Arc::new(p));
+                    p.apply_image(image_part, now_ms());
+                    let p = Arc::new(p);
+                    changed.push(p.clone());
+                    map.insert(k, p);
                 }
                 Err(e) => {
                     warn!(topic = %topic.name, partition = index, error = %e, "could not open partition log");
@@ -91,6 +98,11 @@ impl BrokerState {
         }
         drop(map);
         *locks::write(&self.image) = next;
+        if !changed.is_empty() {
+            self.on_roles_changed(&changed);
+        }
+        // Waiters on a partition (acks=all, long polls) see leadership and ISR changes.
+        self.data_notify.notify_waiters();
         first_error.map_or(Ok(()), Err)
     }
 
@@ -129,6 +141,7 @@ impl BrokerState {
                 max_compaction_lag_ms: num("max.compaction.lag.ms", i64::MAX),
                 delete_retention_ms: num("delete.retention.ms", defaults.delete_retention_ms),
             },
+            min_insync_replicas: usize::try_from(num("min.insync.replicas", 1)).unwrap_or(1),
         }
     }
 
@@ -189,6 +202,7 @@ impl BrokerState {
             std::fs::write(&marker, format!("{id_text}\n")).map_err(io)?;
         }
         Ok(Partition::new(
+            self.config.node_id,
             topic.name.clone(),
             topic.topic_id,
             index,

@@ -66,6 +66,8 @@ pub struct BrokerState {
     pub(crate) producer_ids: Mutex<(i64, i64)>,
     /// Connections to the other brokers.
     pub(crate) peers: Peers,
+    /// Woken when partitions change role: replica fetchers start or stop.
+    pub(crate) replication_changed: Arc<Notify>,
 }
 
 impl BrokerState {
@@ -99,6 +101,7 @@ impl BrokerState {
             partitions: RwLock::new(HashMap::new()),
             producer_ids: Mutex::new((0, 0)),
             peers: Peers::default(),
+            replication_changed: Arc::new(Notify::new()),
         }
     }
 

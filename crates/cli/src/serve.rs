@@ -170,6 +170,10 @@ pub(crate) struct ServeArgs {
     /// (broker.heartbeat.interval.ms).
     #[arg(long, env = "WEIR_BROKER_HEARTBEAT_INTERVAL_MS")]
     broker_heartbeat_interval_ms: Option<u64>,
+    /// A follower not caught up for this long leaves the ISR [default: 30000]
+    /// (replica.lag.time.max.ms).
+    #[arg(long, env = "WEIR_REPLICA_LAG_TIME_MAX_MS")]
+    replica_lag_time_max_ms: Option<u64>,
 }
 
 /// Reads `key=value` lines; `#` and `!` start comments, as in Java properties files.
@@ -446,6 +450,11 @@ impl ServeArgs {
             .broker_heartbeat_interval_ms
             .or(take(&mut file, "broker.heartbeat.interval.ms")?)
             .unwrap_or(config.broker_heartbeat_interval_ms);
+        config.replica_lag_time_max_ms = self
+            .replica_lag_time_max_ms
+            .or(take(&mut file, "replica.lag.time.max.ms")?)
+            .unwrap_or(config.replica_lag_time_max_ms)
+            .max(1);
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

@@ -2,7 +2,10 @@
 //! `read_committed`, with the aborted transactions in what is returned), honouring max_bytes,
 //! partition_max_bytes and KIP-74 (the first batch is returned even if larger). Long-polls
 //! until min_bytes are available or max_wait_ms passes, woken by appends, never spinning.
+//! A follower's fetch (a replica id of a replica) reads up to the log end, and its fetch
+//! offset tells the leader how far it has the log: the high watermark and ISR follow.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -15,7 +18,7 @@ use weir_protocol::messages::{FetchRequest, FetchResponse};
 use crate::dispatch::{Reply, RequestContext};
 use crate::error::storage_error_code;
 use crate::ids::{from_uuid, to_uuid};
-use crate::state::BrokerState;
+use crate::state::{now_ms, BrokerState};
 
 pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<FetchResponse> {
     let state = ctx.state;
@@ -23,6 +26,14 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
     let deadline = Instant::now() + max_wait;
     let min_bytes = usize::try_from(req.min_bytes.max(0)).unwrap_or(0);
+    let replica = if req.replica_id >= 0 {
+        req.replica_id
+    } else {
+        req.replica_state.replica_id
+    };
+    if replica >= 0 {
+        follower_fetched(&state, &req, version, replica);
+    }
     let (responses, bytes, errors) = read_once(&state, &req, version);
     if bytes >= min_bytes || errors || max_wait.is_zero() {
         return Reply::Now(FetchResponse {
@@ -51,6 +62,44 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
             }
         }
     }))
+}
+
+/// A follower fetching from these offsets has everything below them: track it, wake
+/// what waits on a high watermark that moved, and propose ISR expansions.
+fn follower_fetched(state: &Arc<BrokerState>, req: &FetchRequest, version: i16, replica: i32) {
+    let image = state.image();
+    let now = now_ms();
+    let mut advanced = false;
+    // A fenced broker may not join an ISR (the controller would refuse it).
+    let eligible = image.brokers.get(&replica).is_some_and(|b| !b.fenced);
+    for t in &req.topics {
+        let topic = if version >= 13 {
+            image.topic_by_id(&from_uuid(&t.topic_id))
+        } else {
+            image.topic(&t.topic)
+        };
+        let Some(topic) = topic else { continue };
+        for p in &t.partitions {
+            let Some(partition) = state.partition_by_id(&topic.topic_id, p.partition) else {
+                continue;
+            };
+            if partition
+                .check_leader_epoch(p.current_leader_epoch)
+                .is_err()
+            {
+                continue;
+            }
+            let (moved, expand) =
+                partition.on_follower_fetch(replica, p.fetch_offset, eligible, now);
+            advanced |= moved;
+            if let Some(isr) = expand {
+                crate::replication::propose_isr(state, &partition, isr);
+            }
+        }
+    }
+    if advanced {
+        state.data_notify.notify_waiters();
+    }
 }
 
 /// One pass over the requested partitions: responses, bytes read, whether any partition
@@ -125,7 +174,14 @@ fn read_once(
             let limit = usize::try_from(p.partition_max_bytes.max(0))
                 .unwrap_or(0)
                 .min(remaining);
-            match partition.read(p.fetch_offset, limit, total == 0, read_committed) {
+            let read = if req.replica_id >= 0 || req.replica_state.replica_id >= 0 {
+                partition
+                    .read_for_follower(p.fetch_offset, limit)
+                    .map(|r| (r, Vec::new()))
+            } else {
+                partition.read(p.fetch_offset, limit, total == 0, read_committed)
+            };
+            match read {
                 Ok((r, aborted)) => {
                     total += r.bytes.len();
                     remaining = remaining.saturating_sub(r.bytes.len());

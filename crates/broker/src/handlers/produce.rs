@@ -32,7 +32,7 @@ struct Outcome {
     base_offset: i64,
     log_append_time: i64,
     log_start_offset: i64,
-    durable: Option<(Arc<Partition>, i64)>,
+    durable: Option<(Arc<Partition>, i64, i32)>,
 }
 
 impl Outcome {
@@ -64,7 +64,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<Pr
                 )
             } else {
                 let txn_id = req.transactional_id.as_deref().filter(|t| !t.is_empty());
-                append_one(&state, &topic.name, p.index, p.records, txn_id, now)
+                append_one(&state, &topic.name, p.index, p.records, txn_id, acks, now)
             };
             appended |= outcome.error == ErrorCode::None;
             parts.push((p.index, outcome));
@@ -123,7 +123,7 @@ async fn wait_durable(
     let mut waits = Vec::new();
     for (ti, (_, parts)) in results.iter().enumerate() {
         for (pi, (_, o)) in parts.iter().enumerate() {
-            if let Some((p, last)) = &o.durable {
+            if let Some((p, last, _)) = &o.durable {
                 waits.push((ti, pi, state.group_commit.request(p.clone(), *last)));
             }
         }
@@ -140,11 +140,61 @@ async fn wait_durable(
             Ok(_) => {
                 o.error = ErrorCode::KafkaStorageError;
                 o.message = Some("the log could not be synced to disk".into());
+                continue;
             }
             Err(_) => {
                 o.error = ErrorCode::RequestTimedOut;
                 o.message = Some("timed out waiting for the batch to be synced".into());
+                continue;
             }
+        }
+        if let Some((p, last, epoch)) = &o.durable {
+            if let Err((code, message)) = wait_replicated(state, p, *last, *epoch, deadline).await {
+                o.error = code;
+                o.message = Some(message);
+            }
+        }
+    }
+}
+
+/// Waits until the ISR has `last` (the high watermark passed it) while this broker still
+/// leads at `epoch`; Kafka's errors if leadership moved, the ISR shrank below
+/// min.insync.replicas, or the deadline passed.
+async fn wait_replicated(
+    state: &BrokerState,
+    p: &Partition,
+    last: i64,
+    epoch: i32,
+    deadline: tokio::time::Instant,
+) -> Result<(), (ErrorCode, String)> {
+    loop {
+        let notified = state.data_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if p.leader_epoch() != epoch || !p.is_leader() {
+            return Err((
+                ErrorCode::NotLeaderOrFollower,
+                "Leadership moved before the ISR had the batch".into(),
+            ));
+        }
+        if p.high_watermark() > last {
+            let min = p.settings().min_insync_replicas;
+            if p.isr_len() < min {
+                return Err((
+                    ErrorCode::NotEnoughReplicasAfterAppend,
+                    format!(
+                        "The ISR shrank to {} below min.insync.replicas {min} after the append",
+                        p.isr_len()
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Err((
+                ErrorCode::RequestTimedOut,
+                "Timed out waiting for the in-sync replicas".into(),
+            ));
         }
     }
 }
@@ -155,6 +205,7 @@ fn append_one(
     index: i32,
     records: Option<Bytes>,
     transactional_id: Option<&str>,
+    acks: i16,
     now: i64,
 ) -> Outcome {
     let partition = match state.leader(topic, index) {
@@ -264,6 +315,24 @@ fn append_one(
         ),
         None => Ok(()),
     };
+    if acks == -1 && partition.isr_len() < settings.min_insync_replicas {
+        info!(
+            topic,
+            partition = index,
+            isr = partition.isr_len(),
+            min_insync = settings.min_insync_replicas,
+            "refusing an acks=all produce: too few in-sync replicas"
+        );
+        return Outcome::error(
+            ErrorCode::NotEnoughReplicas,
+            format!(
+                "The size of the current ISR {} is insufficient to satisfy the min.isr requirement of {} for partition {topic}-{index}",
+                partition.isr_len(),
+                settings.min_insync_replicas
+            ),
+        );
+    }
+    let epoch = partition.leader_epoch();
     let mut bytes = records.to_vec();
     match partition.append_verified(&mut bytes, &header, now, &verify) {
         Ok(a) => Outcome {
@@ -272,7 +341,7 @@ fn append_one(
             base_offset: a.base_offset,
             log_append_time: a.log_append_time,
             log_start_offset: partition.log_start_offset(),
-            durable: Some((partition.clone(), a.last_offset)),
+            durable: Some((partition.clone(), a.last_offset, epoch)),
         },
         Err(AppendError::Refused(code)) => {
             info!(
