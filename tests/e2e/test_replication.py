@@ -210,6 +210,30 @@ def test_clients_follow_a_new_leader(cluster):
     assert len(got[0]) == 50 + 80
 
 
+def test_a_stopping_leader_hands_its_partitions_over_first(cluster):
+    topic = f"handover-{uuid.uuid4().hex[:8]}"
+    create(cluster, topic, 1)
+    leader = state(cluster, topic)[0][0]
+    first = [Msg(b"k", f"a-{i}".encode()) for i in range(30)]
+    assert all(d.error is None for d in Confluent().produce(cluster[leader].bootstrap, topic, first))
+    log_before = cluster[leader].log_path.read_text(errors="replace")
+    cluster[leader].stop()  # SIGTERM: a controlled shutdown
+    try:
+        stopped_log = cluster[leader].log_path.read_text(errors="replace")[len(log_before):]
+        assert "controlled shutdown: leadership moved" in stopped_log, stopped_log[-3000:]
+        new, _, isr = wait_until(lambda: (s := state(cluster, topic).get(0)) and s[0] not in
+                                 (-1, leader) and s, 30, "the new leader")
+        assert leader not in isr, "a stopped broker leaves the ISR"
+        other = cluster[new]
+        more = [Msg(b"k", f"b-{i}".encode()) for i in range(30)]
+        assert all(d.error is None for d in Confluent().produce(other.bootstrap, topic, more))
+    finally:
+        cluster[leader].start()
+    wait_until(lambda: converged(cluster, topic), 60, "the stopped broker back in the ISR")
+    got = read_all(cluster[leader].bootstrap, topic, 1)
+    assert [v for _, v in got[0]] == [m.value for m in first + more]
+
+
 class History:
     """What a producer had acknowledged and what a consumer saw, per partition."""
 

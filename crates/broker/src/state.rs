@@ -177,9 +177,11 @@ impl BrokerState {
         self.stopping.load(Ordering::Acquire)
     }
 
-    /// Flushes and closes every log and stops the quorum; used on shutdown.
+    /// Hands leadership away (controlled shutdown), flushes and closes every log and stops
+    /// the quorum; used on shutdown.
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.controlled_shutdown().await;
         let parts: Vec<Arc<Partition>> = locks::write(&self.partitions)
             .drain()
             .map(|(_, p)| p)
@@ -190,6 +192,31 @@ impl BrokerState {
             }
         }
         self.meta.shutdown().await;
+    }
+}
+
+impl BrokerState {
+    /// Asks the controller to move this broker's leaderships to other in-sync replicas and
+    /// drop it from ISRs before it stops, as Kafka's controlled shutdown does; skipped when
+    /// no other broker could take anything over. Bounded in time: a stop never hangs here.
+    async fn controlled_shutdown(&self) {
+        let me = self.config.node_id;
+        let image = self.image();
+        let others = image.brokers.values().any(|b| b.node_id != me && !b.fenced);
+        let replicated = image.topics.values().any(|t| {
+            t.partitions
+                .values()
+                .any(|p| p.isr.contains(&me) && p.replicas.len() > 1)
+        });
+        if !others || !replicated {
+            return;
+        }
+        let cmd = weir_meta::quorum::Command::ControlledShutdown { node_id: me };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.meta.submit(cmd)).await {
+            Ok(Ok(_)) => tracing::info!("controlled shutdown: leadership moved to other replicas"),
+            Ok(Err(e)) => warn!(error = %e, "controlled shutdown refused; stopping anyway"),
+            Err(_) => warn!("controlled shutdown timed out; stopping anyway"),
+        }
     }
 }
 

@@ -72,6 +72,12 @@ pub enum Command {
     },
     /// A block of never-used producer ids.
     AllocateProducerIds,
+    /// A broker stopping on purpose: it is fenced at once, so that its partitions get
+    /// other leaders (and it leaves their ISRs) before it goes (controlled shutdown).
+    ControlledShutdown {
+        /// Node id.
+        node_id: i32,
+    },
     /// A partition leader changes its ISR (Kafka's AlterPartition).
     AlterIsr {
         /// The topic.
@@ -188,6 +194,9 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
                 None => c.alter_broker_configs(image, node_id, &ops, replace_all, &cur),
             };
             one(r.map(|recs| if validate_only { Vec::new() } else { recs }))
+        }
+        Command::ControlledShutdown { node_id } => {
+            (c.fence_broker(image, node_id), vec![Ok(())], None)
         }
         Command::AlterIsr {
             topic_id,
