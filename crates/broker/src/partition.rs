@@ -67,9 +67,20 @@ pub enum AppendError {
     /// The log refused or failed it.
     #[error(transparent)]
     Storage(#[from] StorageError),
-    /// Its transaction does not include this partition (or its coordinator could not say).
-    #[error("transaction check failed: {}", .0.name())]
+    /// Refused before the append: this broker no longer leads, or a transactional batch's
+    /// transaction does not include this partition (or its coordinator could not say).
+    #[error("refused: {}", .0.name())]
     Refused(ErrorCode),
+}
+
+impl AppendError {
+    /// The Kafka error code for the failure.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppendError::Storage(e) => crate::error::storage_error_code(e),
+            AppendError::Refused(code) => *code,
+        }
+    }
 }
 
 /// The result of appending one batch.
@@ -125,11 +136,6 @@ impl Partition {
         changed
     }
 
-    /// A copy of the replication state.
-    pub fn replicas(&self) -> ReplicaSet {
-        locks::lock(&self.replication).clone()
-    }
-
     /// Whether this broker leads the partition at its current epoch.
     pub fn is_leader(&self) -> bool {
         locks::lock(&self.replication).is_leader()
@@ -150,17 +156,17 @@ impl Partition {
         eligible: bool,
         now_ms: i64,
     ) -> (bool, Option<Vec<i32>>) {
-        let mut log = self.log_mut();
-        let leo = log.log_end_offset();
-        {
+        let leo = self.log().log_end_offset();
+        let moves = {
             let mut rs = locks::lock(&self.replication);
             if !rs.is_leader() {
                 return (false, None);
             }
             rs.on_fetch(follower, fetch_offset.min(leo), leo, now_ms);
-        }
-        let advanced = self.advance_high_watermark(&mut log);
-        drop(log);
+            rs.isr_high_watermark(leo) > self.high_watermark()
+        };
+        // The log's write lock only when the high watermark moves (it recomputes it).
+        let advanced = moves && self.advance_high_watermark(&mut self.log_mut());
         let hw = self.high_watermark();
         let mut rs = locks::lock(&self.replication);
         if !eligible || rs.pending.is_some() || !rs.caught_up(follower, hw) {
@@ -392,13 +398,8 @@ impl Partition {
         bytes: &mut [u8],
         header: &BatchHeader,
         now_ms: i64,
-    ) -> Result<Appended, StorageError> {
+    ) -> Result<Appended, AppendError> {
         self.append_verified(bytes, header, now_ms, &|| Ok(()))
-            .map_err(|e| match e {
-                AppendError::Storage(e) => e,
-                // The check above never refuses.
-                AppendError::Refused(code) => StorageError::Corrupt(code.name().to_string()),
-            })
     }
 
     /// [`Partition::append`] for a producer's batch: a transactional batch whose producer
@@ -462,18 +463,18 @@ impl Partition {
         commit: bool,
         coordinator_epoch: i32,
         now_ms: i64,
-    ) -> Result<i64, StorageError> {
+    ) -> Result<i64, AppendError> {
         let batch = end_txn_marker_batch(
             producer_id,
             producer_epoch,
             commit,
             coordinator_epoch,
             now_ms,
-        )?;
+        )
+        .map_err(StorageError::from)?;
         let mut bytes = batch.to_vec();
         let mut log = self.log_mut();
-        self.stamp_epoch(&mut bytes)
-            .map_err(|code| StorageError::Corrupt(code.name().to_string()))?;
+        self.stamp_epoch(&mut bytes).map_err(AppendError::Refused)?;
         let origin = Origin::Coordinator { coordinator_epoch };
         let info = log.append_from(&mut bytes, origin, now_ms)?;
         self.advance_high_watermark(&mut log);

@@ -63,7 +63,7 @@ impl BrokerState {
             }
         }
         let mut first_error = None;
-        let mut changed: Vec<Arc<Partition>> = Vec::new();
+        let mut roles_changed = false;
         for (k, (topic, index)) in wanted {
             let settings = self.settings_for(&next, &topic.configs);
             let Some(image_part) = topic.partitions.get(&index) else {
@@ -71,9 +71,7 @@ impl BrokerState {
             };
             if let Some(p) = map.get(&k) {
                 p.set_settings(settings);
-                if p.apply_image(image_part, now_ms()) {
-                    changed.push(p.clone());
-                }
+                roles_changed |= p.apply_image(image_part, now_ms());
                 // Segment size and age apply from the next roll, as in Kafka.
                 if let Err(e) = p
                     .log_mut()
@@ -86,9 +84,8 @@ impl BrokerState {
             match self.open_partition(topic, index, settings) {
                 Ok(p) => {
                     p.apply_image(image_part, now_ms());
-                    let p = Arc::new(p);
-                    changed.push(p.clone());
-                    map.insert(k, p);
+                    roles_changed = true;
+                    map.insert(k, Arc::new(p));
                 }
                 Err(e) => {
                     warn!(topic = %topic.name, partition = index, error = %e, "could not open partition log");
@@ -98,8 +95,9 @@ impl BrokerState {
         }
         drop(map);
         *locks::write(&self.image) = next;
-        if !changed.is_empty() {
-            self.on_roles_changed(&changed);
+        if roles_changed {
+            // Replica fetchers start or stop.
+            self.replication_changed.notify_one();
         }
         // Waiters on a partition (acks=all, long polls) see leadership and ISR changes.
         self.data_notify.notify_waiters();

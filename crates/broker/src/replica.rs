@@ -136,21 +136,18 @@ impl ReplicaSet {
         f.prev_fetch_ms = now_ms;
     }
 
-    /// The ISR the high watermark waits for: the committed one, plus members a pending
-    /// change adds (Kafka's "maximal ISR": a shrink counts only once committed).
-    fn maximal_isr(&self) -> Vec<i32> {
-        let mut out = self.isr.clone();
-        if let Some(p) = &self.pending {
-            out.extend(p.iter().filter(|n| !self.isr.contains(n)));
-        }
-        out
-    }
-
     /// The high watermark the ISR allows with the leader's log ending at `leader_end`: the
-    /// smallest log end among them (-1 while a member has not fetched yet).
+    /// smallest log end among them (-1 while a member has not fetched yet). The ISR here is
+    /// the committed one plus members a pending change adds (Kafka's "maximal ISR": a shrink
+    /// counts only once committed).
     pub fn isr_high_watermark(&self, leader_end: i64) -> i64 {
+        let added = self
+            .pending
+            .iter()
+            .flatten()
+            .filter(|n| !self.isr.contains(n));
         let mut hw = leader_end;
-        for n in self.maximal_isr() {
+        for &n in self.isr.iter().chain(added) {
             if n == self.node {
                 continue;
             }

@@ -95,7 +95,7 @@ impl Groups {
                 .ok_or(ErrorCode::UnknownTopicOrPartition)?;
             let offset = p
                 .append_marker(producer_id, producer_epoch, commit, coordinator_epoch, now)
-                .map_err(|e| storage_error_code(&e))?;
+                .map_err(|e| e.code())?;
             return Ok((p, offset));
         };
         let mut guard = shard.lock();
@@ -103,7 +103,7 @@ impl Groups {
         let offset = shard
             .partition()
             .append_marker(producer_id, producer_epoch, commit, coordinator_epoch, now)
-            .map_err(|e| storage_error_code(&e))?;
+            .map_err(|e| e.code())?;
         c.complete_txn(producer_id, commit);
         Ok((shard.partition().clone(), offset))
     }

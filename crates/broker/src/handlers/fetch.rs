@@ -31,10 +31,8 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
     } else {
         req.replica_state.replica_id
     };
-    if replica >= 0 {
-        follower_fetched(&state, &req, version, replica);
-    }
-    let (responses, bytes, errors) = read_once(&state, &req, version);
+    // A follower's fetch offsets count once, on the first pass.
+    let (responses, bytes, errors) = read_once(&state, &req, version, replica, true);
     if bytes >= min_bytes || errors || max_wait.is_zero() {
         return Reply::Now(FetchResponse {
             responses,
@@ -46,7 +44,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
             let notified = state.data_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (responses, bytes, errors) = read_once(&state, &req, version);
+            let (responses, bytes, errors) = read_once(&state, &req, version, replica, false);
             if bytes >= min_bytes || errors || Instant::now() >= deadline {
                 return FetchResponse {
                     responses,
@@ -54,7 +52,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
                 };
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let (responses, _, _) = read_once(&state, &req, version);
+                let (responses, _, _) = read_once(&state, &req, version, replica, false);
                 return FetchResponse {
                     responses,
                     ..Default::default()
@@ -64,53 +62,24 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
     }))
 }
 
-/// A follower fetching from these offsets has everything below them: track it, wake
-/// what waits on a high watermark that moved, and propose ISR expansions.
-fn follower_fetched(state: &Arc<BrokerState>, req: &FetchRequest, version: i16, replica: i32) {
-    let image = state.image();
-    let now = now_ms();
-    let mut advanced = false;
-    // A fenced broker may not join an ISR (the controller would refuse it).
-    let eligible = image.brokers.get(&replica).is_some_and(|b| !b.fenced);
-    for t in &req.topics {
-        let topic = if version >= 13 {
-            image.topic_by_id(&from_uuid(&t.topic_id))
-        } else {
-            image.topic(&t.topic)
-        };
-        let Some(topic) = topic else { continue };
-        for p in &t.partitions {
-            let Some(partition) = state.partition_by_id(&topic.topic_id, p.partition) else {
-                continue;
-            };
-            if partition
-                .check_leader_epoch(p.current_leader_epoch)
-                .is_err()
-            {
-                continue;
-            }
-            let (moved, expand) =
-                partition.on_follower_fetch(replica, p.fetch_offset, eligible, now);
-            advanced |= moved;
-            if let Some(isr) = expand {
-                crate::replication::propose_isr(state, &partition, isr);
-            }
-        }
-    }
-    if advanced {
-        state.data_notify.notify_waiters();
-    }
-}
-
 /// One pass over the requested partitions: responses, bytes read, whether any partition
-/// failed (an error answers at once, as Kafka does).
+/// failed (an error answers at once, as Kafka does). For a follower (`replica` >= 0) it
+/// reads up to the log end; with `track`, its fetch offsets also tell the leader how far it
+/// has each log (the high watermark moves, waiters wake, the ISR may grow).
 fn read_once(
-    state: &BrokerState,
+    state: &Arc<BrokerState>,
     req: &FetchRequest,
     version: i16,
+    replica: i32,
+    track: bool,
 ) -> (Vec<FetchableTopicResponse>, usize, bool) {
     let by_id = version >= 13;
     let image = state.image();
+    let track = track && replica >= 0;
+    let now = if track { now_ms() } else { 0 };
+    // A fenced broker may not join an ISR (the controller would refuse it).
+    let eligible = track && image.brokers.get(&replica).is_some_and(|b| !b.fenced);
+    let mut advanced = false;
     let max_bytes = if version >= 3 {
         usize::try_from(req.max_bytes.max(0)).unwrap_or(0)
     } else {
@@ -167,6 +136,14 @@ fn read_once(
                 partitions.push(data);
                 continue;
             }
+            if track {
+                let (moved, expand) =
+                    partition.on_follower_fetch(replica, p.fetch_offset, eligible, now);
+                advanced |= moved;
+                if let Some(isr) = expand {
+                    crate::replication::propose_isr(state, &partition, isr);
+                }
+            }
             let hw = partition.high_watermark();
             data.high_watermark = hw;
             data.last_stable_offset = partition.last_stable_offset();
@@ -174,7 +151,7 @@ fn read_once(
             let limit = usize::try_from(p.partition_max_bytes.max(0))
                 .unwrap_or(0)
                 .min(remaining);
-            let read = if req.replica_id >= 0 || req.replica_state.replica_id >= 0 {
+            let read = if replica >= 0 {
                 partition
                     .read_for_follower(p.fetch_offset, limit)
                     .map(|r| (r, Vec::new()))
@@ -216,6 +193,9 @@ fn read_once(
             partitions,
             ..Default::default()
         });
+    }
+    if advanced {
+        state.data_notify.notify_waiters();
     }
     (out, total, errors)
 }

@@ -16,13 +16,6 @@ use weir_meta::quorum::Command;
 use crate::partition::Partition;
 use crate::state::{now_ms, BrokerState};
 
-impl BrokerState {
-    /// Partitions changed role or epoch: the supervisor starts or stops fetchers.
-    pub(crate) fn on_roles_changed(&self, _changed: &[Arc<Partition>]) {
-        self.replication_changed.notify_one();
-    }
-}
-
 /// Starts the replication supervisor of this broker.
 pub(crate) fn start(state: &Arc<BrokerState>) {
     tokio::spawn(supervise(Arc::downgrade(state)));

@@ -17,9 +17,8 @@ use weir_protocol::messages::WriteTxnMarkersRequest;
 use weir_storage::StorageError;
 
 use super::shard::{fail_and_reload, TxnShard};
-use crate::error::storage_error_code;
 use crate::groups::OFFSETS_TOPIC;
-use crate::partition::Partition;
+use crate::partition::{AppendError, Partition};
 use crate::state::{now_ms, BrokerState};
 
 /// First wait before another attempt at a marker that could not be written; it doubles up
@@ -229,10 +228,10 @@ pub(crate) fn write_one(
     let now = now_ms();
     match p.append_marker(producer_id, producer_epoch, commit, coordinator_epoch, now) {
         Ok(offset) => Ok(Some((p, offset))),
-        Err(e @ StorageError::Producer(_)) => {
+        Err(e @ AppendError::Storage(StorageError::Producer(_))) => {
             warn!(topic, partition = index, producer_id, error = %e, "stale transaction marker dropped");
             Ok(None)
         }
-        Err(e) => Err(storage_error_code(&e)),
+        Err(e) => Err(e.code()),
     }
 }
