@@ -94,6 +94,8 @@ pub struct Appended {
     pub log_append_time: i64,
     /// A retry of a batch already stored: these are its offsets, nothing was written.
     pub duplicate: bool,
+    /// The leader epoch it was appended under.
+    pub leader_epoch: i32,
 }
 
 impl Partition {
@@ -268,29 +270,30 @@ impl Partition {
         now_ms: i64,
     ) -> Result<usize, StorageError> {
         let mut log = self.log_mut();
-        let max = log.config().max_batch_bytes;
-        let mut at = 0usize;
+        let spans = whole_batches(batches, log.config().max_batch_bytes)?;
+        // Gaps (a compacted leader's) are allowed once for the whole chunk, not per batch.
+        let mut end = log.log_end_offset();
+        let mut gap_below = None;
+        for (_, _, h) in &spans {
+            if h.last_offset() < end {
+                continue;
+            }
+            if h.base_offset > end {
+                gap_below = Some(h.base_offset);
+            }
+            end = h.last_offset() + 1;
+        }
+        if let Some(offset) = gap_below {
+            log.allow_gaps_below(offset)?;
+        }
         let mut appended = 0usize;
-        while at < batches.len() {
-            let rest = &mut batches[at..];
-            // A partial batch at the end of a fetch response is not an error: Kafka cuts
-            // responses at the size limit.
-            let Ok(h) = BatchHeader::parse(rest) else {
-                break;
-            };
-            let Ok(len) = h.checked_total_len(max) else {
-                return Err(StorageError::Corrupt(format!(
-                    "replicated batch at {} has length {}",
-                    h.base_offset, h.batch_length
-                )));
-            };
-            let Some(one) = rest.get_mut(..len) else {
-                break;
-            };
-            at += len;
+        for (at, len, h) in spans {
             if h.last_offset() < log.log_end_offset() {
                 continue;
             }
+            let Some(one) = batches.get_mut(at..at + len) else {
+                break;
+            };
             BatchHeader::validate(one, len)
                 .map_err(|e| StorageError::Corrupt(format!("replicated batch: {e}")))?;
             log.append_from(one, Origin::Replica, now_ms)?;
@@ -420,7 +423,7 @@ impl Partition {
             log_append_time = now_ms;
         }
         let mut log = self.log_mut();
-        self.stamp_epoch(bytes).map_err(AppendError::Refused)?;
+        let leader_epoch = self.stamp_epoch(bytes).map_err(AppendError::Refused)?;
         if header.is_transactional() && header.producer_id >= 0 {
             let open = log
                 .producer_state()
@@ -443,6 +446,7 @@ impl Partition {
                 last_offset: info.last_offset,
                 log_append_time: stored,
                 duplicate: true,
+                leader_epoch,
             });
         }
         self.advance_high_watermark(&mut log);
@@ -451,6 +455,7 @@ impl Partition {
             last_offset: info.last_offset,
             log_append_time,
             duplicate: false,
+            leader_epoch,
         })
     }
 
@@ -550,4 +555,31 @@ impl Partition {
     pub fn dir(&self) -> PathBuf {
         self.log().dir().to_path_buf()
     }
+}
+
+/// The whole batches laid end to end in a fetched chunk, as (position, length, header); a
+/// partial batch at the end (Kafka cuts responses at the size limit) ends the list.
+fn whole_batches(
+    bytes: &[u8],
+    max_batch: usize,
+) -> Result<Vec<(usize, usize, BatchHeader)>, StorageError> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while let Some(rest) = bytes.get(at..).filter(|r| !r.is_empty()) {
+        let Ok(h) = BatchHeader::parse(rest) else {
+            break;
+        };
+        let len = h.checked_total_len(max_batch).map_err(|_| {
+            StorageError::Corrupt(format!(
+                "replicated batch at {} has length {}",
+                h.base_offset, h.batch_length
+            ))
+        })?;
+        if rest.len() < len {
+            break;
+        }
+        out.push((at, len, h));
+        at += len;
+    }
+    Ok(out)
 }

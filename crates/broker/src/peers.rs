@@ -38,18 +38,22 @@ impl Peers {
     }
 
     async fn connection(&self, node: i32, addr: &str) -> Result<Arc<Connection>, ClientError> {
-        let mut conns = self.conns.lock().await;
-        if let Some((known, c)) = conns.get(&node) {
+        if let Some((known, c)) = self.conns.lock().await.get(&node) {
             if known == addr {
                 return Ok(c.clone());
             }
         }
+        // Connecting happens outside the lock: one unreachable broker must not hold up
+        // requests to the others.
         let connect = Connection::connect(addr, "weir-broker");
         let c = match tokio::time::timeout(PEER_TIMEOUT, connect).await {
             Ok(c) => Arc::new(c?),
             Err(_) => return Err(ClientError::Closed),
         };
-        conns.insert(node, (addr.to_string(), c.clone()));
+        self.conns
+            .lock()
+            .await
+            .insert(node, (addr.to_string(), c.clone()));
         Ok(c)
     }
 }

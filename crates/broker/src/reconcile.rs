@@ -66,6 +66,7 @@ impl BrokerState {
         let mut roles_changed = false;
         for (k, (topic, index)) in wanted {
             let settings = self.settings_for(&next, &topic.configs);
+            let log_config = self.log_config_for(&next, &topic.configs);
             let Some(image_part) = topic.partitions.get(&index) else {
                 continue;
             };
@@ -73,15 +74,12 @@ impl BrokerState {
                 p.set_settings(settings);
                 roles_changed |= p.apply_image(image_part, now_ms());
                 // Segment size and age apply from the next roll, as in Kafka.
-                if let Err(e) = p
-                    .log_mut()
-                    .set_config(self.log_config_for(&next, &topic.configs))
-                {
+                if let Err(e) = p.log_mut().set_config(log_config) {
                     warn!(topic = %topic.name, partition = index, error = %e, "could not apply log settings");
                 }
                 continue;
             }
-            match self.open_partition(topic, index, settings) {
+            match self.open_partition(topic, index, settings, log_config) {
                 Ok(p) => {
                     p.apply_image(image_part, now_ms());
                     roles_changed = true;
@@ -173,6 +171,7 @@ impl BrokerState {
         topic: &TopicImage,
         index: i32,
         settings: PartitionSettings,
+        log_config: LogConfig,
     ) -> Result<Partition, BrokerError> {
         let dir = self
             .config
@@ -190,7 +189,6 @@ impl BrokerState {
             }
             _ => {}
         }
-        let log_config = self.log_config_for(&self.image(), &topic.configs);
         let log = Log::open(&dir, log_config, now_ms())?;
         if !marker.exists() {
             let io = |e| BrokerError::Io {

@@ -138,7 +138,8 @@ impl BrokerState {
         self.lead(topic, index)
     }
 
-    fn lead(&self, topic: &TopicImage, index: i32) -> Result<Arc<Partition>, ErrorCode> {
+    /// As [`BrokerState::leader`], for a topic the caller already found in the image.
+    pub(crate) fn lead(&self, topic: &TopicImage, index: i32) -> Result<Arc<Partition>, ErrorCode> {
         let p = topic
             .partitions
             .get(&index)

@@ -137,7 +137,8 @@ fn parse(text: &str) -> Option<Vec<EpochEntry>> {
     if count > MAX_ENTRIES {
         return None;
     }
-    let mut out = Vec::with_capacity(count);
+    // Each entry takes at least four bytes of text: no more room than the file can fill.
+    let mut out = Vec::with_capacity(count.min(text.len() / 4));
     for _ in 0..count {
         let mut parts = lines.next()?.split_whitespace();
         let epoch: i32 = parts.next()?.parse().ok()?;

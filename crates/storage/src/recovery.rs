@@ -57,6 +57,8 @@ pub(crate) struct Recovered {
     pub(crate) info: RecoveryInfo,
     /// The checkpoint on disk disagrees with the recovered state.
     pub(crate) checkpoint_stale: bool,
+    /// The cleaner checkpoint's mark: gaps between batches are accepted below it.
+    pub(crate) cleaned_upto: i64,
 }
 
 /// Recovers the log in the existing directory `dir`.
@@ -185,6 +187,7 @@ pub(crate) fn recover(
         unsynced_creations,
         info,
         checkpoint_stale,
+        cleaned_upto,
     })
 }
 

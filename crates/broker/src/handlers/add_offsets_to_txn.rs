@@ -15,8 +15,8 @@ pub(crate) async fn handle(
     let state = ctx.state;
     let version = ctx.version;
     Reply::Later(Box::pin(async move {
-        // The group's coordinator (and __consumer_offsets) must exist first.
-        let result = match state.groups.shard(&state, &req.group_id).await {
+        // __consumer_offsets must exist first; its group coordinator may be on another broker.
+        let result = match state.groups.ensure_topic(&state).await {
             Err(e) => Err(e),
             Ok(_) => {
                 let partition = state.groups.partition_for(&req.group_id);

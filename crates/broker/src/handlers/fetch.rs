@@ -119,7 +119,7 @@ fn read_once(
             };
             let partition = match topic {
                 None => Err(unknown),
-                Some(tp) => state.leader_by_id(&tp.topic_id, p.partition),
+                Some(tp) => state.lead(tp, p.partition),
             };
             let partition = match partition {
                 Ok(partition) => partition,

@@ -54,6 +54,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<Pr
     let now = now_ms();
     let mut results: Vec<(String, Vec<(i32, Outcome)>)> = Vec::with_capacity(req.topic_data.len());
     let mut appended = false;
+    let txn_id = req.transactional_id.as_deref().filter(|t| !t.is_empty());
     for topic in req.topic_data {
         let mut parts = Vec::with_capacity(topic.partition_data.len());
         for p in topic.partition_data {
@@ -63,7 +64,6 @@ pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<Pr
                     format!("Invalid required acks {acks}"),
                 )
             } else {
-                let txn_id = req.transactional_id.as_deref().filter(|t| !t.is_empty());
                 append_one(&state, &topic.name, p.index, p.records, txn_id, acks, now)
             };
             appended |= outcome.error == ErrorCode::None;
@@ -332,7 +332,6 @@ fn append_one(
             ),
         );
     }
-    let epoch = partition.leader_epoch();
     let mut bytes = records.to_vec();
     match partition.append_verified(&mut bytes, &header, now, &verify) {
         Ok(a) => Outcome {
@@ -341,8 +340,16 @@ fn append_one(
             base_offset: a.base_offset,
             log_append_time: a.log_append_time,
             log_start_offset: partition.log_start_offset(),
-            durable: Some((partition.clone(), a.last_offset, epoch)),
+            durable: Some((partition.clone(), a.last_offset, a.leader_epoch)),
         },
+        Err(AppendError::Refused(code @ ErrorCode::NotLeaderOrFollower)) => {
+            info!(
+                topic,
+                partition = index,
+                "refusing a produce: leadership moved"
+            );
+            Outcome::error(code, code.message())
+        }
         Err(AppendError::Refused(code)) => {
             info!(
                 topic,

@@ -14,6 +14,8 @@ use super::varint::{put_varint, put_varlong, varint_len, varlong_len};
 
 /// Offset of the CRC field in the header.
 const CRC_AT: usize = 17;
+/// The compression codec's bits in the attributes.
+const COMPRESSION_MASK: i16 = 0x07;
 
 /// `original`'s batch holding only `records` (a subset of its records, in order).
 pub fn rebuild_batch(original: &BatchHeader, records: &[Record]) -> Result<Bytes, BatchError> {
@@ -42,7 +44,14 @@ pub fn rebuild_batch(original: &BatchHeader, records: &[Record]) -> Result<Bytes
     header.extend_from_slice(&original.partition_leader_epoch.to_be_bytes());
     header.push(2);
     header.extend_from_slice(&[0; 4]);
-    header.extend_from_slice(&original.attributes.to_be_bytes());
+    // A batch left with no records is written uncompressed, as Kafka's cleaner does: a
+    // codec over zero bytes is not a valid compressed stream for every codec.
+    let attributes = if body.is_empty() {
+        original.attributes & !COMPRESSION_MASK
+    } else {
+        original.attributes
+    };
+    header.extend_from_slice(&attributes.to_be_bytes());
     header.extend_from_slice(&original.last_offset_delta.to_be_bytes());
     header.extend_from_slice(&original.base_timestamp.to_be_bytes());
     header.extend_from_slice(&original.max_timestamp.to_be_bytes());
@@ -152,6 +161,27 @@ mod tests {
             assert_eq!(again.records(1 << 20).unwrap(), keep);
             let empty = RecordBatch::parse(rebuild_batch(batch.header(), &[]).unwrap()).unwrap();
             assert_eq!((empty.header().record_count, empty.last_offset()), (0, 105));
+        }
+    }
+
+    #[test]
+    fn an_emptied_batch_of_any_codec_is_written_uncompressed_and_reads_back() {
+        for codec in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let mut b = BatchBuilder::new(codec, 1_000);
+            b.push(Some(b"k"), Some(b"v"), &[], 1_000).unwrap();
+            let batch = RecordBatch::parse(b.build().unwrap()).unwrap();
+            let empty = RecordBatch::parse(rebuild_batch(batch.header(), &[]).unwrap()).unwrap();
+            assert_eq!(
+                empty.header().compression().unwrap(),
+                Compression::None,
+                "{codec:?}"
+            );
+            assert!(empty.records(1 << 20).unwrap().is_empty(), "{codec:?}");
         }
     }
 }

@@ -411,6 +411,8 @@ impl RecordBatch {
     pub fn decompressed(&self, max_uncompressed: usize) -> Result<Bytes, BatchError> {
         let section = self.records_section();
         match self.compression {
+            // An empty section (a batch compaction emptied) holds no stream to decode.
+            _ if section.is_empty() => Ok(section),
             Compression::None => Ok(section),
             codec => decompress(codec, &section, max_uncompressed).map(Bytes::from),
         }

@@ -50,7 +50,13 @@ impl CleanerState {
 
 /// The recorded state, if any.
 pub(crate) fn read(dir: &Path) -> Option<CleanerState> {
-    let b = fs::read(dir.join(FILE)).ok()?;
+    let path = dir.join(FILE);
+    // Bounded before reading: version, mark, count, the passes and the CRC at most.
+    let most = 1 + 8 + 2 + MAX_PASSES * 16 + 4;
+    if usize::try_from(fs::metadata(&path).ok()?.len()).ok()? > most {
+        return None;
+    }
+    let b = fs::read(&path).ok()?;
     let (body, crc) = b.split_last_chunk::<4>()?;
     if crc32c::crc32c(body) != u32::from_be_bytes(*crc) {
         return None;

@@ -154,11 +154,7 @@ impl Rewritten {
 
     /// Renames the rewrite into place over `log_path` (the caller removed the old index
     /// files first), then its indexes; the segment now describes `log_path`.
-    pub(crate) fn install(
-        self,
-        _dir: &std::path::Path,
-        log_path: &std::path::Path,
-    ) -> Result<Segment, StorageError> {
+    pub(crate) fn install(self, log_path: &std::path::Path) -> Result<Segment, StorageError> {
         let mut segment = self.segment;
         std::fs::rename(&segment.log_path, log_path)
             .ctx(|| format!("replacing {}", log_path.display()))?;

@@ -1,7 +1,7 @@
 //! One planned segment read batch by batch: its keys into the offset map (dirty segments),
 //! or rewritten with only the records that survive.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
@@ -130,7 +130,7 @@ fn is_aborted(aborted: &Aborted, h: &BatchHeader) -> bool {
 /// stay too (dropping it would leave the kept batches an open transaction forever).
 #[derive(Debug, Default)]
 pub(super) struct TxnTracker {
-    data_kept: HashMap<i64, bool>,
+    data_kept: HashSet<i64>,
 }
 
 /// Where a segment's rewrite is written until installed.
@@ -161,7 +161,7 @@ pub(super) fn rewrite_segment(
         stats.bytes_read += bytes.len() as u64;
         throttle(bytes.len() as u64);
         let written = if h.is_control() {
-            let kept_data = txns.data_kept.remove(&h.producer_id).unwrap_or(false);
+            let kept_data = txns.data_kept.remove(&h.producer_id);
             let droppable = h.producer_id >= 0 && !kept_data && past_horizon(h.base_offset);
             (!droppable).then(|| Bytes::copy_from_slice(bytes))
         } else {
@@ -191,7 +191,7 @@ pub(super) fn rewrite_segment(
                 Some(rebuild_batch(h, &kept)?)
             };
             if b.is_some() && h.is_transactional() {
-                txns.data_kept.insert(h.producer_id, true);
+                txns.data_kept.insert(h.producer_id);
             }
             b
         };

@@ -108,7 +108,7 @@ impl Log {
             }
             Origin::Replica => {
                 if header.base_offset > self.log_end_offset() {
-                    self.allow_gap_below(header.base_offset)?;
+                    self.allow_gaps_below(header.base_offset)?;
                 }
                 header.base_offset
             }
@@ -157,14 +157,18 @@ impl Log {
         Ok(info)
     }
 
-    /// A leader's compaction left a gap ending at `offset`: recovery accepts gaps only below
-    /// the cleaner checkpoint's mark, so the mark is raised (the leader cleaned that range).
-    fn allow_gap_below(&mut self, offset: i64) -> Result<(), StorageError> {
-        let mut state = crate::cleaner::checkpoint::read(&self.dir).unwrap_or_default();
-        if state.cleaned_upto < offset {
-            state.cleaned_upto = offset;
-            crate::cleaner::checkpoint::write(&self.dir, &state)?;
+    /// Lets replicated batches leave gaps below `offset` (a compacted leader's log has
+    /// them): recovery accepts gaps only below the cleaner checkpoint's mark, so the mark is
+    /// raised (the leader cleaned that range). Writes the checkpoint only when the mark
+    /// moves; a follower raises it once per fetched chunk rather than per batch.
+    pub fn allow_gaps_below(&mut self, offset: i64) -> Result<(), StorageError> {
+        if offset <= self.gaps_below {
+            return Ok(());
         }
+        let mut state = crate::cleaner::checkpoint::read(&self.dir).unwrap_or_default();
+        state.cleaned_upto = offset;
+        crate::cleaner::checkpoint::write(&self.dir, &state)?;
+        self.gaps_below = offset;
         Ok(())
     }
 

@@ -112,10 +112,9 @@ impl Log {
         // The checkpoint first: recovery accepts the gaps compaction leaves only below it.
         // Replicated gaps may have raised it since the plan: keep the higher mark.
         let mut state = state;
-        if let Some(now) = cleaner::checkpoint::read(&self.dir) {
-            state.cleaned_upto = state.cleaned_upto.max(now.cleaned_upto);
-        }
+        state.cleaned_upto = state.cleaned_upto.max(self.gaps_below);
         cleaner::checkpoint::write(&self.dir, &state)?;
+        self.gaps_below = state.cleaned_upto;
         for (view, new) in outputs {
             let Some(i) = self
                 .segments
@@ -128,7 +127,7 @@ impl Log {
             Segment::remove_index_files(&self.dir, view.base_offset)?;
             match new {
                 Some(new) => {
-                    let mut new = new.install(&self.dir, &view.path)?;
+                    let mut new = new.install(&view.path)?;
                     if let Some(old) = self.segments.get_mut(i) {
                         std::mem::swap(&mut new.txn_index, &mut old.txn_index);
                         *old = new;

@@ -68,6 +68,9 @@ pub struct Log {
     producers: ProducerState,
     /// Where each leader epoch's batches start.
     epochs: LeaderEpochs,
+    /// The cleaner checkpoint's mark as last read or written: gaps between batches are
+    /// accepted below it (compaction's, or a compacted leader's replicated here).
+    gaps_below: i64,
 }
 
 impl Log {
@@ -122,6 +125,7 @@ impl Log {
             last_now_ms: now_ms,
             producers: ProducerState::new(),
             epochs,
+            gaps_below: r.cleaned_upto,
         };
         log.rebuild_producers()?;
         Ok(log)
