@@ -333,14 +333,6 @@ pub fn validate_all(configs: &BTreeMap<String, String>) -> Result<(), String> {
     configs.iter().try_for_each(|(k, v)| validate(k, v))
 }
 
-/// The effective value of `name` for a topic with these overrides.
-pub fn effective<'a>(overrides: &'a BTreeMap<String, String>, name: &str) -> Option<&'a str> {
-    overrides
-        .get(name)
-        .map(String::as_str)
-        .or_else(|| lookup(name).map(|d| d.default))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,9 +85,6 @@ pub enum EndOutcome {
     AlreadyDone,
 }
 
-/// One transaction as DescribeTransactions and ListTransactions show it.
-pub type TxnView = TxnMetadata;
-
 /// The transactions of one `__transaction_state` partition.
 #[derive(Debug, Clone, Default)]
 pub struct TxnCoordinator {
@@ -102,11 +99,6 @@ impl TxnCoordinator {
             config,
             txns: BTreeMap::new(),
         }
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &TxnConfig {
-        &self.config
     }
 
     /// A transactional id's metadata.

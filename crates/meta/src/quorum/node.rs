@@ -171,11 +171,6 @@ impl MetaNode {
             .and_then(|l| i32::try_from(l).ok())
     }
 
-    /// The voters, as configured.
-    pub fn voters(&self) -> &[(i32, String)] {
-        &self.voters
-    }
-
     /// Runs `cmd` on the controller (here if this node leads, else on the leader) and waits
     /// until this node has applied its records.
     pub async fn submit(&self, cmd: Command) -> Result<Outcome, MetaError> {
