@@ -12,15 +12,13 @@ Weir only for now: the Kafka reference (scripts/kafka-reference) runs a single n
 
 from __future__ import annotations
 
-import os
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 
-import kwire
-from brokers import REPO, WeirBroker, free_port
+from brokers import WeirBroker
+from cluster import make_nodes, metadata, require_own_weir, start_voters, wait_brokers
 from clients import Confluent, Java, KafkaPython, Kcat, Msg
 from helpers import admin, wait_until
 
@@ -30,50 +28,16 @@ HEARTBEAT_MS = 500
 
 @pytest.fixture(scope="module")
 def cluster(target, tmp_path_factory):
-    if target != "weir":
-        pytest.skip("the Kafka reference runs a single node")
-    if os.environ.get("WEIR_TEST_BOOTSTRAP"):
-        pytest.skip("needs brokers it starts itself")
-    binary = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
-    tmp = tmp_path_factory.mktemp("cluster")
-    cports = {n: free_port() for n in (1, 2, 3, 4)}
-    voters = ",".join(f"{n}@127.0.0.1:{cports[n]}" for n in (1, 2, 3))
-    nodes: dict[int, WeirBroker] = {}
-    for n in (1, 2, 3, 4):
-        args = ["--node-id", str(n), "--controller-listen", f"127.0.0.1:{cports[n]}",
-                "--controller-voters", voters,
-                "--broker-session-timeout-ms", str(SESSION_MS),
-                "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS)]
-        nodes[n] = WeirBroker(binary, tmp / f"node{n}", free_port(), args=args)
+    require_own_weir(target)
+    nodes = make_nodes(tmp_path_factory.mktemp("cluster"), (1, 2, 3, 4), (1, 2, 3),
+                       ["--broker-session-timeout-ms", str(SESSION_MS),
+                        "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS)])
     try:
-        # A voter serves only once a majority runs: start them all, then wait.
-        for n in (1, 2, 3):
-            nodes[n].spawn()
-        for n in (1, 2, 3):
-            nodes[n].wait_ready()
-        for n in (1, 2, 3):
-            wait_brokers(nodes[n], {1, 2, 3})
+        start_voters(nodes, (1, 2, 3))
         yield nodes
     finally:
         for b in nodes.values():
             b.close()
-
-
-def metadata(node: WeirBroker, topics: list[str] | None = None) -> dict:
-    with kwire.Conn.to(node.bootstrap) as c:
-        return c.metadata(topics)
-
-
-def brokers_of(node: WeirBroker) -> set[int]:
-    try:
-        return {b[0] for b in metadata(node)["brokers"]}
-    except OSError:
-        return set()
-
-
-def wait_brokers(node: WeirBroker, want: set[int], timeout: float = 60) -> None:
-    wait_until(lambda: brokers_of(node) == want, timeout,
-               f"{node.bootstrap} to list brokers {sorted(want)}")
 
 
 def leaders(node: WeirBroker, topic: str) -> dict[int, tuple[int, int]]:

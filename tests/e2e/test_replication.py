@@ -15,12 +15,12 @@ import signal
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
 import kwire
-from brokers import REPO, WeirBroker, free_port
+from brokers import WeirBroker
+from cluster import make_nodes, metadata, require_own_weir, start_voters
 from clients import Confluent, Java, KafkaPython, Kcat, Msg
 from helpers import admin, wait_until
 
@@ -32,48 +32,19 @@ NODES = (1, 2, 3)
 
 @pytest.fixture(scope="module")
 def cluster(target, tmp_path_factory):
-    if target != "weir":
-        pytest.skip("the Kafka reference runs a single node")
-    if os.environ.get("WEIR_TEST_BOOTSTRAP"):
-        pytest.skip("needs brokers it starts itself")
-    binary = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
-    tmp = tmp_path_factory.mktemp("replication")
-    cports = {n: free_port() for n in NODES}
-    voters = ",".join(f"{n}@127.0.0.1:{cports[n]}" for n in NODES)
-    nodes: dict[int, WeirBroker] = {}
-    for n in NODES:
-        args = ["--node-id", str(n), "--controller-listen", f"127.0.0.1:{cports[n]}",
-                "--controller-voters", voters,
-                "--broker-session-timeout-ms", str(SESSION_MS),
-                "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
-                "--replica-lag-time-max-ms", str(LAG_MS)]
-        nodes[n] = WeirBroker(binary, tmp / f"node{n}", free_port(), args=args)
+    require_own_weir(target)
+    nodes = make_nodes(tmp_path_factory.mktemp("replication"), NODES, NODES,
+                       ["--broker-session-timeout-ms", str(SESSION_MS),
+                        "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
+                        "--replica-lag-time-max-ms", str(LAG_MS)])
     try:
-        for n in NODES:
-            nodes[n].spawn()
-        for n in NODES:
-            nodes[n].wait_ready()
-        for n in NODES:
-            wait_until(lambda n=n: brokers_of(nodes[n]) == set(NODES), 60,
-                       f"node {n} to list every broker")
+        start_voters(nodes, NODES)
         yield nodes
     finally:
         for b in nodes.values():
             if b.alive():
                 os.kill(b.pid(), signal.SIGCONT)
             b.close()
-
-
-def metadata(node: WeirBroker, topics: list[str] | None = None) -> dict:
-    with kwire.Conn.to(node.bootstrap) as c:
-        return c.metadata(topics)
-
-
-def brokers_of(node: WeirBroker) -> set[int]:
-    try:
-        return {b[0] for b in metadata(node)["brokers"]}
-    except OSError:
-        return set()
 
 
 def alive(cluster) -> list[WeirBroker]:
