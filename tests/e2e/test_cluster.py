@@ -46,6 +46,13 @@ def leaders(node: WeirBroker, topic: str) -> dict[int, tuple[int, int]]:
     return {} if t is None else t["partitions"]
 
 
+def leaders_once_known(node: WeirBroker, topic: str, count: int) -> dict[int, tuple[int, int]]:
+    """[`leaders`] once `node` has applied all `count` partitions of a topic another node
+    created (each node publishes the metadata log at its own pace)."""
+    return wait_until(lambda: (lead := leaders(node, topic)) and len(lead) == count and lead,
+                      30, f"{node.bootstrap} to know {topic}")
+
+
 def create(node: WeirBroker, topic: str, partitions: int, rf: int = 1) -> None:
     from confluent_kafka.admin import NewTopic
 
@@ -192,7 +199,7 @@ def test_losing_the_active_controller_elects_another(cluster):
     # The two left are a majority: admin changes still go through, avoiding the fenced one.
     topic = f"after-{uuid.uuid4().hex[:8]}"
     create(cluster[alive[1]], topic, 4)
-    lead = leaders(cluster[alive[0]], topic)
+    lead = leaders_once_known(cluster[alive[0]], topic, 4)
     assert sorted(leader for _, leader in lead.values()) == sorted(alive * 2), lead
     sent = keyed(40, "a")
     assert all(d.error is None for d in Confluent().produce(cluster[alive[0]].bootstrap,
@@ -211,7 +218,7 @@ def test_a_broker_that_is_not_a_voter_joins(cluster):
         wait_brokers(cluster[n], {1, 2, 3, 4})
     topic = f"four-{uuid.uuid4().hex[:8]}"
     create(cluster[4], topic, 8)
-    lead = leaders(cluster[2], topic)
+    lead = leaders_once_known(cluster[2], topic, 8)
     assert sorted(leader for _, leader in lead.values()) == [1, 1, 2, 2, 3, 3, 4, 4], lead
     sent = keyed(80, "n4")
     assert all(d.error is None for d in KafkaPython().produce(n4.bootstrap, topic, sent))
