@@ -4,13 +4,16 @@ brokers that are not voters), and the Metadata views those tests share."""
 from __future__ import annotations
 
 import os
+import signal
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 
 import kwire
 from brokers import REPO, WeirBroker, free_port
-from helpers import wait_until
+from helpers import admin, wait_until
 
 
 def require_own_weir(target: str) -> None:
@@ -61,3 +64,99 @@ def brokers_of(node: WeirBroker) -> set[int]:
 def wait_brokers(node: WeirBroker, want: set[int], timeout: float = 60) -> None:
     wait_until(lambda: brokers_of(node) == want, timeout,
                f"{node.bootstrap} to list brokers {sorted(want)}")
+
+
+# ------------------------------------------------------------------ a three-node cluster
+
+SESSION_MS = 3000
+HEARTBEAT_MS = 500
+LAG_MS = 2000
+NODES = (1, 2, 3)
+
+
+def three_nodes(target: str, tmp_path_factory, name: str):
+    """A module fixture's body: three voters with short session and lag timeouts, all
+    stopped (and any SIGSTOPped one continued) at the end."""
+    require_own_weir(target)
+    nodes = make_nodes(tmp_path_factory.mktemp(name), NODES, NODES,
+                       ["--broker-session-timeout-ms", str(SESSION_MS),
+                        "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
+                        "--replica-lag-time-max-ms", str(LAG_MS)])
+    try:
+        start_voters(nodes, NODES)
+        yield nodes
+    finally:
+        for b in nodes.values():
+            if b.alive():
+                os.kill(b.pid(), signal.SIGCONT)
+            b.close()
+
+
+def alive(cluster) -> list[WeirBroker]:
+    return [b for b in cluster.values() if b.alive()]
+
+
+def bootstrap_of(cluster) -> str:
+    """Every live node, as a client's bootstrap list."""
+    return ",".join(b.bootstrap for b in alive(cluster))
+
+
+def state(cluster, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
+    """{partition: (leader, replicas, isr)} as a live node describes `topic`."""
+    for b in alive(cluster):
+        try:
+            t = metadata(b, [topic])["topics"].get(topic)
+        except OSError:
+            continue
+        if t is None:
+            return {}
+        return {p: (t["partitions"][p][1], *t["replicas"][p]) for p in t["partitions"]}
+    return {}
+
+
+def converged(cluster, topic: str) -> bool:
+    s = state(cluster, topic)
+    return bool(s) and all(leader >= 0 and sorted(isr) == sorted(reps)
+                           for leader, reps, isr in s.values())
+
+
+def create(cluster, topic: str, partitions: int, min_isr: int = 2) -> None:
+    from confluent_kafka.admin import NewTopic
+
+    a = admin(cluster[1].bootstrap)
+    new = NewTopic(topic, num_partitions=partitions, replication_factor=3,
+                   config={"min.insync.replicas": str(min_isr)})
+    a.create_topics([new], operation_timeout=30, request_timeout=30)[topic].result(timeout=60)
+    wait_until(lambda: converged(cluster, topic), 60, f"{topic} to have full ISRs")
+
+
+def controller_of(cluster) -> int:
+    for b in alive(cluster):
+        try:
+            return metadata(b)["controller_id"]
+        except OSError:
+            continue
+    return -1
+
+
+def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -> dict:
+    """{partition: [(offset, value)]} of everything below each high watermark."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:8]}",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+                for p in range(partitions)}
+        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        out: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(partitions)}
+        deadline = time.monotonic() + timeout
+        while any((out[p][-1][0] + 1 if out[p] else 0) < ends[p] for p in out):
+            assert time.monotonic() < deadline, f"read {[len(v) for v in out.values()]} of {ends}"
+            m = c.poll(0.5)
+            if m is None or m.error():
+                continue
+            out[m.partition()].append((m.offset(), m.value()))
+        return out
+    finally:
+        c.close()

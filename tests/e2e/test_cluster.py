@@ -159,26 +159,28 @@ def test_a_killed_broker_is_fenced_and_takes_its_partitions_back(cluster):
     victim = next(n for n in (3, 2, 1) if n != controller_of(cluster[1]))
     alive = [n for n in (1, 2, 3) if n != victim]
     cluster[victim].kill9()
-    for n in alive:
-        wait_brokers(cluster[n], set(alive))
-    parts = leaders(cluster[alive[0]], topic)
-    offline = {p for p, (err, leader) in parts.items() if leader == -1}
-    assert len(offline) == 2, parts
-    assert all(parts[p][0] == 5 for p in offline), "LEADER_NOT_AVAILABLE for leaderless ones"
-    # `weir cluster describe` agrees: the live brokers, and the offline partitions.
-    out = weir_cli(cluster[alive[0]], "cluster", "describe")
-    assert f"offline partitions: {len(offline)}" in out, out
-    for p in offline:
-        assert f"{topic}-{p} " in out, out
-    listed = {int(line.split()[0]) for line in out.splitlines() if line[:1].isdigit()}
-    assert listed == set(alive), out
-    # The rest still take writes.
-    others = [p for p in parts if p not in offline]
-    msgs = [Msg(b"x", f"during-{p}".encode(), partition=p) for p in others]
-    assert all(d.error is None
-               for d in Confluent().produce(cluster[alive[0]].bootstrap, topic, msgs))
-
-    cluster[victim].start()
+    try:
+        for n in alive:
+            wait_brokers(cluster[n], set(alive))
+        parts = leaders(cluster[alive[0]], topic)
+        offline = {p for p, (err, leader) in parts.items() if leader == -1}
+        assert len(offline) == 2, parts
+        assert all(parts[p][0] == 5 for p in offline), "LEADER_NOT_AVAILABLE for leaderless ones"
+        # `weir cluster describe` agrees: the live brokers, and the offline partitions.
+        out = weir_cli(cluster[alive[0]], "cluster", "describe")
+        section = out.split("offline partitions:")[1].split("under-replicated")[0]
+        listed_offline = {int(line.split()[0].rsplit("-", 1)[1]) for line in section.splitlines()
+                          if line.strip().startswith(f"{topic}-")}
+        assert listed_offline == offline, out
+        listed = {int(line.split()[0]) for line in out.splitlines() if line[:1].isdigit()}
+        assert listed == set(alive), out
+        # The rest still take writes.
+        others = [p for p in parts if p not in offline]
+        msgs = [Msg(b"x", f"during-{p}".encode(), partition=p) for p in others]
+        assert all(d.error is None
+                   for d in Confluent().produce(cluster[alive[0]].bootstrap, topic, msgs))
+    finally:
+        cluster[victim].start()
     for n in (1, 2, 3):
         wait_brokers(cluster[n], {1, 2, 3})
     wait_until(lambda: all(leader >= 0 for _, leader in leaders(cluster[1], topic).values()),
@@ -193,18 +195,20 @@ def test_losing_the_active_controller_elects_another(cluster):
     old = controller_of(cluster[1])
     alive = [n for n in (1, 2, 3) if n != old]
     cluster[old].kill9()
-    wait_until(lambda: controller_of(cluster[alive[0]]) in alive, 30, "a new controller")
-    for n in alive:
-        wait_brokers(cluster[n], set(alive))
-    # The two left are a majority: admin changes still go through, avoiding the fenced one.
-    topic = f"after-{uuid.uuid4().hex[:8]}"
-    create(cluster[alive[1]], topic, 4)
-    lead = leaders_once_known(cluster[alive[0]], topic, 4)
-    assert sorted(leader for _, leader in lead.values()) == sorted(alive * 2), lead
-    sent = keyed(40, "a")
-    assert all(d.error is None for d in Confluent().produce(cluster[alive[0]].bootstrap,
-                                                           topic, sent))
-    cluster[old].start()
+    try:
+        wait_until(lambda: controller_of(cluster[alive[0]]) in alive, 30, "a new controller")
+        for n in alive:
+            wait_brokers(cluster[n], set(alive))
+        # The two left are a majority: admin changes still go through, avoiding the fenced one.
+        topic = f"after-{uuid.uuid4().hex[:8]}"
+        create(cluster[alive[1]], topic, 4)
+        lead = leaders_once_known(cluster[alive[0]], topic, 4)
+        assert sorted(leader for _, leader in lead.values()) == sorted(alive * 2), lead
+        sent = keyed(40, "a")
+        assert all(d.error is None for d in Confluent().produce(cluster[alive[0]].bootstrap,
+                                                               topic, sent))
+    finally:
+        cluster[old].start()
     for n in (1, 2, 3):
         wait_brokers(cluster[n], {1, 2, 3})
     # The restarted node caught up with what was decided without it.

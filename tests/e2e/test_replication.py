@@ -19,97 +19,16 @@ import uuid
 import pytest
 
 import kwire
-from brokers import WeirBroker
-from cluster import make_nodes, metadata, require_own_weir, start_voters
+from cluster import controller_of, converged, create, read_all, state, three_nodes
 from clients import Confluent, Java, KafkaPython, Kcat, Msg
-from helpers import admin, wait_until
+from helpers import wait_until
 
-SESSION_MS = 3000
-HEARTBEAT_MS = 500
-LAG_MS = 2000
 NODES = (1, 2, 3)
 
 
 @pytest.fixture(scope="module")
 def cluster(target, tmp_path_factory):
-    require_own_weir(target)
-    nodes = make_nodes(tmp_path_factory.mktemp("replication"), NODES, NODES,
-                       ["--broker-session-timeout-ms", str(SESSION_MS),
-                        "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
-                        "--replica-lag-time-max-ms", str(LAG_MS)])
-    try:
-        start_voters(nodes, NODES)
-        yield nodes
-    finally:
-        for b in nodes.values():
-            if b.alive():
-                os.kill(b.pid(), signal.SIGCONT)
-            b.close()
-
-
-def alive(cluster) -> list[WeirBroker]:
-    return [b for b in cluster.values() if b.alive()]
-
-
-def state(cluster, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
-    """{partition: (leader, replicas, isr)} as a live node describes `topic`."""
-    for b in alive(cluster):
-        try:
-            t = metadata(b, [topic])["topics"].get(topic)
-        except OSError:
-            continue
-        if t is None:
-            return {}
-        return {p: (t["partitions"][p][1], *t["replicas"][p]) for p in t["partitions"]}
-    return {}
-
-
-def converged(cluster, topic: str) -> bool:
-    s = state(cluster, topic)
-    return bool(s) and all(leader >= 0 and sorted(isr) == sorted(reps)
-                           for leader, reps, isr in s.values())
-
-
-def create(cluster, topic: str, partitions: int, min_isr: int = 2) -> None:
-    from confluent_kafka.admin import NewTopic
-
-    a = admin(cluster[1].bootstrap)
-    new = NewTopic(topic, num_partitions=partitions, replication_factor=3,
-                   config={"min.insync.replicas": str(min_isr)})
-    a.create_topics([new], operation_timeout=30, request_timeout=30)[topic].result(timeout=60)
-    wait_until(lambda: converged(cluster, topic), 60, f"{topic} to have full ISRs")
-
-
-def controller_of(cluster) -> int:
-    for b in alive(cluster):
-        try:
-            return metadata(b)["controller_id"]
-        except OSError:
-            continue
-    return -1
-
-
-def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 60) -> dict:
-    """{partition: [(offset, value)]} of everything below each high watermark."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"check-{uuid.uuid4().hex[:8]}",
-                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
-    try:
-        ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-                for p in range(partitions)}
-        c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
-        out: dict[int, list[tuple[int, bytes]]] = {p: [] for p in range(partitions)}
-        deadline = time.monotonic() + timeout
-        while any((out[p][-1][0] + 1 if out[p] else 0) < ends[p] for p in out):
-            assert time.monotonic() < deadline, f"read {[len(v) for v in out.values()]} of {ends}"
-            m = c.poll(0.5)
-            if m is None or m.error():
-                continue
-            out[m.partition()].append((m.offset(), m.value()))
-        return out
-    finally:
-        c.close()
+    yield from three_nodes(target, tmp_path_factory, "replication")
 
 
 def test_replicas_are_spread_and_follow_their_leader(cluster):

@@ -42,11 +42,17 @@ pub struct BrokerConfig {
     pub log_flush_interval_ms: u64,
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`, fixed once created.
     pub offsets_topic_num_partitions: i32,
+    /// `offsets.topic.replication.factor`: replicas of `__consumer_offsets` (fewer while
+    /// fewer brokers are registered when it is created).
+    pub offsets_topic_replication_factor: i16,
     /// The group coordinator's settings (`group.*`, `offsets.retention.*`).
     pub group: GroupConfig,
     /// `transaction.state.log.num.partitions`: partitions of `__transaction_state`, fixed
     /// once created.
     pub transaction_state_log_num_partitions: i32,
+    /// `transaction.state.log.replication.factor`: replicas of `__transaction_state` (fewer
+    /// while fewer brokers are registered when it is created).
+    pub transaction_state_log_replication_factor: i16,
     /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
     pub txn: TxnConfig,
     /// `producer.id.expiration.ms`: a partition forgets a producer idle this long.
@@ -78,6 +84,14 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: u64,
+    /// `auto.leader.rebalance.enable`: the active controller moves leadership back to
+    /// preferred replicas.
+    pub auto_leader_rebalance_enable: bool,
+    /// `leader.imbalance.check.interval.seconds`: how often it looks.
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// `leader.imbalance.per.broker.percentage`: the share of a broker's preferred
+    /// partitions it may not lead before they move back.
+    pub leader_imbalance_per_broker_percentage: u32,
 }
 
 impl Default for BrokerConfig {
@@ -98,8 +112,10 @@ impl Default for BrokerConfig {
             max_in_flight_per_connection: 256,
             log_flush_interval_ms: 1000,
             offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
             group: GroupConfig::default(),
             transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: 3,
             txn: TxnConfig::default(),
             producer_id_expiration_ms: 86_400_000,
             log_defaults: BTreeMap::new(),
@@ -114,6 +130,9 @@ impl Default for BrokerConfig {
             broker_session_timeout_ms: 9000,
             broker_heartbeat_interval_ms: 2000,
             replica_lag_time_max_ms: 30_000,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            leader_imbalance_per_broker_percentage: 10,
         }
     }
 }
@@ -180,6 +199,12 @@ impl BrokerConfig {
             return Err("offsets.topic.num.partitions must be >= 1".into());
         }
         self.group.validate().map_err(|e| e.to_string())?;
+        if self.offsets_topic_replication_factor < 1 {
+            return Err("offsets.topic.replication.factor must be >= 1".into());
+        }
+        if self.transaction_state_log_replication_factor < 1 {
+            return Err("transaction.state.log.replication.factor must be >= 1".into());
+        }
         if self.transaction_state_log_num_partitions < 1 {
             return Err("transaction.state.log.num.partitions must be >= 1".into());
         }

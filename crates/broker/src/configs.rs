@@ -360,11 +360,25 @@ pub fn broker_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
             "Partitions of __consumer_offsets.",
         ),
         entry(
+            "offsets.topic.replication.factor",
+            config.offsets_topic_replication_factor.to_string(),
+            d.offsets_topic_replication_factor.to_string(),
+            Int,
+            "Replicas of __consumer_offsets.",
+        ),
+        entry(
             "transaction.state.log.num.partitions",
             config.transaction_state_log_num_partitions.to_string(),
             d.transaction_state_log_num_partitions.to_string(),
             Int,
             "Partitions of __transaction_state.",
+        ),
+        entry(
+            "transaction.state.log.replication.factor",
+            config.transaction_state_log_replication_factor.to_string(),
+            d.transaction_state_log_replication_factor.to_string(),
+            Int,
+            "Replicas of __transaction_state.",
         ),
         entry(
             "transaction.max.timeout.ms",
@@ -435,6 +449,34 @@ pub fn broker_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
             d.socket_request_max_bytes.to_string(),
             Int,
             "Largest request the broker reads.",
+        ),
+        entry(
+            "replica.lag.time.max.ms",
+            config.replica_lag_time_max_ms.to_string(),
+            d.replica_lag_time_max_ms.to_string(),
+            Long,
+            "A follower not caught up for this long leaves the ISR.",
+        ),
+        entry(
+            "auto.leader.rebalance.enable",
+            config.auto_leader_rebalance_enable.to_string(),
+            d.auto_leader_rebalance_enable.to_string(),
+            Boolean,
+            "Whether leadership moves back to preferred replicas.",
+        ),
+        entry(
+            "leader.imbalance.check.interval.seconds",
+            config.leader_imbalance_check_interval_seconds.to_string(),
+            d.leader_imbalance_check_interval_seconds.to_string(),
+            Long,
+            "How often leader balance is checked.",
+        ),
+        entry(
+            "leader.imbalance.per.broker.percentage",
+            config.leader_imbalance_per_broker_percentage.to_string(),
+            d.leader_imbalance_per_broker_percentage.to_string(),
+            Int,
+            "Share of a broker's preferred partitions led elsewhere before they move back.",
         ),
     ];
     out.extend(dynamic);

@@ -12,12 +12,14 @@
 //! - [`group_commit`]: one fsync for every acks=all batch waiting for it.
 //! - [`groups`]: the group coordinators over `__consumer_offsets`.
 //! - [`txns`]: the transaction coordinators over `__transaction_state`.
+//! - `coordinators`: which of those partitions this broker coordinates, as leadership moves.
 //! - [`configs`]: effective topic and broker configs as clients see them.
 
 pub mod cluster;
 pub mod config;
 pub mod configs;
 mod connection;
+mod coordinators;
 mod dispatch;
 pub mod error;
 pub mod group_commit;

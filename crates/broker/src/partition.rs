@@ -313,6 +313,11 @@ impl Partition {
         offset: i64,
         max_bytes: usize,
     ) -> Result<ReadResult, StorageError> {
+        self.read_to_end(offset, max_bytes)
+    }
+
+    /// Batches from `offset` up to the log end, past the high watermark (at least one).
+    pub fn read_to_end(&self, offset: i64, max_bytes: usize) -> Result<ReadResult, StorageError> {
         let log = self.log();
         log.read(offset, max_bytes, log.log_end_offset(), true)
     }

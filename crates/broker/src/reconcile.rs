@@ -97,6 +97,7 @@ impl BrokerState {
             // Replica fetchers start or stop.
             self.replication_changed.notify_one();
         }
+        self.coordinators_changed.notify_one();
         // Waiters on a partition (acks=all, long polls) see leadership and ISR changes.
         self.data_notify.notify_waiters();
         first_error.map_or(Ok(()), Err)

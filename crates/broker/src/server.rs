@@ -48,6 +48,7 @@ impl Broker {
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
         crate::groups::Groups::start(&state);
         crate::txns::Txns::start(&state);
+        crate::coordinators::start(&state);
         crate::housekeeping::start(&state);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {

@@ -68,6 +68,10 @@ pub struct BrokerState {
     pub(crate) peers: Peers,
     /// Woken when partitions change role: replica fetchers start or stop.
     pub(crate) replication_changed: Arc<Notify>,
+    /// Woken when an image is published: coordinators load or resign.
+    pub(crate) coordinators_changed: Arc<Notify>,
+    /// Held while coordinators are brought in line with leadership.
+    pub(crate) coordinators_reconciling: std::sync::Mutex<()>,
 }
 
 impl BrokerState {
@@ -102,6 +106,8 @@ impl BrokerState {
             producer_ids: Mutex::new((0, 0)),
             peers: Peers::default(),
             replication_changed: Arc::new(Notify::new()),
+            coordinators_changed: Arc::new(Notify::new()),
+            coordinators_reconciling: std::sync::Mutex::new(()),
         }
     }
 

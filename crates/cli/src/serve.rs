@@ -55,6 +55,10 @@ pub(crate) struct ServeArgs {
     /// (offsets.topic.num.partitions).
     #[arg(long, env = "WEIR_OFFSETS_TOPIC_NUM_PARTITIONS")]
     offsets_topic_num_partitions: Option<i32>,
+    /// Replicas of __consumer_offsets, fewer while fewer brokers are registered [default: 3]
+    /// (offsets.topic.replication.factor).
+    #[arg(long, env = "WEIR_OFFSETS_TOPIC_REPLICATION_FACTOR")]
+    offsets_topic_replication_factor: Option<i16>,
     /// How long an empty group's first rebalance waits for more members [default: 3000]
     /// (group.initial.rebalance.delay.ms).
     #[arg(long, env = "WEIR_GROUP_INITIAL_REBALANCE_DELAY_MS")]
@@ -90,6 +94,10 @@ pub(crate) struct ServeArgs {
     /// (transaction.state.log.num.partitions).
     #[arg(long, env = "WEIR_TRANSACTION_STATE_LOG_NUM_PARTITIONS")]
     transaction_state_log_num_partitions: Option<i32>,
+    /// Replicas of __transaction_state, fewer while fewer brokers are registered
+    /// [default: 3] (transaction.state.log.replication.factor).
+    #[arg(long, env = "WEIR_TRANSACTION_STATE_LOG_REPLICATION_FACTOR")]
+    transaction_state_log_replication_factor: Option<i16>,
     /// Longest transaction.timeout.ms a producer may ask for [default: 900000]
     /// (transaction.max.timeout.ms).
     #[arg(long, env = "WEIR_TRANSACTION_MAX_TIMEOUT_MS")]
@@ -174,6 +182,18 @@ pub(crate) struct ServeArgs {
     /// (replica.lag.time.max.ms).
     #[arg(long, env = "WEIR_REPLICA_LAG_TIME_MAX_MS")]
     replica_lag_time_max_ms: Option<u64>,
+    /// Move leadership back to preferred replicas [default: true]
+    /// (auto.leader.rebalance.enable).
+    #[arg(long, env = "WEIR_AUTO_LEADER_REBALANCE_ENABLE")]
+    auto_leader_rebalance_enable: Option<bool>,
+    /// How often the controller checks leader balance [default: 300]
+    /// (leader.imbalance.check.interval.seconds).
+    #[arg(long, env = "WEIR_LEADER_IMBALANCE_CHECK_INTERVAL_SECONDS")]
+    leader_imbalance_check_interval_seconds: Option<u64>,
+    /// Share of a broker's preferred partitions led elsewhere before they move back
+    /// [default: 10] (leader.imbalance.per.broker.percentage).
+    #[arg(long, env = "WEIR_LEADER_IMBALANCE_PER_BROKER_PERCENTAGE")]
+    leader_imbalance_per_broker_percentage: Option<u32>,
 }
 
 /// Reads `key=value` lines; `#` and `!` start comments, as in Java properties files.
@@ -324,6 +344,14 @@ impl ServeArgs {
                 .offsets_topic_num_partitions
                 .or(take(&mut file, "offsets.topic.num.partitions")?)
                 .unwrap_or(d.offsets_topic_num_partitions),
+            offsets_topic_replication_factor: self
+                .offsets_topic_replication_factor
+                .or(take(&mut file, "offsets.topic.replication.factor")?)
+                .unwrap_or(d.offsets_topic_replication_factor),
+            transaction_state_log_replication_factor: self
+                .transaction_state_log_replication_factor
+                .or(take(&mut file, "transaction.state.log.replication.factor")?)
+                .unwrap_or(d.transaction_state_log_replication_factor),
             data_dir: self
                 .data_dir
                 .clone()
@@ -455,6 +483,20 @@ impl ServeArgs {
             .or(take(&mut file, "replica.lag.time.max.ms")?)
             .unwrap_or(config.replica_lag_time_max_ms)
             .max(1);
+        config.auto_leader_rebalance_enable = self
+            .auto_leader_rebalance_enable
+            .or(take(&mut file, "auto.leader.rebalance.enable")?)
+            .unwrap_or(config.auto_leader_rebalance_enable);
+        config.leader_imbalance_check_interval_seconds = self
+            .leader_imbalance_check_interval_seconds
+            .or(take(&mut file, "leader.imbalance.check.interval.seconds")?)
+            .unwrap_or(config.leader_imbalance_check_interval_seconds)
+            .max(1);
+        config.leader_imbalance_per_broker_percentage = self
+            .leader_imbalance_per_broker_percentage
+            .or(take(&mut file, "leader.imbalance.per.broker.percentage")?)
+            .unwrap_or(config.leader_imbalance_per_broker_percentage)
+            .min(100);
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

@@ -28,6 +28,7 @@ use weir_meta::controller::CreateTopicSpec;
 use weir_meta::MetaError;
 use weir_protocol::error::ErrorCode;
 
+use crate::coordinators;
 use crate::locks;
 use crate::state::{now_ms, BrokerState};
 pub(crate) use shard::Shard;
@@ -92,7 +93,8 @@ pub struct Groups {
     config: GroupConfig,
     num_partitions: i32,
     shards: RwLock<HashMap<i32, Arc<Shard>>>,
-    waiters: Mutex<HashMap<RequestToken, oneshot::Sender<Parked>>>,
+    /// Parked requests: the shard they wait on, and where their response goes.
+    waiters: Mutex<HashMap<RequestToken, (i32, oneshot::Sender<Parked>)>>,
     next_token: AtomicU64,
     create: tokio::sync::Mutex<()>,
 }
@@ -120,20 +122,9 @@ impl Groups {
         partition_of(group_id, self.num_partitions)
     }
 
-    /// Loads the coordinators of existing `__consumer_offsets` partitions in the background
-    /// and starts the task that fires group deadlines and expires offsets.
+    /// Starts the task that fires group deadlines and expires offsets (the coordinators
+    /// themselves come and go with leadership: [`Groups::reconcile`]).
     pub fn start(state: &Arc<BrokerState>) {
-        let groups = &state.groups;
-        if let Some(topic) = state.image().topic(OFFSETS_TOPIC).cloned() {
-            for &index in topic.partitions.keys() {
-                if let Some(p) = state.partition_by_id(&topic.topic_id, index) {
-                    let shard = Arc::new(Shard::loading(index, p));
-                    locks::write(&groups.shards).insert(index, shard.clone());
-                    let st = state.clone();
-                    tokio::spawn(async move { shard::load(st, shard).await });
-                }
-            }
-        }
         let weak = Arc::downgrade(state);
         tokio::spawn(async move {
             let mut interval = tokio::time::interval(TICK);
@@ -152,6 +143,52 @@ impl Groups {
                 }
             }
         });
+    }
+
+    /// Loads a coordinator for each `__consumer_offsets` partition this broker has come to
+    /// lead (at once when its log is empty) and drops those of partitions it no longer
+    /// leads, or leads at a newer epoch, failing their parked requests. Called through [`coordinators::reconcile`].
+    pub(crate) fn reconcile(state: &Arc<BrokerState>) {
+        let groups = &state.groups;
+        let led = coordinators::led(state, OFFSETS_TOPIC);
+        let mut resigned = Vec::new();
+        let mut to_load = Vec::new();
+        {
+            let mut shards = locks::write(&groups.shards);
+            shards.retain(|index, s| {
+                let keep = led.iter().any(|l| {
+                    l.index == *index
+                        && l.epoch == s.epoch
+                        && Arc::ptr_eq(&l.partition, s.partition())
+                });
+                if !keep {
+                    resigned.push(*index);
+                }
+                keep
+            });
+            for l in led {
+                if shards.contains_key(&l.index) {
+                    continue;
+                }
+                let shard = if l.empty {
+                    let c = GroupCoordinator::new(groups.config.clone());
+                    Arc::new(Shard::active(l.index, l.partition, l.epoch, c))
+                } else {
+                    let s = Arc::new(Shard::loading(l.index, l.partition, l.epoch));
+                    to_load.push(s.clone());
+                    s
+                };
+                shards.insert(l.index, shard);
+            }
+        }
+        if !resigned.is_empty() {
+            info!(partitions = ?resigned, "no longer the group coordinator of these partitions");
+            locks::lock(&groups.waiters).retain(|_, (index, _)| !resigned.contains(index));
+        }
+        for shard in to_load {
+            let st = state.clone();
+            tokio::spawn(async move { shard::load(st, shard).await });
+        }
     }
 
     fn shards(&self) -> Vec<Arc<Shard>> {
@@ -212,7 +249,7 @@ impl Groups {
     /// Makes sure `__consumer_offsets` exists and its local coordinators are up
     /// (FindCoordinator does, as in Kafka).
     pub(crate) async fn ensure_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {
-        if state.image().topic(OFFSETS_TOPIC).is_none() || locks::read(&self.shards).is_empty() {
+        if state.image().topic(OFFSETS_TOPIC).is_none() {
             self.create_topic(state).await?;
         }
         Ok(())
@@ -224,7 +261,10 @@ impl Groups {
             let spec = CreateTopicSpec {
                 name: OFFSETS_TOPIC.to_string(),
                 num_partitions: self.num_partitions,
-                replication_factor: -1,
+                replication_factor: coordinators::replication_factor(
+                    state,
+                    state.config.offsets_topic_replication_factor,
+                ),
                 assignments: Vec::new(),
                 configs: [
                     ("cleanup.policy", "compact"),
@@ -246,24 +286,10 @@ impl Groups {
                 None => return Err(ErrorCode::CoordinatorNotAvailable),
             }
         }
-        let Some(topic) = state.image().topic(OFFSETS_TOPIC).cloned() else {
+        if state.image().topic(OFFSETS_TOPIC).is_none() {
             return Err(ErrorCode::CoordinatorNotAvailable);
-        };
-        // The partitions first: no other lock is taken while the shards' is held.
-        let partitions: Vec<_> = topic
-            .partitions
-            .keys()
-            .filter_map(|&i| state.partition_by_id(&topic.topic_id, i).map(|p| (i, p)))
-            .collect();
-        let mut shards = locks::write(&self.shards);
-        for (index, p) in partitions {
-            if shards.contains_key(&index) {
-                continue;
-            }
-            // A partition created just now is empty: nothing to load.
-            let c = GroupCoordinator::new(self.config.clone());
-            shards.insert(index, Arc::new(Shard::active(index, p, c)));
         }
+        coordinators::reconcile(state);
         Ok(())
     }
 
@@ -345,10 +371,10 @@ impl Groups {
     }
 
     /// A fresh token, with the receiver its parked response will arrive on.
-    fn park(&self) -> (RequestToken, oneshot::Receiver<Parked>) {
+    fn park(&self, shard: i32) -> (RequestToken, oneshot::Receiver<Parked>) {
         let token = self.next_token.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        locks::lock(&self.waiters).insert(token, tx);
+        locks::lock(&self.waiters).insert(token, (shard, tx));
         (token, rx)
     }
 
@@ -357,7 +383,7 @@ impl Groups {
     }
 
     fn deliver(&self, token: RequestToken, response: Parked) {
-        if let Some(tx) = locks::lock(&self.waiters).remove(&token) {
+        if let Some((_, tx)) = locks::lock(&self.waiters).remove(&token) {
             // The requester may have gone (connection closed); the answer is then dropped.
             let _ = tx.send(response);
         }
@@ -375,7 +401,7 @@ impl Groups {
         ) -> weir_coordinator::Output<JoinResponse>,
     ) -> Result<JoinResponse, ErrorCode> {
         let shard = self.shard(state, group_id).await?;
-        let (token, rx) = self.park();
+        let (token, rx) = self.park(shard.index);
         let result = self.apply(state, &shard, |c, now| {
             let out = op(c, token, now);
             Step::effects(out.reply, out.effects)
@@ -395,7 +421,8 @@ impl Groups {
             }
             None => match rx.await {
                 Ok(Parked::Join(r)) => Ok(r),
-                _ => Err(ErrorCode::CoordinatorNotAvailable),
+                // The coordinator resigned (or failed) while the request was parked.
+                _ => Err(ErrorCode::NotCoordinator),
             },
         }
     }
@@ -408,7 +435,7 @@ impl Groups {
         op: impl FnOnce(&mut GroupCoordinator, RequestToken) -> weir_coordinator::Output<SyncResponse>,
     ) -> Result<SyncResponse, ErrorCode> {
         let shard = self.shard(state, group_id).await?;
-        let (token, rx) = self.park();
+        let (token, rx) = self.park(shard.index);
         let result = self.apply(state, &shard, |c, _| {
             let out = op(c, token);
             Step::effects(out.reply, out.effects)
@@ -428,7 +455,7 @@ impl Groups {
             }
             None => match rx.await {
                 Ok(Parked::Sync(r)) => Ok(r),
-                _ => Err(ErrorCode::CoordinatorNotAvailable),
+                _ => Err(ErrorCode::NotCoordinator),
             },
         }
     }

@@ -15,6 +15,7 @@ use weir_protocol::record::{Batches, Compression};
 use weir_storage::StorageError;
 
 use super::Step;
+use crate::coordinators;
 use crate::locks;
 use crate::partition::Partition;
 use crate::state::{now_ms, BrokerState};
@@ -63,6 +64,8 @@ impl ShardState {
 pub(crate) struct Shard {
     /// The partition index.
     pub index: i32,
+    /// The leader epoch of the partition this coordinator serves under.
+    pub epoch: i32,
     partition: Arc<Partition>,
     state: Mutex<ShardState>,
 }
@@ -81,17 +84,16 @@ impl Writes {
         self.last_offset.is_none() && self.persists.is_empty() && !self.failed
     }
 
-    /// Waits for the fsync covering the append; false if it or the append failed.
+    /// Waits until the append is fsynced and held by the ISR; false if that or the append
+    /// failed.
     pub(crate) async fn durable(&self, state: &BrokerState, shard: &Shard) -> bool {
         if self.failed {
             return false;
         }
         match self.last_offset {
-            Some(offset) => state
-                .group_commit
-                .request(shard.partition.clone(), offset)
-                .await
-                .unwrap_or(false),
+            Some(offset) => {
+                coordinators::committed(state, &shard.partition, offset, shard.epoch).await
+            }
             None => true,
         }
     }
@@ -104,18 +106,25 @@ impl Writes {
 
 impl Shard {
     /// A shard whose coordinator is still to be loaded.
-    pub(crate) fn loading(index: i32, partition: Arc<Partition>) -> Self {
+    pub(crate) fn loading(index: i32, partition: Arc<Partition>, epoch: i32) -> Self {
         Shard {
             index,
+            epoch,
             partition,
             state: Mutex::new(ShardState::Loading),
         }
     }
 
     /// A shard serving `coordinator`.
-    pub(crate) fn active(index: i32, partition: Arc<Partition>, c: GroupCoordinator) -> Self {
+    pub(crate) fn active(
+        index: i32,
+        partition: Arc<Partition>,
+        epoch: i32,
+        c: GroupCoordinator,
+    ) -> Self {
         Shard {
             index,
+            epoch,
             partition,
             state: Mutex::new(ShardState::Active(Box::new(c))),
         }
@@ -207,7 +216,8 @@ impl Shard {
     }
 }
 
-/// Rebuilds the shard's coordinator from its partition, then lets it serve.
+/// Rebuilds the shard's coordinator from its partition (up to its log end: a new leader's
+/// log is the truth), then lets it serve.
 pub(super) async fn load(state: Arc<BrokerState>, shard: Arc<Shard>) {
     let started = Instant::now();
     let config = state.groups.config().clone();
@@ -281,8 +291,8 @@ fn replay_log(
     let mut offset = partition.log_start_offset();
     let mut count = 0;
     loop {
-        let (read, _) = partition
-            .read(offset, LOAD_READ_BYTES, true, false)
+        let read = partition
+            .read_to_end(offset, LOAD_READ_BYTES)
             .map_err(|e| e.to_string())?;
         if read.bytes.is_empty() {
             return Ok(count);

@@ -62,11 +62,8 @@ impl Groups {
             (results, last)
         };
         state.data_notify.notify_waiters();
-        let durable = state
-            .group_commit
-            .request(shard.partition().clone(), last)
-            .await
-            .unwrap_or(false);
+        let durable =
+            crate::coordinators::committed(state, shard.partition(), last, shard.epoch).await;
         if durable {
             Ok(results)
         } else {

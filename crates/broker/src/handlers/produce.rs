@@ -149,52 +149,12 @@ async fn wait_durable(
             }
         }
         if let Some((p, last, epoch)) = &o.durable {
-            if let Err((code, message)) = wait_replicated(state, p, *last, *epoch, deadline).await {
+            if let Err((code, message)) =
+                crate::replication::wait_replicated(state, p, *last, *epoch, deadline).await
+            {
                 o.error = code;
                 o.message = Some(message);
             }
-        }
-    }
-}
-
-/// Waits until the ISR has `last` (the high watermark passed it) while this broker still
-/// leads at `epoch`; Kafka's errors if leadership moved, the ISR shrank below
-/// min.insync.replicas, or the deadline passed.
-async fn wait_replicated(
-    state: &BrokerState,
-    p: &Partition,
-    last: i64,
-    epoch: i32,
-    deadline: tokio::time::Instant,
-) -> Result<(), (ErrorCode, String)> {
-    loop {
-        let notified = state.data_notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if p.leader_epoch() != epoch || !p.is_leader() {
-            return Err((
-                ErrorCode::NotLeaderOrFollower,
-                "Leadership moved before the ISR had the batch".into(),
-            ));
-        }
-        if p.high_watermark() > last {
-            let min = p.settings().min_insync_replicas;
-            if p.isr_len() < min {
-                return Err((
-                    ErrorCode::NotEnoughReplicasAfterAppend,
-                    format!(
-                        "The ISR shrank to {} below min.insync.replicas {min} after the append",
-                        p.isr_len()
-                    ),
-                ));
-            }
-            return Ok(());
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return Err((
-                ErrorCode::RequestTimedOut,
-                "Timed out waiting for the in-sync replicas".into(),
-            ));
         }
     }
 }

@@ -1,6 +1,6 @@
 //! WriteTxnMarkers: a transaction coordinator's commit or abort markers for partitions led
 //! here (Weir's own coordinator writes them directly; this serves any that asks). Answered
-//! once the markers are durable.
+//! once the markers are durable and held by the in-sync replicas.
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::write_txn_markers_response::{
@@ -8,6 +8,7 @@ use weir_protocol::messages::write_txn_markers_response::{
 };
 use weir_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
+use crate::coordinators::committed;
 use crate::dispatch::{Reply, RequestContext};
 use crate::txns::write_marker;
 
@@ -34,11 +35,12 @@ pub(crate) async fn handle(
                     );
                     let code = match written {
                         Ok(Some((partition, offset))) => {
-                            let synced = state.group_commit.request(partition, offset).await;
-                            if synced.unwrap_or(false) {
+                            let epoch = partition.leader_epoch();
+                            if committed(&state, &partition, offset, epoch).await {
                                 ErrorCode::None
                             } else {
-                                ErrorCode::KafkaStorageError
+                                // Not synced or not held by the ISR in time: sent again.
+                                ErrorCode::NotEnoughReplicasAfterAppend
                             }
                         }
                         Ok(None) => ErrorCode::None,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use weir_meta::quorum::Command;
+use weir_protocol::error::ErrorCode;
 
 use crate::partition::Partition;
 use crate::state::{now_ms, BrokerState};
@@ -99,4 +100,46 @@ pub(crate) fn propose_isr(state: &Arc<BrokerState>, p: &Arc<Partition>, isr: Vec
             }
         }
     });
+}
+
+/// Waits until the ISR has `last` (the high watermark passed it) while this broker still
+/// leads at `epoch`; Kafka's errors if leadership moved, the ISR shrank below
+/// min.insync.replicas, or the deadline passed.
+pub(crate) async fn wait_replicated(
+    state: &BrokerState,
+    p: &Partition,
+    last: i64,
+    epoch: i32,
+    deadline: tokio::time::Instant,
+) -> Result<(), (ErrorCode, String)> {
+    loop {
+        let notified = state.data_notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if p.leader_epoch() != epoch || !p.is_leader() {
+            return Err((
+                ErrorCode::NotLeaderOrFollower,
+                "Leadership moved before the ISR had the batch".into(),
+            ));
+        }
+        if p.high_watermark() > last {
+            let min = p.settings().min_insync_replicas;
+            if p.isr_len() < min {
+                return Err((
+                    ErrorCode::NotEnoughReplicasAfterAppend,
+                    format!(
+                        "The ISR shrank to {} below min.insync.replicas {min} after the append",
+                        p.isr_len()
+                    ),
+                ));
+            }
+            return Ok(());
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return Err((
+                ErrorCode::RequestTimedOut,
+                "Timed out waiting for the in-sync replicas".into(),
+            ));
+        }
+    }
 }

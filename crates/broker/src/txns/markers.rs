@@ -62,7 +62,8 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
             };
             match written {
                 Ok(Some((p, offset))) => {
-                    waits.push(state.group_commit.request(p, offset));
+                    let epoch = p.leader_epoch();
+                    waits.push((p, offset, epoch));
                     break;
                 }
                 Ok(None) => break,
@@ -78,11 +79,11 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
     }
     // The last stable offset moved on those partitions.
     state.data_notify.notify_waiters();
-    for w in waits {
-        if !w.await.unwrap_or(false) {
-            // Not durable: reload the coordinator, which finds the transaction in Prepare*
-            // and writes its markers again.
-            warn!(transactional_id = %job.transactional_id, "transaction markers could not be synced; reloading");
+    for (p, offset, epoch) in waits {
+        if !crate::coordinators::committed(&state, &p, offset, epoch).await {
+            // Not durable or not replicated: reload the coordinator, which finds the
+            // transaction in Prepare* and writes its markers again.
+            warn!(transactional_id = %job.transactional_id, "transaction markers could not be synced or replicated; reloading");
             fail_and_reload(&state, &shard);
             return;
         }

@@ -27,6 +27,7 @@ use weir_protocol::error::ErrorCode;
 pub(crate) use markers::write_one as write_marker;
 use shard::{TxnShard, TxnShardState};
 
+use crate::coordinators;
 use crate::groups::partition_of;
 use crate::locks;
 use crate::state::{now_ms, BrokerState};
@@ -58,19 +59,9 @@ impl Txns {
         &self.config
     }
 
-    /// Loads the coordinators of existing `__transaction_state` partitions in the background
-    /// and starts the task that aborts timed-out transactions and expires idle ids.
+    /// Starts the task that aborts timed-out transactions and expires idle ids (the
+    /// coordinators themselves come and go with leadership: [`Txns::reconcile`]).
     pub fn start(state: &Arc<BrokerState>) {
-        if let Some(topic) = state.image().topic(TXN_TOPIC).cloned() {
-            for &index in topic.partitions.keys() {
-                if let Some(p) = state.partition_by_id(&topic.topic_id, index) {
-                    let shard = Arc::new(TxnShard::new(index, p, TxnShardState::Loading));
-                    locks::write(&state.txns.shards).insert(index, shard.clone());
-                    let st = state.clone();
-                    tokio::spawn(async move { shard::load(st, shard).await });
-                }
-            }
-        }
         let weak = Arc::downgrade(state);
         let period = Duration::from_millis(state.txns.config.abort_check_interval_ms.max(1));
         let remove_every = state.txns.config.remove_expired_interval_ms as i64;
@@ -94,6 +85,53 @@ impl Txns {
                 }
             }
         });
+    }
+
+    /// Loads a coordinator for each `__transaction_state` partition this broker has come to
+    /// lead (at once when its log is empty) and drops those of partitions it no longer
+    /// leads, or leads at a newer epoch. Called through [`coordinators::reconcile`].
+    pub(crate) fn reconcile(state: &Arc<BrokerState>) {
+        let txns = &state.txns;
+        let led = coordinators::led(state, TXN_TOPIC);
+        let mut resigned = Vec::new();
+        let mut to_load = Vec::new();
+        {
+            let mut shards = locks::write(&txns.shards);
+            shards.retain(|index, s| {
+                let keep = led.iter().any(|l| {
+                    l.index == *index
+                        && l.epoch == s.epoch
+                        && Arc::ptr_eq(&l.partition, s.partition())
+                });
+                if !keep {
+                    resigned.push(*index);
+                }
+                keep
+            });
+            for l in led {
+                if shards.contains_key(&l.index) {
+                    continue;
+                }
+                let shard = if l.empty {
+                    let c = TxnCoordinator::new(txns.config.clone());
+                    let active = TxnShardState::Active(Box::new(c));
+                    Arc::new(TxnShard::new(l.index, l.partition, l.epoch, active))
+                } else {
+                    let loading = TxnShardState::Loading;
+                    let s = Arc::new(TxnShard::new(l.index, l.partition, l.epoch, loading));
+                    to_load.push(s.clone());
+                    s
+                };
+                shards.insert(l.index, shard);
+            }
+        }
+        if !resigned.is_empty() {
+            info!(partitions = ?resigned, "no longer the transaction coordinator of these partitions");
+        }
+        for shard in to_load {
+            let st = state.clone();
+            tokio::spawn(async move { shard::load(st, shard).await });
+        }
     }
 
     fn shards(&self) -> Vec<Arc<TxnShard>> {
@@ -152,7 +190,7 @@ impl Txns {
 
     /// Makes sure `__transaction_state` exists (FindCoordinator does, as in Kafka).
     pub(crate) async fn ensure_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {
-        if state.image().topic(TXN_TOPIC).is_none() || locks::read(&self.shards).is_empty() {
+        if state.image().topic(TXN_TOPIC).is_none() {
             self.create_topic(state).await?;
         }
         Ok(())
@@ -161,16 +199,25 @@ impl Txns {
     async fn create_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {
         let _guard = self.create.lock().await;
         if state.image().topic(TXN_TOPIC).is_none() {
+            let replication_factor = coordinators::replication_factor(
+                state,
+                state.config.transaction_state_log_replication_factor,
+            );
             let spec = CreateTopicSpec {
                 name: TXN_TOPIC.to_string(),
                 num_partitions: self.num_partitions,
-                replication_factor: -1,
+                replication_factor,
                 assignments: Vec::new(),
                 configs: [
                     ("cleanup.policy", "compact"),
                     ("compression.type", "uncompressed"),
                     ("segment.bytes", "104857600"),
                     ("unclean.leader.election.enable", "false"),
+                    // transaction.state.log.min.isr (2 in Kafka), within the replicas.
+                    (
+                        "min.insync.replicas",
+                        if replication_factor > 1 { "2" } else { "1" },
+                    ),
                 ]
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -187,25 +234,10 @@ impl Txns {
                 None => return Err(ErrorCode::CoordinatorNotAvailable),
             }
         }
-        let Some(topic) = state.image().topic(TXN_TOPIC).cloned() else {
+        if state.image().topic(TXN_TOPIC).is_none() {
             return Err(ErrorCode::CoordinatorNotAvailable);
-        };
-        // The partitions first: no other lock is taken while the shards' is held.
-        let partitions: Vec<_> = topic
-            .partitions
-            .keys()
-            .filter_map(|&i| state.partition_by_id(&topic.topic_id, i).map(|p| (i, p)))
-            .collect();
-        let mut shards = locks::write(&self.shards);
-        for (index, p) in partitions {
-            if shards.contains_key(&index) {
-                continue;
-            }
-            // A partition created just now is empty: nothing to load.
-            let c = TxnCoordinator::new(self.config.clone());
-            let active = TxnShardState::Active(Box::new(c));
-            shards.insert(index, Arc::new(TxnShard::new(index, p, active)));
         }
+        coordinators::reconcile(state);
         Ok(())
     }
 
@@ -235,7 +267,8 @@ impl Txns {
         }
     }
 
-    /// Waits for the fsync covering `last`; false (and the shard reloaded) if it failed.
+    /// Waits until `last` is fsynced and held by the ISR; false (and the shard reloaded) if
+    /// that failed.
     async fn durable(
         &self,
         state: &Arc<BrokerState>,
@@ -243,11 +276,7 @@ impl Txns {
         last: Option<i64>,
     ) -> bool {
         let Some(last) = last else { return true };
-        let ok = state
-            .group_commit
-            .request(shard.partition().clone(), last)
-            .await
-            .unwrap_or(false);
+        let ok = coordinators::committed(state, shard.partition(), last, shard.epoch).await;
         if !ok {
             shard::fail_and_reload(state, shard);
         }

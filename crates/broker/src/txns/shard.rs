@@ -46,15 +46,23 @@ impl TxnShardState {
 pub(crate) struct TxnShard {
     /// The partition index.
     pub(crate) index: i32,
+    /// The leader epoch of the partition this coordinator serves under.
+    pub(crate) epoch: i32,
     partition: Arc<Partition>,
     state: Mutex<TxnShardState>,
 }
 
 impl TxnShard {
     /// A shard in `state` over `partition`.
-    pub(crate) fn new(index: i32, partition: Arc<Partition>, state: TxnShardState) -> Self {
+    pub(crate) fn new(
+        index: i32,
+        partition: Arc<Partition>,
+        epoch: i32,
+        state: TxnShardState,
+    ) -> Self {
         Self {
             index,
+            epoch,
             partition,
             state: Mutex::new(state),
         }
@@ -72,7 +80,7 @@ impl TxnShard {
 
     /// The coordinator epoch markers carry: the partition's leader epoch, as in Kafka.
     pub(crate) fn coordinator_epoch(&self) -> i32 {
-        self.partition.leader_epoch()
+        self.epoch
     }
 
     /// Appends `records` as one batch (call with the state locked, to keep their order);
@@ -158,8 +166,8 @@ fn replay_log(
     let mut offset = partition.log_start_offset();
     let mut count = 0;
     loop {
-        let (read, _) = partition
-            .read(offset, LOAD_READ_BYTES, true, false)
+        let read = partition
+            .read_to_end(offset, LOAD_READ_BYTES)
             .map_err(|e| e.to_string())?;
         if read.bytes.is_empty() {
             return Ok(count);
