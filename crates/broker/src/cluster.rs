@@ -11,6 +11,7 @@ use weir_meta::config_change::ConfigOp;
 use weir_meta::controller::CreateTopicSpec;
 use weir_meta::membership::Registration;
 use weir_meta::quorum::{Command, MetaNode, Outcome, QuorumConfig};
+use weir_meta::reassign::Election;
 use weir_meta::{Controller, MetaError, TopicId, TopicImage};
 
 use crate::config::BrokerConfig;
@@ -254,6 +255,99 @@ impl BrokerState {
 }
 
 /// The one result of a single-item command.
+impl BrokerState {
+    /// AlterPartitionReassignments: per (topic, partition), start moving it to the target
+    /// replicas, or cancel its move (`None`).
+    pub async fn reassign(
+        &self,
+        items: Vec<(String, i32, Option<Vec<i32>>)>,
+    ) -> Vec<Result<(), MetaError>> {
+        let n = items.len();
+        each(self.submit(Command::Reassign { items }).await, n)
+    }
+
+    /// ElectLeaders for these partitions.
+    pub async fn elect_leaders(
+        &self,
+        items: Vec<(String, i32)>,
+        election: Election,
+    ) -> Vec<Result<(), MetaError>> {
+        let n = items.len();
+        each(
+            self.submit(Command::ElectLeaders { items, election }).await,
+            n,
+        )
+    }
+}
+
+/// Starts the preferred-leader rebalance (`auto.leader.rebalance.enable`): every
+/// `leader.imbalance.check.interval.seconds`, the active controller moves leadership back to
+/// the preferred replicas of brokers that lead too few of theirs.
+pub(crate) fn start_leader_rebalance(state: &Arc<BrokerState>) {
+    if !state.config.auto_leader_rebalance_enable {
+        return;
+    }
+    let weak = Arc::downgrade(state);
+    let period = Duration::from_secs(state.config.leader_imbalance_check_interval_seconds.max(1));
+    let imbalance_percent = state.config.leader_imbalance_per_broker_percentage;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(state) = weak.upgrade() else { return };
+            if state.is_stopping() {
+                return;
+            }
+            if state.meta.leader().await != Some(state.config.node_id) {
+                continue;
+            }
+            let before = state.image();
+            match state
+                .submit(Command::RebalanceLeaders { imbalance_percent })
+                .await
+            {
+                Ok(_) => {
+                    let after = state.image();
+                    let moved = moved_leaders(&before, &after);
+                    if moved > 0 {
+                        info!(
+                            partitions = moved,
+                            "moved leadership back to preferred replicas"
+                        );
+                    }
+                }
+                Err(e) => warn!(error = %e, "preferred-leader rebalance failed"),
+            }
+        }
+    });
+}
+
+/// How many partitions have another leader in `after` than in `before`.
+fn moved_leaders(before: &weir_meta::MetadataImage, after: &weir_meta::MetadataImage) -> usize {
+    after
+        .topics
+        .values()
+        .flat_map(|t| {
+            t.partitions.values().filter(move |p| {
+                before
+                    .topic(&t.name)
+                    .and_then(|b| b.partitions.get(&p.partition))
+                    .is_some_and(|b| b.leader != p.leader)
+            })
+        })
+        .count()
+}
+
+/// One result per item of a command: its own, or the command's failure for each.
+fn each(outcome: Result<Outcome, MetaError>, n: usize) -> Vec<Result<(), MetaError>> {
+    match outcome {
+        Ok(o) if o.results.len() == n => o.results,
+        Ok(_) => vec![Err(MetaError::InvalidRequest("missing results".into())); n],
+        Err(e) => vec![Err(e); n],
+    }
+}
+
 fn first(outcome: Result<Outcome, MetaError>) -> Result<(), MetaError> {
     outcome?
         .results

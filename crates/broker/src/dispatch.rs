@@ -142,6 +142,10 @@ pub(crate) async fn handle(
         K::IncrementalAlterConfigs => call.now(handlers::alter_configs::handle_incremental).await,
         K::DeleteRecords => call.now(handlers::delete_records::handle).await,
         K::OffsetForLeaderEpoch => call.now(handlers::offset_for_leader_epoch::handle).await,
+        K::ElectLeaders => call.now(handlers::elect_leaders::handle).await,
+        K::AlterPartitionReassignments => call.now(handlers::reassignments::alter).await,
+        K::ListPartitionReassignments => call.now(handlers::reassignments::list).await,
+        K::DescribeLogDirs => call.now(handlers::describe_log_dirs::handle).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
         K::SaslHandshake
@@ -149,15 +153,11 @@ pub(crate) async fn handle(
         | K::CreateAcls
         | K::DeleteAcls
         | K::AlterReplicaLogDirs
-        | K::DescribeLogDirs
         | K::SaslAuthenticate
         | K::CreateDelegationToken
         | K::RenewDelegationToken
         | K::ExpireDelegationToken
         | K::DescribeDelegationToken
-        | K::ElectLeaders
-        | K::AlterPartitionReassignments
-        | K::ListPartitionReassignments
         | K::DescribeClientQuotas
         | K::AlterClientQuotas
         | K::DescribeUserScramCredentials
@@ -277,6 +277,10 @@ pub(crate) fn encode(
 impl SizeHint for m::AddOffsetsToTxnResponse {}
 impl SizeHint for m::AddPartitionsToTxnResponse {}
 impl SizeHint for m::AlterConfigsResponse {}
+impl SizeHint for m::AlterPartitionReassignmentsResponse {}
+impl SizeHint for m::DescribeLogDirsResponse {}
+impl SizeHint for m::ElectLeadersResponse {}
+impl SizeHint for m::ListPartitionReassignmentsResponse {}
 impl SizeHint for m::ApiVersionsResponse {}
 impl SizeHint for m::DeleteRecordsResponse {}
 impl SizeHint for m::OffsetForLeaderEpochResponse {}

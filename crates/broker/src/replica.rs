@@ -81,7 +81,21 @@ impl ReplicaSet {
             self.pending = None;
         }
         self.isr.clone_from(&p.isr);
+        let fresh = || Follower {
+            log_end: -1,
+            caught_up_ms: now_ms,
+            prev_leader_end: -1,
+            prev_fetch_ms: now_ms,
+        };
         if !changed {
+            if self.role == Role::Leader {
+                // A reassignment adds and removes replicas within the epoch.
+                let node = self.node;
+                self.followers.retain(|n, _| p.replicas.contains(n));
+                for &n in p.replicas.iter().filter(|&&n| n != node) {
+                    self.followers.entry(n).or_insert_with(fresh);
+                }
+            }
             return false;
         }
         self.epoch = p.leader_epoch;
@@ -92,17 +106,7 @@ impl ReplicaSet {
                 .replicas
                 .iter()
                 .filter(|&&n| n != self.node)
-                .map(|&n| {
-                    (
-                        n,
-                        Follower {
-                            log_end: -1,
-                            caught_up_ms: now_ms,
-                            prev_leader_end: -1,
-                            prev_fetch_ms: now_ms,
-                        },
-                    )
-                })
+                .map(|&n| (n, fresh()))
                 .collect();
         } else {
             self.role = Role::Follower {
@@ -207,6 +211,7 @@ mod tests {
             isr: isr.to_vec(),
             leader,
             leader_epoch: epoch,
+            reassignment: None,
         }
     }
 

@@ -49,6 +49,7 @@ impl Broker {
         crate::groups::Groups::start(&state);
         crate::txns::Txns::start(&state);
         crate::coordinators::start(&state);
+        crate::cluster::start_leader_rebalance(&state);
         crate::housekeeping::start(&state);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {

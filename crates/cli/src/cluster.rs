@@ -1,6 +1,7 @@
 //! `weir cluster describe`: the cluster id, the active controller, the live brokers, and
 //! the partitions that have no leader (offline) or fewer in-sync replicas than replicas
-//! (under-replicated), from DescribeCluster and Metadata.
+//! (under-replicated), from DescribeCluster and Metadata; `weir cluster reassign`,
+//! `reassignments` and `elect-leaders` move partitions and their leaders.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -9,6 +10,7 @@ use weir_protocol::messages::DescribeClusterRequest;
 
 use crate::commands::Target;
 use crate::group::print_table;
+use crate::reassign;
 
 /// `weir cluster`.
 #[derive(Args, Debug)]
@@ -23,12 +25,52 @@ pub(crate) struct ClusterArgs {
 enum ClusterAction {
     /// Show brokers, the controller, and offline and under-replicated partitions.
     Describe,
+    /// Move a partition to other brokers (AlterPartitionReassignments), or cancel its move.
+    Reassign {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The broker ids to hold it, the preferred leader first (e.g. 2,3,4).
+        #[arg(long, value_delimiter = ',', required_unless_present = "cancel")]
+        replicas: Vec<i32>,
+        /// Cancel the move in progress instead.
+        #[arg(long, conflicts_with = "replicas")]
+        cancel: bool,
+    },
+    /// List the partition moves in progress (ListPartitionReassignments).
+    Reassignments,
+    /// Move leadership to each partition's preferred replica (ElectLeaders), or with
+    /// --unclean give leaderless partitions any live replica.
+    ElectLeaders {
+        /// Only this topic's partitions.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only this partition of --topic.
+        #[arg(long, requires = "topic")]
+        partition: Option<i32>,
+        /// Unclean election: a replica that is not in sync may lead (records may be lost).
+        #[arg(long)]
+        unclean: bool,
+    },
 }
 
 /// Runs `weir cluster`.
 pub(crate) async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     let conn = args.target.connect().await?;
     match args.action {
+        ClusterAction::Reassign {
+            topic,
+            partition,
+            replicas,
+            cancel,
+        } => reassign::alter(&conn, &topic, partition, (!cancel).then_some(replicas)).await?,
+        ClusterAction::Reassignments => reassign::list(&conn).await?,
+        ClusterAction::ElectLeaders {
+            topic,
+            partition,
+            unclean,
+        } => reassign::elect(&conn, topic, partition, unclean).await?,
         ClusterAction::Describe => {
             let cluster = conn
                 .send(&DescribeClusterRequest::default())

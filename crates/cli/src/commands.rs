@@ -1,5 +1,7 @@
 //! `weir topic`, `weir produce` and `weir consume`: the CLI face of the client crate.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context};
@@ -122,16 +124,40 @@ pub(crate) async fn topic(args: TopicArgs) -> anyhow::Result<()> {
             )?;
             writeln!(
                 out,
-                "{:>9} {:>7} {:>14} {:>14}",
-                "PARTITION", "LEADER", "START", "END"
+                "{:>9} {:>7} {:>14} {:>14}  {:<12} {:<12}",
+                "PARTITION", "LEADER", "START", "END", "REPLICAS", "ISR"
             )?;
+            let ids = |v: &[i32]| {
+                let s: Vec<String> = v.iter().map(i32::to_string).collect();
+                s.join(",")
+            };
+            // Offsets come from each partition's leader.
+            let addrs: HashMap<i32, String> = md
+                .brokers
+                .iter()
+                .map(|b| (b.node_id, format!("{}:{}", b.host, b.port)))
+                .collect();
+            let mut leaders: HashMap<i32, Connection> = HashMap::new();
             for p in t.partitions {
-                let start = admin::list_offset(&conn, &name, p.partition_index, -2).await?;
-                let end = admin::list_offset(&conn, &name, p.partition_index, -1).await?;
+                if let (Entry::Vacant(v), Some(addr)) =
+                    (leaders.entry(p.leader_id), addrs.get(&p.leader_id))
+                {
+                    if let Ok(c) = Connection::connect(addr, "weir-cli").await {
+                        v.insert(c);
+                    }
+                }
+                let lc = leaders.get(&p.leader_id).unwrap_or(&conn);
+                let start = admin::list_offset(lc, &name, p.partition_index, -2).await?;
+                let end = admin::list_offset(lc, &name, p.partition_index, -1).await?;
                 writeln!(
                     out,
-                    "{:>9} {:>7} {:>14} {:>14}",
-                    p.partition_index, p.leader_id, start, end
+                    "{:>9} {:>7} {:>14} {:>14}  {:<12} {:<12}",
+                    p.partition_index,
+                    p.leader_id,
+                    start,
+                    end,
+                    ids(&p.replica_nodes),
+                    ids(&p.isr_nodes)
                 )?;
             }
             // Overrides (source 1) and broker settings (2-4); defaults are left out.

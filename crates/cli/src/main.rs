@@ -10,6 +10,7 @@ mod bench;
 mod cluster;
 mod commands;
 mod group;
+mod reassign;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -39,6 +39,19 @@ pub enum MetaError {
     /// INELIGIBLE_REPLICA (107): a replica that may not join the ISR (it is fenced).
     #[error("{0}")]
     IneligibleReplica(String),
+    /// PREFERRED_LEADER_NOT_AVAILABLE (80): the preferred replica is not in the ISR or not
+    /// alive.
+    #[error("{0}")]
+    PreferredLeaderNotAvailable(String),
+    /// ELIGIBLE_LEADERS_NOT_AVAILABLE (83): no live replica may lead.
+    #[error("{0}")]
+    EligibleLeadersNotAvailable(String),
+    /// ELECTION_NOT_NEEDED (84): the partition already has the leader asked for.
+    #[error("{0}")]
+    ElectionNotNeeded(String),
+    /// NO_REASSIGNMENT_IN_PROGRESS (85): nothing to cancel.
+    #[error("{0}")]
+    NoReassignmentInProgress(String),
 }
 
 impl MetaError {
@@ -56,6 +69,10 @@ impl MetaError {
             Self::Unavailable(_) => 7,
             Self::StaleLeader(_) => 74,
             Self::IneligibleReplica(_) => 107,
+            Self::PreferredLeaderNotAvailable(_) => 80,
+            Self::EligibleLeadersNotAvailable(_) => 83,
+            Self::ElectionNotNeeded(_) => 84,
+            Self::NoReassignmentInProgress(_) => 85,
         }
     }
 }

@@ -38,6 +38,38 @@ pub struct PartitionImage {
     pub leader: i32,
     /// Leader epoch.
     pub leader_epoch: i32,
+    /// A reassignment in progress: the replicas before it and its target. While it runs,
+    /// `replicas` holds both.
+    pub reassignment: Option<Reassignment>,
+}
+
+/// A partition moving from one replica set to another (KIP-455).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reassignment {
+    /// The replicas before it began.
+    pub original: Vec<i32>,
+    /// The replicas it ends with.
+    pub target: Vec<i32>,
+}
+
+impl Reassignment {
+    /// Target replicas not among the original ones.
+    pub fn adding(&self) -> Vec<i32> {
+        self.target
+            .iter()
+            .copied()
+            .filter(|n| !self.original.contains(n))
+            .collect()
+    }
+
+    /// Original replicas not among the target ones.
+    pub fn removing(&self) -> Vec<i32> {
+        self.original
+            .iter()
+            .copied()
+            .filter(|n| !self.target.contains(n))
+            .collect()
+    }
 }
 
 /// A topic: id, partitions and config overrides.
@@ -130,14 +162,35 @@ impl MetadataImage {
                 leader_epoch,
             } => {
                 if let Some(t) = self.topic_mut(topic_id) {
+                    // A reassignment outlives the partition records written while it runs.
+                    let reassignment = t
+                        .partitions
+                        .get(partition)
+                        .and_then(|p| p.reassignment.clone());
                     let p = PartitionImage {
                         partition: *partition,
                         replicas: replicas.clone(),
                         isr: isr.clone(),
                         leader: *leader,
                         leader_epoch: *leader_epoch,
+                        reassignment,
                     };
                     t.partitions.insert(*partition, p);
+                }
+            }
+            MetadataRecord::Reassignment {
+                topic_id,
+                partition,
+                moving,
+            } => {
+                if let Some(p) = self
+                    .topic_mut(topic_id)
+                    .and_then(|t| t.partitions.get_mut(partition))
+                {
+                    p.reassignment = moving.as_ref().map(|(original, target)| Reassignment {
+                        original: original.clone(),
+                        target: target.clone(),
+                    });
                 }
             }
             MetadataRecord::TopicConfig {
@@ -214,6 +267,13 @@ impl MetadataImage {
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
                 });
+                if let Some(r) = &p.reassignment {
+                    out.push(MetadataRecord::Reassignment {
+                        topic_id: t.topic_id,
+                        partition: p.partition,
+                        moving: Some((r.original.clone(), r.target.clone())),
+                    });
+                }
             }
             for (k, v) in &t.configs {
                 out.push(MetadataRecord::TopicConfig {

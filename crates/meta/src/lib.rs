@@ -21,6 +21,7 @@ pub mod image;
 pub mod membership;
 pub mod names;
 pub mod quorum;
+pub mod reassign;
 pub mod records;
 pub mod topic_config;
 

@@ -60,6 +60,16 @@ pub enum MetadataRecord {
         /// Leader epoch.
         leader_epoch: i32,
     },
+    /// A partition reassignment began (`Some`: the replicas before it and its target) or
+    /// ended (`None`); the replica list itself changes through `Partition` records.
+    Reassignment {
+        /// Owning topic.
+        topic_id: TopicId,
+        /// Partition index.
+        partition: i32,
+        /// (original replicas, target replicas), or `None` when it ended.
+        moving: Option<(Vec<i32>, Vec<i32>)>,
+    },
     /// A topic config was set (`Some`) or removed (`None`).
     TopicConfig {
         /// Owning topic.

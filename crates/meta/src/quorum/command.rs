@@ -11,6 +11,7 @@ use crate::controller::{Controller, CreateTopicSpec};
 use crate::error::MetaError;
 use crate::image::MetadataImage;
 use crate::membership::Registration;
+use crate::reassign::Election;
 use crate::records::{MetadataRecord, TopicId};
 
 /// Producer ids handed out to a broker at a time.
@@ -91,6 +92,24 @@ pub enum Command {
         /// The ISR it wants.
         isr: Vec<i32>,
     },
+    /// AlterPartitionReassignments: per partition, the target replicas, or `None` to
+    /// cancel its move.
+    Reassign {
+        /// (topic, partition, target).
+        items: Vec<(String, i32, Option<Vec<i32>>)>,
+    },
+    /// ElectLeaders for these partitions.
+    ElectLeaders {
+        /// (topic, partition).
+        items: Vec<(String, i32)>,
+        /// Preferred or unclean.
+        election: Election,
+    },
+    /// The periodic preferred-leader rebalance (`auto.leader.rebalance.enable`).
+    RebalanceLeaders {
+        /// `leader.imbalance.per.broker.percentage`.
+        imbalance_percent: u32,
+    },
 }
 
 /// What a command did.
@@ -124,6 +143,30 @@ pub(crate) type Ran = (
     Vec<Result<(), MetaError>>,
     Option<(i64, i64)>,
 );
+
+/// Runs `op` on each item in turn, each against the image the earlier ones left.
+fn each<T>(
+    image: &MetadataImage,
+    items: Vec<T>,
+    mut op: impl FnMut(&MetadataImage, T) -> Result<Vec<MetadataRecord>, MetaError>,
+) -> Ran {
+    let mut next = image.clone();
+    let mut records = Vec::new();
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        match op(&next, item) {
+            Ok(recs) => {
+                for r in &recs {
+                    next.apply(r);
+                }
+                records.extend(recs);
+                results.push(Ok(()));
+            }
+            Err(e) => results.push(Err(e)),
+        }
+    }
+    (records, results, None)
+}
 
 /// Runs `cmd` against `image`: the records to write and the per-item results.
 pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
@@ -204,7 +247,28 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
             leader,
             leader_epoch,
             isr,
-        } => one(c.alter_isr(image, &topic_id, partition, leader, leader_epoch, isr)),
+        } => one(c
+            .alter_isr(image, &topic_id, partition, leader, leader_epoch, isr)
+            .map(|mut recs| {
+                // The new ISR may finish a reassignment.
+                let mut next = image.clone();
+                for r in &recs {
+                    next.apply(r);
+                }
+                recs.extend(c.complete_reassignment(&next, &topic_id, partition));
+                recs
+            })),
+        Command::Reassign { items } => each(image, items, |next, (topic, index, target)| {
+            c.reassign(next, &topic, index, target)
+        }),
+        Command::ElectLeaders { items, election } => each(image, items, |next, (topic, index)| {
+            c.elect_leader(next, &topic, index, election)
+        }),
+        Command::RebalanceLeaders { imbalance_percent } => (
+            c.rebalance_leaders(image, imbalance_percent),
+            vec![Ok(())],
+            None,
+        ),
         Command::AllocateProducerIds => {
             let start = image.next_producer_id;
             let end = start + PRODUCER_ID_BLOCK;

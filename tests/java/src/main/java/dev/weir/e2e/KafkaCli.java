@@ -62,6 +62,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  *          [--group G]... the Admin client's group calls (see GroupAdmin).
  * configs  --action describe|alter --type topic|broker --name N ... the Admin client's
  *          describeConfigs / incrementalAlterConfigs (see ConfigAdmin).
+ * cluster  --action reassign|reassignments|elect|logdirs ... the Admin client's partition
+ *          moves, leader elections and log dirs (see ClusterAdmin).
  * </pre>
  */
 public final class KafkaCli {
@@ -87,6 +89,7 @@ public final class KafkaCli {
             case "txn" -> rc = TxnProducer.run(a);
             case "txns" -> rc = TxnAdmin.run(a, out);
             case "configs" -> rc = ConfigAdmin.run(a, out);
+            case "cluster" -> rc = ClusterAdmin.run(a, out);
             default -> {
                 usage();
                 rc = 2;
@@ -97,7 +100,7 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs --bootstrap B ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs|cluster --bootstrap B ...");
         System.exit(2);
     }
 
