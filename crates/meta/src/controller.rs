@@ -178,7 +178,9 @@ fn collides(a: &str, b: &str) -> bool {
 
 /// Kafka's round-robin placement over the unfenced brokers, starting at a broker the topic
 /// id picks (so single-partition topics spread too): partition `p`'s replicas are the `rf`
-/// brokers from `start + p`, the first of them its leader.
+/// brokers from `start + p`, the first of them its leader. With racks, the brokers are
+/// taken in rack-alternating order (one from each rack in turn, as Kafka's rack-aware
+/// assignment does), so each partition's replicas span as many racks as they can.
 fn place_replicas(
     image: &MetadataImage,
     from: i32,
@@ -186,12 +188,7 @@ fn place_replicas(
     rf: i16,
     topic_id: &TopicId,
 ) -> Result<Vec<Vec<i32>>, MetaError> {
-    let brokers: Vec<i32> = image
-        .brokers
-        .values()
-        .filter(|b| !b.fenced)
-        .map(|b| b.node_id)
-        .collect();
+    let brokers = rack_alternating(image);
     if rf <= 0 {
         return Err(MetaError::InvalidReplicationFactor(
             "Replication factor must be larger than 0, or -1 to use the default value.".into(),
@@ -214,6 +211,28 @@ fn place_replicas(
                 .collect()
         })
         .collect())
+}
+
+/// The unfenced brokers, ordered so that consecutive ones sit in different racks while
+/// racks remain: the first broker of each rack, then the second of each, and so on. A
+/// broker without a rack counts as a rack of its own. Without racks: id order.
+fn rack_alternating(image: &MetadataImage) -> Vec<i32> {
+    let live = image.brokers.values().filter(|b| !b.fenced);
+    if image.brokers.values().all(|b| b.rack.is_none()) {
+        return live.map(|b| b.node_id).collect();
+    }
+    let mut racks: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+    for b in live {
+        let rack = b
+            .rack
+            .clone()
+            .unwrap_or_else(|| format!("\u{0}{}", b.node_id));
+        racks.entry(rack).or_default().push(b.node_id);
+    }
+    let deepest = racks.values().map(Vec::len).max().unwrap_or(0);
+    (0..deepest)
+        .flat_map(|i| racks.values().filter_map(move |r| r.get(i).copied()))
+        .collect()
 }
 
 fn manual_assignment(
@@ -286,6 +305,41 @@ mod tests {
             replication_factor: -1,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn replicas_span_racks_and_leaders_spread() {
+        let c = Controller::default();
+        let mut img = MetadataImage::default();
+        // Racks a, b, c with two brokers each, registered in rack order.
+        for (n, rack) in [(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c"), (6, "c")] {
+            img.apply(&MetadataRecord::RegisterBroker {
+                controller: None,
+                node_id: n,
+                host: "127.0.0.1".into(),
+                port: 9000 + n,
+                rack: Some(rack.into()),
+            });
+        }
+        let rack = |n: i32| (n + 1) / 2;
+        let mut spec = spec("racked", 12);
+        spec.replication_factor = 3;
+        let recs = c.create_topic(&img, &spec, [3; 16]).expect("create");
+        let mut leaders = BTreeMap::new();
+        for r in &recs {
+            if let MetadataRecord::Partition {
+                replicas, leader, ..
+            } = r
+            {
+                let mut rs: Vec<i32> = replicas.iter().map(|&n| rack(n)).collect();
+                rs.sort_unstable();
+                rs.dedup();
+                assert_eq!(rs.len(), 3, "replicas {replicas:?} in three racks");
+                *leaders.entry(*leader).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(leaders.len(), 6, "every broker leads: {leaders:?}");
+        assert!(leaders.values().all(|&n| n == 2), "evenly: {leaders:?}");
     }
 
     #[test]
