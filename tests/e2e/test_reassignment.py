@@ -164,8 +164,9 @@ def test_refused_moves_get_kafka_errors(cluster):
     a = kp_admin(cluster)
     try:
         tp = TopicPartition(topic, 0)
-        assert a.alter_partition_reassignments({tp: [9]})[tp] is InvalidReplicationAssignmentError
-        assert a.alter_partition_reassignments({tp: [1, 1]})[tp] is InvalidReplicationAssignmentError
+        bad = InvalidReplicationAssignmentError
+        assert a.alter_partition_reassignments({tp: [9]})[tp] is bad, "unknown broker"
+        assert a.alter_partition_reassignments({tp: [1, 1]})[tp] is bad, "duplicate"
         assert a.alter_partition_reassignments({tp: None})[tp] is NoReassignmentInProgressError
     finally:
         a.close()

@@ -40,7 +40,7 @@ def test_replicas_are_spread_and_follow_their_leader(cluster):
     assert all(leaders.count(n) == 2 for n in NODES), f"leaders spread evenly: {s}"
     sent = [Msg(f"k{i}".encode(), f"v{i}".encode(), partition=i % 6) for i in range(300)]
     assert all(d.error is None for d in Confluent().produce(cluster[2].bootstrap, topic, sent))
-    # Every replica holds the log: DescribeLogDirs is not there yet, so look at the files.
+    # Every replica holds the log (DescribeLogDirs says so too: test_reassignment.py).
     for n in NODES:
         for p in range(6):
             d = cluster[n].data_dir / f"{topic}-{p}"
@@ -78,7 +78,8 @@ def test_clients_follow_a_new_leader(cluster):
     create(cluster, topic, 1)
     leader = state(cluster, topic)[0][0]
     first = [Msg(b"k", f"before-{i}".encode()) for i in range(50)]
-    assert all(d.error is None for d in Confluent().produce(cluster[leader].bootstrap, topic, first))
+    assert all(d.error is None
+               for d in Confluent().produce(cluster[leader].bootstrap, topic, first))
     cluster[leader].kill9()
     try:
         wait_until(lambda: state(cluster, topic).get(0, (-1,))[0] not in (-1, leader), 60,
@@ -105,7 +106,8 @@ def test_a_stopping_leader_hands_its_partitions_over_first(cluster):
     create(cluster, topic, 1)
     leader = state(cluster, topic)[0][0]
     first = [Msg(b"k", f"a-{i}".encode()) for i in range(30)]
-    assert all(d.error is None for d in Confluent().produce(cluster[leader].bootstrap, topic, first))
+    assert all(d.error is None
+               for d in Confluent().produce(cluster[leader].bootstrap, topic, first))
     log_before = cluster[leader].log_path.read_text(errors="replace")
     cluster[leader].stop()  # SIGTERM: a controlled shutdown
     try:

@@ -1,6 +1,7 @@
 //! openraft's network over the controller listeners: one connection per peer, reused while
 //! it works and opened again when it fails; every call is bounded by openraft's deadline.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use openraft::error::{
@@ -17,16 +18,27 @@ use tokio::net::TcpStream;
 use super::rpc::{self, Request, Response};
 use super::TypeConfig;
 
-/// Makes a [`Conn`] per peer.
-pub(crate) struct Network;
+/// Makes a [`Conn`] per peer, to the address this node's voters setting gives it, else to
+/// the one in the membership.
+pub(crate) struct Network {
+    addrs: HashMap<u64, String>,
+}
+
+impl Network {
+    /// A factory with these addresses (Raft id -> HOST:PORT) ahead of the membership's.
+    pub(crate) fn new(addrs: HashMap<u64, String>) -> Self {
+        Self { addrs }
+    }
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Conn;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Conn {
+        let addr = self.addrs.get(&target).unwrap_or(&node.addr).clone();
         Conn {
             target,
-            addr: node.addr.clone(),
+            addr,
             stream: None,
         }
     }

@@ -105,10 +105,19 @@ impl MetaNode {
         }
         .validate()
         .map_err(|e| QuorumError::Raft(e.to_string()))?;
+        // This node's own view of the voters' addresses wins over the membership's (as
+        // Kafka's controller.quorum.voters is each node's own setting).
+        let network = Network::new(
+            cfg.voters
+                .iter()
+                .filter(|(id, addr)| *id != cfg.node_id && !addr.is_empty())
+                .map(|(id, addr)| (raft_id(*id), addr.clone()))
+                .collect(),
+        );
         let raft = Raft::new(
             raft_id(cfg.node_id),
             Arc::new(config),
-            Network,
+            network,
             store.clone(),
             sm,
         )
@@ -240,8 +249,16 @@ impl MetaNode {
         }
     }
 
-    /// The controller address of node `id` in the Raft membership.
+    /// The controller address of node `id`: this node's voters setting, else the Raft
+    /// membership's.
     fn address_of(&self, id: u64) -> Option<String> {
+        if let Some((_, addr)) = self
+            .voters
+            .iter()
+            .find(|(v, addr)| raft_id(*v) == id && !addr.is_empty())
+        {
+            return Some(addr.clone());
+        }
         let metrics = self.raft.metrics();
         let m = metrics.borrow();
         m.membership_config
