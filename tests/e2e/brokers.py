@@ -209,19 +209,41 @@ class KafkaBroker(Broker):
     kind = "kafka"
 
     def __init__(self, state_dir: Path, port: int, auto_create: bool = True,
-                 advertise: int | None = None, config: dict[str, str] | None = None):
+                 advertise: int | None = None, config: dict[str, str] | None = None,
+                 args: list[str] | None = None):
         super().__init__(Path(state_dir) / "data", port, auto_create, advertise, config)
         self.state_dir = Path(state_dir)
         self.log_path = self.state_dir / "kafka.log"
+        self.args = list(args or [])  # extra `kafka-reference start` options (a cluster node's)
         self._pid: int | None = None
 
     def pid(self) -> int | None:
         return self._pid
 
     def start(self) -> None:
+        self._run_script(wait=True)
+
+    def spawn(self) -> None:
+        """Starts the process without waiting for it to serve (a cluster node serves only
+        once a quorum of voters runs)."""
+        self._run_script(wait=False)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not kwire.probe(self.bootstrap, timeout=2.0):
+            if not self.alive():
+                raise RuntimeError("kafka exited during startup:\n" + log_tail(self.log_path))
+            if time.monotonic() >= deadline:
+                self.kill9()
+                raise RuntimeError("kafka not ready in time:\n" + log_tail(self.log_path))
+            time.sleep(0.2)
+
+    def _run_script(self, wait: bool) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         cmd = [str(KAFKA_SCRIPT), "start", "--dir", str(self.state_dir), "--port",
-               str(self.port), "--timeout", str(int(READY_TIMEOUT))]
+               str(self.port), "--timeout", str(int(READY_TIMEOUT)), *self.args]
+        if not wait:
+            cmd.append("--no-wait")
         if not self.auto_create:
             cmd.append("--no-auto-create")
         if self.advertise is not None:

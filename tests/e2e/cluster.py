@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import kwire
-from brokers import REPO, WeirBroker, free_port
+from brokers import REPO, KafkaBroker, WeirBroker, free_port
 from helpers import admin, wait_until
 
 
@@ -75,21 +75,74 @@ NODES = (1, 2, 3)
 
 
 def three_nodes(target: str, tmp_path_factory, name: str):
-    """A module fixture's body: three voters with short session and lag timeouts, all
-    stopped (and any SIGSTOPped one continued) at the end."""
-    require_own_weir(target)
-    nodes = make_nodes(tmp_path_factory.mktemp(name), NODES, NODES,
-                       ["--broker-session-timeout-ms", str(SESSION_MS),
-                        "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
-                        "--replica-lag-time-max-ms", str(LAG_MS)])
+    """A fixture's body: three voters of the target (Weir, or Apache Kafka through
+    scripts/kafka-reference) with short session and lag timeouts and no automatic
+    preferred-leader rebalance (tests move leaders themselves), all stopped (and any
+    SIGSTOPped one continued) at the end."""
+    if os.environ.get("WEIR_TEST_BOOTSTRAP"):
+        pytest.skip("needs brokers it starts itself")
+    tmp = tmp_path_factory.mktemp(name)
+    if target == "kafka":
+        nodes = kafka_nodes(tmp)
+    else:
+        nodes = make_nodes(tmp, NODES, NODES,
+                           ["--broker-session-timeout-ms", str(SESSION_MS),
+                            "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
+                            "--replica-lag-time-max-ms", str(LAG_MS),
+                            "--auto-leader-rebalance-enable", "false"])
     try:
         start_voters(nodes, NODES)
         yield nodes
     finally:
+        # Throwaway nodes: killed, since the last ones to stop cleanly would wait for a
+        # quorum that has gone.
         for b in nodes.values():
-            if b.alive():
-                os.kill(b.pid(), signal.SIGCONT)
-            b.close()
+            b.kill9()
+
+
+def on_kafka_only(client: str, target: str, keep: str) -> None:
+    """Skips all but the `keep` client's case against Kafka: the other clients are proven
+    on Weir, and Kafka only has to show the test expects what Kafka does."""
+    if target == "kafka" and client != keep:
+        pytest.skip(f"against Kafka, the {keep} case stands for every client")
+
+
+def kafka_nodes(tmp: Path) -> dict[int, KafkaBroker]:
+    """Three combined broker+controller Kafka nodes (not started), configured as
+    [`three_nodes`] configures Weir's: internal topics replicated three times."""
+    cports = {n: free_port() for n in NODES}
+    voters = ",".join(f"{n}@127.0.0.1:{cports[n]}" for n in NODES)
+    config = {
+        "broker.session.timeout.ms": str(SESSION_MS),
+        "broker.heartbeat.interval.ms": str(HEARTBEAT_MS),
+        "replica.lag.time.max.ms": str(LAG_MS),
+        "auto.leader.rebalance.enable": "false",
+        "offsets.topic.replication.factor": "3",
+        "offsets.topic.num.partitions": "5",
+        "transaction.state.log.replication.factor": "3",
+        "transaction.state.log.min.isr": "2",
+        "transaction.state.log.num.partitions": "5",
+    }
+    return {
+        n: KafkaBroker(tmp / f"node{n}", free_port(), config=config,
+                       args=["--node-id", str(n), "--controller-port", str(cports[n]),
+                             "--voters", voters])
+        for n in NODES
+    }
+
+
+def healthy(nodes):
+    """A test's view of a shared cluster: every node running again (continued if a test
+    stopped it, started if it killed it) and listed by every node."""
+    for b in nodes.values():
+        if b.alive():
+            os.kill(b.pid(), signal.SIGCONT)
+    for b in nodes.values():
+        if not b.alive():
+            b.start()
+    for b in nodes.values():
+        wait_brokers(b, set(NODES))
+    return nodes
 
 
 def alive(cluster) -> list[WeirBroker]:

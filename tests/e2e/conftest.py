@@ -80,6 +80,22 @@ def broker(_brokers):
     return _brokers.make(name="shared")
 
 
+@pytest.fixture(scope="session")
+def _three_nodes(target, tmp_path_factory):
+    from cluster import three_nodes
+
+    yield from three_nodes(target, tmp_path_factory, "three")
+
+
+@pytest.fixture
+def three_node_cluster(_three_nodes):
+    """Three voters of the target shared by the cluster tests, each running and listed
+    by every node when a test starts."""
+    from cluster import healthy
+
+    return healthy(_three_nodes)
+
+
 @pytest.fixture
 def new_broker(target, tmp_path_factory):
     if os.environ.get("WEIR_TEST_BOOTSTRAP"):

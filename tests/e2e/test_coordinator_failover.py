@@ -5,7 +5,7 @@ transaction.state.log.replication.factor), and when the leader of a group's or a
 transactional id's partition is kill -9'd, the broker that takes the partition over loads
 the coordinator from its replica and real clients carry on where they were.
 
-Weir only for now: the Kafka reference (scripts/kafka-reference) runs a single node.
+Each test passes on Weir and on a three-node Apache Kafka cluster (scripts/kafka-reference).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from clients import unique_group
-from cluster import bootstrap_of, converged, create, state, three_nodes
+from cluster import bootstrap_of, converged, create, on_kafka_only, state
 from groups import Member, wait_records
 from helpers import wait_until
 from test_groups import everything, produce
@@ -23,15 +23,14 @@ from txn import TxnClients, new_txn_id, read, values_by_partition
 
 OFFSETS = "__consumer_offsets"
 TXNS = "__transaction_state"
-COORDINATOR_PARTITIONS = 50
 
 
-@pytest.fixture(scope="module")
-def cluster(target, tmp_path_factory):
-    yield from three_nodes(target, tmp_path_factory, "coordinators")
+@pytest.fixture
+def cluster(three_node_cluster):
+    return three_node_cluster
 
 
-def partition_of(key: str) -> int:
+def partition_of(key: str, partitions: int) -> int:
     """The coordinator partition of a group or transactional id, as Kafka computes it."""
     data = key.encode("utf-16-be")
     h = 0
@@ -39,14 +38,15 @@ def partition_of(key: str) -> int:
         h = (h * 31 + int.from_bytes(data[i:i + 2], "big")) & 0xFFFFFFFF
     if h >= 1 << 31:
         h -= 1 << 32
-    return (0 if h == -(1 << 31) else abs(h)) % COORDINATOR_PARTITIONS
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
 def coordinator(cluster, topic: str, key: str) -> int:
     """The node leading `key`'s partition of `topic`, once that partition is fully in sync."""
-    p = partition_of(key)
     wait_until(lambda: converged(cluster, topic), 60, f"{topic} to have full ISRs")
-    leader, replicas, _ = state(cluster, topic)[p]
+    parts = state(cluster, topic)
+    p = partition_of(key, len(parts))
+    leader, replicas, _ = parts[p]
     assert len(replicas) == 3, f"{topic}-{p} has replicas {replicas}"
     return leader
 
@@ -56,7 +56,7 @@ def fail_over(cluster, topic: str, key: str) -> int:
     returns the killed node."""
     victim = coordinator(cluster, topic, key)
     cluster[victim].kill9()
-    p = partition_of(key)
+    p = partition_of(key, len(state(cluster, topic)))
     wait_until(lambda: state(cluster, topic).get(p, (-1,))[0] not in (-1, victim), 60,
                f"a new leader of {topic}-{p}")
     return victim
@@ -71,7 +71,9 @@ def members():
 
 
 @pytest.mark.parametrize("client", ["confluent", "kafka-python", "java"])
-def test_committed_offsets_survive_the_loss_of_their_coordinator(cluster, members, client):
+def test_committed_offsets_survive_the_loss_of_their_coordinator(cluster, members, client,
+                                                                 target):
+    on_kafka_only(client, target, keep="java")
     topic = f"commits-{uuid.uuid4().hex[:8]}"
     create(cluster, topic, 2)
     produce(bootstrap_of(cluster), topic, 10, 2, tag="before")
@@ -96,7 +98,8 @@ def test_committed_offsets_survive_the_loss_of_their_coordinator(cluster, member
 
 
 @pytest.mark.parametrize("client", ["confluent", "java"])
-def test_an_open_transaction_commits_after_its_coordinator_is_lost(cluster, client):
+def test_an_open_transaction_commits_after_its_coordinator_is_lost(cluster, client, target):
+    on_kafka_only(client, target, keep="java")
     topic = f"txnfail-{uuid.uuid4().hex[:8]}"
     create(cluster, topic, 3)
     txn_id = new_txn_id("failover")

@@ -5,7 +5,7 @@ kills the active controller; a checker then proves that every acknowledged recor
 the log exactly once and in order, that no consumer saw a record later lost, and that the
 cluster converged (every partition has a leader and a full ISR).
 
-Weir only for now: the Kafka reference (scripts/kafka-reference) runs a single node.
+Each test passes on Weir and on a three-node Apache Kafka cluster (scripts/kafka-reference).
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ import uuid
 import pytest
 
 import kwire
-from cluster import controller_of, converged, create, read_all, state, three_nodes
+from cluster import controller_of, converged, create, read_all, state
 from clients import Confluent, Java, KafkaPython, Kcat, Msg
 from helpers import wait_until
 
 NODES = (1, 2, 3)
+RATE = 1000  # records a second the history test's producer offers
 
 
-@pytest.fixture(scope="module")
-def cluster(target, tmp_path_factory):
-    yield from three_nodes(target, tmp_path_factory, "replication")
+@pytest.fixture
+def cluster(three_node_cluster):
+    return three_node_cluster
 
 
 def test_replicas_are_spread_and_follow_their_leader(cluster):
@@ -52,13 +53,16 @@ def test_acks_all_honours_min_insync_replicas(cluster):
     topic = f"minisr-{uuid.uuid4().hex[:8]}"
     create(cluster, topic, 1, min_isr=3)
     leader, reps, _ = state(cluster, topic)[0]
-    victim = next(n for n in reps if n != leader and n != controller_of(cluster))
+    ctl = controller_of(cluster)  # Kafka names a random broker here, Weir the controller
+    victim = next(n for n in reps if n not in (leader, ctl))
     batch = kwire.record_batch([kwire.Record(b"k", b"v")], int(time.time() * 1000))
     with kwire.Conn.to(cluster[leader].bootstrap) as c:
         assert c.produce(topic, 0, batch, acks=-1)[0] == 0
     cluster[victim].kill9()
     try:
-        wait_until(lambda: len(state(cluster, topic)[0][2]) == 2, 60, "the ISR to shrink")
+        # As the leader itself sees it (other nodes may learn of it first).
+        wait_until(lambda: len(state({leader: cluster[leader]}, topic)[0][2]) == 2, 60,
+                   "the ISR to shrink")
         with kwire.Conn.to(cluster[leader].bootstrap) as c:
             err, _ = c.produce(topic, 0, batch, acks=-1)
             assert err == 19, f"NOT_ENOUGH_REPLICAS expected, got {err}"
@@ -111,8 +115,9 @@ def test_a_stopping_leader_hands_its_partitions_over_first(cluster):
     log_before = cluster[leader].log_path.read_text(errors="replace")
     cluster[leader].stop()  # SIGTERM: a controlled shutdown
     try:
-        stopped_log = cluster[leader].log_path.read_text(errors="replace")[len(log_before):]
-        assert "controlled shutdown: leadership moved" in stopped_log, stopped_log[-3000:]
+        if cluster[leader].kind == "weir":
+            stopped_log = cluster[leader].log_path.read_text(errors="replace")[len(log_before):]
+            assert "controlled shutdown: leadership moved" in stopped_log, stopped_log[-3000:]
         new, _, isr = wait_until(lambda: (s := state(cluster, topic).get(0)) and s[0] not in
                                  (-1, leader) and s, 30, "the new leader")
         assert leader not in isr, "a stopped broker leaves the ISR"
@@ -137,7 +142,7 @@ class History:
 
 
 def produce_loop(bootstrap: str, topic: str, partitions: int, h: History,
-                 stop: threading.Event, limit: int = 200_000, seconds: float = 150) -> None:
+                 stop: threading.Event, limit: int = 400_000, seconds: float = 290) -> None:
     from confluent_kafka import Producer
 
     p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
@@ -151,22 +156,26 @@ def produce_loop(bootstrap: str, topic: str, partitions: int, h: History,
             else:
                 h.failed += 1
 
-    deadline = time.monotonic() + seconds
+    start = time.monotonic()
     i = 0
-    while not stop.is_set() and i < limit and time.monotonic() < deadline:
+    while not stop.is_set() and i < limit and time.monotonic() - start < seconds:
+        # Paced to RATE records a second, so the load lasts as long as the test needs it.
+        ahead = i / RATE - (time.monotonic() - start)
+        if ahead > 0:
+            p.poll(min(ahead, 0.05))
+            continue
         try:
             p.produce(topic, value=f"r{i:08d}".encode(), partition=i % partitions,
                       on_delivery=done)
             i += 1
         except BufferError:
             p.poll(0.05)
-        if i % 50 == 0:
-            p.poll(0.05)  # paces the load to at most about 1,000 records a second
+        p.poll(0)
     p.flush(90)
 
 
 def consume_loop(bootstrap: str, topic: str, partitions: int, h: History,
-                 stop: threading.Event, seconds: float = 200) -> None:
+                 stop: threading.Event, seconds: float = 290) -> None:
     from confluent_kafka import Consumer, TopicPartition
 
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"hist-{uuid.uuid4().hex[:8]}",
@@ -184,6 +193,9 @@ def consume_loop(bootstrap: str, topic: str, partitions: int, h: History,
         c.close()
 
 
+# Longer than the suite's 180 s: on a busy machine the steps' waits add up, and the load
+# runs until the test stops it (bounded at 290 s).
+@pytest.mark.timeout(320)
 def test_acknowledged_records_survive_leader_loss_pauses_and_controller_loss(cluster):
     topic = f"history-{uuid.uuid4().hex[:8]}"
     parts = 3
@@ -204,8 +216,12 @@ def test_acknowledged_records_survive_leader_loss_pauses_and_controller_loss(clu
 
     def progress(what: str, more: int = 500) -> None:
         target = acked() + more
-        wait_until(lambda: acked() >= target, 90,
-                   f"{more} more acknowledged records {what} (failed so far: {h.failed})")
+        try:
+            wait_until(lambda: acked() >= target, 90,
+                       f"{more} more acknowledged records {what} (failed so far: {h.failed})")
+        except AssertionError as e:
+            raise AssertionError(f"{e}; partitions (leader, replicas, isr): "
+                                 f"{state(cluster, topic)}") from None
 
     stopped: list[int] = []
     try:

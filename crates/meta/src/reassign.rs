@@ -114,7 +114,16 @@ impl Controller {
                     "No reassignment is in progress for {topic}-{index}."
                 ))
             })?;
-            return Ok(settle(image, topic_id, p, r.original.clone()));
+            // Kafka's revert: the current list without the replicas the move added, in
+            // its current order.
+            let adding = r.adding();
+            let back = p
+                .replicas
+                .iter()
+                .copied()
+                .filter(|n| !adding.contains(n))
+                .collect();
+            return Ok(settle(image, topic_id, p, back));
         };
         if target.is_empty() {
             return Err(MetaError::InvalidReplicaAssignment(
@@ -373,7 +382,8 @@ mod tests {
         let recs = c.reassign(&img, "t", 0, None).unwrap();
         apply(&mut img, recs);
         let p = part(&img);
-        assert_eq!((p.replicas, p.isr, p.leader), (vec![1, 2], vec![1, 2], 1));
+        // As Kafka reverts: the merged list [2, 3, 1] without the added 3.
+        assert_eq!((p.replicas, p.isr, p.leader), (vec![2, 1], vec![1, 2], 1));
         assert!(p.reassignment.is_none());
         // Dropping a replica that is in sync completes at once.
         let recs = c.reassign(&img, "t", 0, Some(vec![2])).unwrap();
