@@ -112,23 +112,29 @@ def kafka_nodes(tmp: Path) -> dict[int, KafkaBroker]:
     [`three_nodes`] configures Weir's: internal topics replicated three times."""
     cports = {n: free_port() for n in NODES}
     voters = ",".join(f"{n}@127.0.0.1:{cports[n]}" for n in NODES)
-    config = {
-        "broker.session.timeout.ms": str(SESSION_MS),
-        "broker.heartbeat.interval.ms": str(HEARTBEAT_MS),
-        "replica.lag.time.max.ms": str(LAG_MS),
-        "auto.leader.rebalance.enable": "false",
-        "offsets.topic.replication.factor": "3",
-        "offsets.topic.num.partitions": "5",
-        "transaction.state.log.replication.factor": "3",
-        "transaction.state.log.min.isr": "2",
-        "transaction.state.log.num.partitions": "5",
-    }
-    return {
-        n: KafkaBroker(tmp / f"node{n}", free_port(), config=config,
-                       args=["--node-id", str(n), "--controller-port", str(cports[n]),
+    return {n: kafka_node(tmp, n, free_port(), cports[n], voters) for n in NODES}
+
+
+# As the Weir nodes of `three_nodes` are set up.
+KAFKA_CLUSTER_CONFIG = {
+    "broker.session.timeout.ms": str(SESSION_MS),
+    "broker.heartbeat.interval.ms": str(HEARTBEAT_MS),
+    "replica.lag.time.max.ms": str(LAG_MS),
+    "auto.leader.rebalance.enable": "false",
+    "offsets.topic.replication.factor": "3",
+    "offsets.topic.num.partitions": "5",
+    "transaction.state.log.replication.factor": "3",
+    "transaction.state.log.min.isr": "2",
+    "transaction.state.log.num.partitions": "5",
+}
+
+
+def kafka_node(tmp: Path, n: int, port: int, cport: int, voters: str,
+               advertise: int | None = None) -> KafkaBroker:
+    """Kafka node `n` of a cluster whose voters (as this node reaches them) are `voters`."""
+    return KafkaBroker(tmp / f"node{n}", port, config=KAFKA_CLUSTER_CONFIG, advertise=advertise,
+                       args=["--node-id", str(n), "--controller-port", str(cport),
                              "--voters", voters])
-        for n in NODES
-    }
 
 
 def healthy(nodes):

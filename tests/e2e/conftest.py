@@ -45,6 +45,12 @@ def pytest_addoption(parser):
     )
 
 
+def pytest_collection_modifyitems(items):
+    """The tests on the shared three-node cluster run last, so that cluster does not sit
+    beside every other test for the rest of the session."""
+    items.sort(key=lambda item: "three_node_cluster" in getattr(item, "fixturenames", ()))
+
+
 def pytest_report_header(config):
     ext = os.environ.get("WEIR_TEST_BOOTSTRAP")
     return f"e2e target: {config.getoption('--target')}" + (f" at {ext}" if ext else "")
