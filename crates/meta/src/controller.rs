@@ -202,13 +202,41 @@ fn place_replicas(
         )));
     }
     let n = brokers.len();
+    let rack_of = |id: i32| {
+        image
+            .brokers
+            .get(&id)
+            .and_then(|b| b.rack.clone())
+            .unwrap_or_else(|| format!("\u{0}{id}"))
+    };
     let seed = usize::from(topic_id[0]) + usize::from(topic_id[1]) * 256;
     Ok((from..to)
         .map(|p| {
             let start = (seed + usize::try_from(p).unwrap_or(0)) % n;
-            (0..rf)
-                .filter_map(|i| brokers.get((start + i) % n).copied())
-                .collect()
+            let ring = || (0..n).filter_map(|i| brokers.get((start + i) % n).copied());
+            // From `start` on, a broker in a rack the partition does not use yet; once
+            // every rack is used (or no other is left), the next brokers in turn.
+            let mut chosen: Vec<i32> = Vec::with_capacity(rf);
+            let mut racks: Vec<String> = Vec::with_capacity(rf);
+            for b in ring() {
+                if chosen.len() == rf {
+                    break;
+                }
+                let rack = rack_of(b);
+                if !racks.contains(&rack) {
+                    racks.push(rack);
+                    chosen.push(b);
+                }
+            }
+            for b in ring() {
+                if chosen.len() == rf {
+                    break;
+                }
+                if !chosen.contains(&b) {
+                    chosen.push(b);
+                }
+            }
+            chosen
         })
         .collect())
 }
@@ -339,6 +367,44 @@ mod tests {
             }
         }
         assert_eq!(leaders.len(), 6, "every broker leads: {leaders:?}");
+        assert!(leaders.values().all(|&n| n == 2), "evenly: {leaders:?}");
+    }
+
+    #[test]
+    fn uneven_racks_never_put_two_replicas_in_one_rack_while_another_is_free() {
+        let c = Controller::default();
+        let mut img = MetadataImage::default();
+        // Rack a holds brokers 1 and 2; b and c one each.
+        for (n, rack) in [(1, "a"), (2, "a"), (3, "b"), (4, "c")] {
+            img.apply(&MetadataRecord::RegisterBroker {
+                controller: None,
+                node_id: n,
+                host: "127.0.0.1".into(),
+                port: 9000 + n,
+                rack: Some(rack.into()),
+            });
+        }
+        let mut spec = spec("uneven", 8);
+        spec.replication_factor = 2;
+        let recs = c.create_topic(&img, &spec, [5; 16]).expect("create");
+        let mut leaders = BTreeMap::new();
+        for r in &recs {
+            if let MetadataRecord::Partition {
+                replicas, leader, ..
+            } = r
+            {
+                assert_ne!(
+                    {
+                        let mut v = replicas.clone();
+                        v.sort_unstable();
+                        v
+                    },
+                    vec![1, 2],
+                    "both in rack a"
+                );
+                *leaders.entry(*leader).or_insert(0) += 1;
+            }
+        }
         assert!(leaders.values().all(|&n| n == 2), "evenly: {leaders:?}");
     }
 
