@@ -192,25 +192,13 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
             specs,
             validate_only,
         } => {
-            let mut next = image.clone();
-            let mut records = Vec::new();
-            let mut results = Vec::with_capacity(specs.len());
-            for (spec, id) in specs {
-                match c.create_topic(&next, &spec, id) {
-                    Ok(recs) => {
-                        for r in &recs {
-                            next.apply(r);
-                        }
-                        records.extend(recs);
-                        results.push(Ok(()));
-                    }
-                    Err(e) => results.push(Err(e)),
-                }
-            }
+            let (mut records, results, ids) = each(image, specs, |next, (spec, id)| {
+                c.create_topic(next, &spec, id)
+            });
             if validate_only {
                 records.clear();
             }
-            (records, results, None)
+            (records, results, ids)
         }
         Command::DeleteTopic { name } => one(c.delete_topic(image, &name)),
         Command::CreatePartitions {
