@@ -5,7 +5,8 @@
 //! topics get `offsets.topic.replication.factor` / `transaction.state.log.replication.factor`
 //! replicas; and a coordinator's write counts only once the in-sync replicas have it.
 
-use std::sync::{Arc, Weak};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use crate::groups::Groups;
@@ -53,6 +54,52 @@ pub(crate) fn led(state: &BrokerState, topic: &str) -> Vec<Led> {
             })
         })
         .collect()
+}
+
+/// A coordinator shard: the partition it serves and the leader epoch it serves under.
+pub(crate) trait CoordinatorShard {
+    /// The leader epoch it was created under.
+    fn epoch(&self) -> i32;
+    /// The partition it serves.
+    fn partition(&self) -> &Arc<Partition>;
+}
+
+/// Brings `shards` in line with the partitions of `topic` led here: drops shards of
+/// partitions no longer led (or led at another epoch or by a reopened log), and makes one
+/// with `make` for each newly led partition. Returns the indexes dropped and the new shards
+/// `make` marked for loading.
+pub(crate) fn sync_shards<S: CoordinatorShard>(
+    state: &BrokerState,
+    topic: &str,
+    shards: &RwLock<HashMap<i32, Arc<S>>>,
+    mut make: impl FnMut(Led) -> (Arc<S>, bool),
+) -> (Vec<i32>, Vec<Arc<S>>) {
+    // The partitions first: no other lock is taken while the shards' is held.
+    let led = led(state, topic);
+    let mut resigned = Vec::new();
+    let mut to_load = Vec::new();
+    let mut shards = locks::write(shards);
+    shards.retain(|index, s| {
+        let keep = led.iter().any(|l| {
+            l.index == *index && l.epoch == s.epoch() && Arc::ptr_eq(&l.partition, s.partition())
+        });
+        if !keep {
+            resigned.push(*index);
+        }
+        keep
+    });
+    for l in led {
+        if shards.contains_key(&l.index) {
+            continue;
+        }
+        let index = l.index;
+        let (shard, load) = make(l);
+        if load {
+            to_load.push(shard.clone());
+        }
+        shards.insert(index, shard);
+    }
+    (resigned, to_load)
 }
 
 /// The replication factor an internal topic is created with: `configured`, or fewer when

@@ -263,30 +263,41 @@ fn rack_alternating(image: &MetadataImage) -> Vec<i32> {
         .collect()
 }
 
+/// A replica list names at least one broker, none twice, and only registered ones
+/// (INVALID_REPLICA_ASSIGNMENT otherwise, naming `what`).
+pub(crate) fn check_replicas(
+    image: &MetadataImage,
+    replicas: &[i32],
+    what: &str,
+) -> Result<(), MetaError> {
+    if replicas.is_empty() {
+        return Err(MetaError::InvalidReplicaAssignment(format!(
+            "{what} has no replicas."
+        )));
+    }
+    let mut seen = replicas.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    if seen.len() != replicas.len() {
+        return Err(MetaError::InvalidReplicaAssignment(format!(
+            "{what} has duplicate replicas."
+        )));
+    }
+    if let Some(b) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
+        return Err(MetaError::InvalidReplicaAssignment(format!(
+            "Broker {b} is not registered."
+        )));
+    }
+    Ok(())
+}
+
 fn manual_assignment(
     image: &MetadataImage,
     a: &[(i32, Vec<i32>)],
 ) -> Result<Vec<Vec<i32>>, MetaError> {
     let mut out = Vec::with_capacity(a.len());
     for (i, (_, replicas)) in a.iter().enumerate() {
-        if replicas.is_empty() {
-            return Err(MetaError::InvalidReplicaAssignment(format!(
-                "Partition {i} has no replicas."
-            )));
-        }
-        let mut seen = replicas.clone();
-        seen.sort_unstable();
-        seen.dedup();
-        if seen.len() != replicas.len() {
-            return Err(MetaError::InvalidReplicaAssignment(format!(
-                "Partition {i} has duplicate replicas."
-            )));
-        }
-        if let Some(b) = replicas.iter().find(|b| !image.brokers.contains_key(b)) {
-            return Err(MetaError::InvalidReplicaAssignment(format!(
-                "Broker {b} is not registered."
-            )));
-        }
+        check_replicas(image, replicas, &format!("Partition {i}"))?;
         out.push(replicas.clone());
     }
     Ok(out)

@@ -4,7 +4,7 @@
 //! moves if it was removed), leader elections (preferred and unclean, KIP-460) and the
 //! preferred-leader rebalance (`auto.leader.rebalance.enable`).
 
-use crate::controller::Controller;
+use crate::controller::{check_replicas, Controller};
 use crate::error::MetaError;
 use crate::image::{MetadataImage, PartitionImage};
 use crate::records::{MetadataRecord, TopicId};
@@ -125,24 +125,7 @@ impl Controller {
                 .collect();
             return Ok(settle(image, topic_id, p, back));
         };
-        if target.is_empty() {
-            return Err(MetaError::InvalidReplicaAssignment(
-                "The replica list is empty.".into(),
-            ));
-        }
-        let mut sorted = target.clone();
-        sorted.sort_unstable();
-        sorted.dedup();
-        if sorted.len() != target.len() {
-            return Err(MetaError::InvalidReplicaAssignment(format!(
-                "The replica list {target:?} has duplicates."
-            )));
-        }
-        if let Some(b) = target.iter().find(|b| !image.brokers.contains_key(b)) {
-            return Err(MetaError::InvalidReplicaAssignment(format!(
-                "Broker {b} is not registered."
-            )));
-        }
+        check_replicas(image, &target, &format!("The target of {topic}-{index}"))?;
         let original = p
             .reassignment
             .as_ref()

@@ -150,37 +150,21 @@ impl Groups {
     /// leads, or leads at a newer epoch, failing their parked requests. Called through [`coordinators::reconcile`].
     pub(crate) fn reconcile(state: &Arc<BrokerState>) {
         let groups = &state.groups;
-        let led = coordinators::led(state, OFFSETS_TOPIC);
-        let mut resigned = Vec::new();
-        let mut to_load = Vec::new();
-        {
-            let mut shards = locks::write(&groups.shards);
-            shards.retain(|index, s| {
-                let keep = led.iter().any(|l| {
-                    l.index == *index
-                        && l.epoch == s.epoch
-                        && Arc::ptr_eq(&l.partition, s.partition())
-                });
-                if !keep {
-                    resigned.push(*index);
-                }
-                keep
-            });
-            for l in led {
-                if shards.contains_key(&l.index) {
-                    continue;
-                }
-                let shard = if l.empty {
+        let (resigned, to_load) =
+            coordinators::sync_shards(state, OFFSETS_TOPIC, &groups.shards, |l| {
+                if l.empty {
                     let c = GroupCoordinator::new(groups.config.clone());
-                    Arc::new(Shard::active(l.index, l.partition, l.epoch, c))
+                    (
+                        Arc::new(Shard::active(l.index, l.partition, l.epoch, c)),
+                        false,
+                    )
                 } else {
-                    let s = Arc::new(Shard::loading(l.index, l.partition, l.epoch));
-                    to_load.push(s.clone());
-                    s
-                };
-                shards.insert(l.index, shard);
-            }
-        }
+                    (
+                        Arc::new(Shard::loading(l.index, l.partition, l.epoch)),
+                        true,
+                    )
+                }
+            });
         if !resigned.is_empty() {
             info!(partitions = ?resigned, "no longer the group coordinator of these partitions");
             locks::lock(&groups.waiters).retain(|_, (index, _)| !resigned.contains(index));

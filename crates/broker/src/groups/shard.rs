@@ -334,3 +334,13 @@ fn replay_log(
         offset = offset.max(read.next_offset);
     }
 }
+
+impl crate::coordinators::CoordinatorShard for Shard {
+    fn epoch(&self) -> i32 {
+        self.epoch
+    }
+
+    fn partition(&self) -> &Arc<Partition> {
+        &self.partition
+    }
+}

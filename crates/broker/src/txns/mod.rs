@@ -92,39 +92,16 @@ impl Txns {
     /// leads, or leads at a newer epoch. Called through [`coordinators::reconcile`].
     pub(crate) fn reconcile(state: &Arc<BrokerState>) {
         let txns = &state.txns;
-        let led = coordinators::led(state, TXN_TOPIC);
-        let mut resigned = Vec::new();
-        let mut to_load = Vec::new();
-        {
-            let mut shards = locks::write(&txns.shards);
-            shards.retain(|index, s| {
-                let keep = led.iter().any(|l| {
-                    l.index == *index
-                        && l.epoch == s.epoch
-                        && Arc::ptr_eq(&l.partition, s.partition())
-                });
-                if !keep {
-                    resigned.push(*index);
-                }
-                keep
-            });
-            for l in led {
-                if shards.contains_key(&l.index) {
-                    continue;
-                }
-                let shard = if l.empty {
-                    let c = TxnCoordinator::new(txns.config.clone());
-                    let active = TxnShardState::Active(Box::new(c));
-                    Arc::new(TxnShard::new(l.index, l.partition, l.epoch, active))
-                } else {
-                    let loading = TxnShardState::Loading;
-                    let s = Arc::new(TxnShard::new(l.index, l.partition, l.epoch, loading));
-                    to_load.push(s.clone());
-                    s
-                };
-                shards.insert(l.index, shard);
-            }
-        }
+        let (resigned, to_load) = coordinators::sync_shards(state, TXN_TOPIC, &txns.shards, |l| {
+            let (shard_state, load) = if l.empty {
+                let c = TxnCoordinator::new(txns.config.clone());
+                (TxnShardState::Active(Box::new(c)), false)
+            } else {
+                (TxnShardState::Loading, true)
+            };
+            let shard = TxnShard::new(l.index, l.partition, l.epoch, shard_state);
+            (Arc::new(shard), load)
+        });
         if !resigned.is_empty() {
             info!(partitions = ?resigned, "no longer the transaction coordinator of these partitions");
         }

@@ -202,3 +202,13 @@ pub(super) fn fail_and_reload(state: &Arc<BrokerState>, shard: &Arc<TxnShard>) {
     let sh = shard.clone();
     tokio::spawn(async move { load(st, sh).await });
 }
+
+impl crate::coordinators::CoordinatorShard for TxnShard {
+    fn epoch(&self) -> i32 {
+        self.epoch
+    }
+
+    fn partition(&self) -> &Arc<Partition> {
+        &self.partition
+    }
+}
