@@ -98,6 +98,7 @@ pub(crate) fn write(dir: &Path, dir_handle: &File, cp: &Checkpoint) -> Result<()
     f.write_all(&cp.encode()).ctx(|| ctx("writing"))?;
     f.sync_all().ctx(|| ctx("syncing"))?;
     drop(f);
+    // The directory is already open (the log keeps a handle): rename, then fsync it.
     fs::rename(&tmp, &path).ctx(|| format!("renaming to {}", path.display()))?;
     dir_handle
         .sync_all()

@@ -6,7 +6,6 @@
 //! per line. It is replaced whole (temporary file, fsync, rename) on every change.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, StorageError};
@@ -118,12 +117,8 @@ impl LeaderEpochs {
         for e in &self.entries {
             text.push_str(&format!("{} {}\n", e.epoch, e.start_offset));
         }
-        let tmp = self.path.with_extension("tmp");
-        let ctx = || format!("writing {}", tmp.display());
-        let mut f = fs::File::create(&tmp).ctx(ctx)?;
-        f.write_all(text.as_bytes()).ctx(ctx)?;
-        f.sync_all().ctx(ctx)?;
-        fs::rename(&tmp, &self.path).ctx(|| format!("replacing {}", self.path.display()))
+        crate::durable::write_atomic(&self.path, text.as_bytes())
+            .ctx(|| format!("replacing {}", self.path.display()))
     }
 }
 

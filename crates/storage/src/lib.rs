@@ -7,6 +7,7 @@
 //! - `checkpoint`: the recovery point and log start offset, replaced atomically.
 //! - [`config`]: the [`LogConfig`] settings.
 //! - [`dirs`]: partition directory and segment file names.
+//! - [`durable`]: replacing small files atomically and fsyncing directory changes.
 //! - [`error`]: the [`StorageError`] type.
 //! - [`producer`]: idempotent and transactional producers' state, checked on every append.
 //! - [`txn_index`]: each segment's aborted transactions, for `read_committed` fetches.
@@ -20,6 +21,7 @@ mod checkpoint;
 pub mod cleaner;
 pub mod config;
 pub mod dirs;
+pub mod durable;
 pub mod epochs;
 pub mod error;
 mod index;

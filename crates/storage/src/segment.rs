@@ -313,8 +313,11 @@ impl Segment {
         let Some(cut) = self.find_batch(offset, max_batch_bytes)? else {
             return Ok(());
         };
+        // Durable before anything is appended in its place: a cut tail that came back after
+        // a power loss would pass recovery's checks and diverge from the leader again.
         self.file
             .set_len(cut.position)
+            .and_then(|()| self.file.sync_all())
             .ctx(|| format!("truncating {}", self.log_path.display()))?;
         self.size = cut.position;
         self.next_offset = cut.header.base_offset;

@@ -169,12 +169,8 @@ impl TxnIndex {
         for t in &self.entries {
             bytes.extend_from_slice(&t.encode());
         }
-        let tmp = PathBuf::from(format!("{}.tmp", self.path.display()));
-        let mut f = File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-        f.write_all(&bytes)
-            .and_then(|()| f.sync_all())
-            .ctx(|| format!("writing {}", tmp.display()))?;
-        fs::rename(&tmp, &self.path).ctx(|| format!("renaming {}", tmp.display()))?;
+        crate::durable::write_atomic(&self.path, &bytes)
+            .ctx(|| format!("writing {}", self.path.display()))?;
         let f = OpenOptions::new()
             .append(true)
             .open(&self.path)

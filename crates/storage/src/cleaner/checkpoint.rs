@@ -6,7 +6,6 @@
 //! the CRC32C of all of it. A missing or damaged file means nothing was cleaned yet.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use crate::error::{IoContext, StorageError};
@@ -97,12 +96,7 @@ pub(crate) fn write(dir: &Path, state: &CleanerState) -> Result<(), StorageError
     let crc = crc32c::crc32c(&b);
     b.extend_from_slice(&crc.to_be_bytes());
     let path = dir.join(FILE);
-    let tmp = dir.join(format!("{FILE}.tmp"));
-    let mut f = fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-    f.write_all(&b)
-        .and_then(|()| f.sync_all())
-        .ctx(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, &path).ctx(|| format!("renaming {}", tmp.display()))
+    crate::durable::write_atomic(&path, &b).ctx(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ impl Log {
             self.fence();
             return Err(e);
         }
+        self.sync_dir()?;
         let active_base = self.active().base_offset;
         self.unsynced.retain(|u| u.base_offset < active_base);
         self.unsynced_creations.retain(|&b| b <= active_base);
@@ -70,6 +71,7 @@ impl Log {
             }
         };
         self.segments.push(seg);
+        self.sync_dir()?;
         self.unsynced.clear();
         self.unsynced_creations = vec![offset];
         self.log_start_offset = offset;
@@ -78,6 +80,15 @@ impl Log {
         self.write_checkpoint(false)?;
         self.epochs.clear()?;
         self.rebuild_producers()
+    }
+
+    /// Fsyncs the partition directory: segment files created or removed stay so after a
+    /// power loss.
+    pub(super) fn sync_dir(&self) -> Result<(), StorageError> {
+        use crate::error::IoContext;
+        self.dir_handle
+            .sync_all()
+            .ctx(|| format!("syncing directory {}", self.dir.display()))
     }
 
     /// Before a truncation to `new_end`: lowers the recovery point to it, distrusts sync
@@ -114,6 +125,7 @@ impl Log {
         if deleted == 0 {
             return Ok(0);
         }
+        self.sync_dir()?;
         let first = self.segments.first().map_or(0, |s| s.base_offset);
         self.log_start_offset = self.log_start_offset.max(first);
         self.recovery_point = self.recovery_point.max(self.log_start_offset);

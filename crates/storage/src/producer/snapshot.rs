@@ -10,7 +10,6 @@
 //! recovery point, and a torn one fails its CRC and is passed over for an older one.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::{BatchMeta, ProducerEntry, ProducerState, CACHED_BATCHES};
@@ -68,14 +67,10 @@ pub(crate) fn write(dir: &Path, offset: i64, state: &ProducerState) -> Result<()
     let crc = crc32c::crc32c(&buf);
     buf.extend_from_slice(&crc.to_be_bytes());
     let path = path_of(dir, offset);
-    let tmp = path.with_extension("snapshot.tmp");
-    let mut f = fs::File::create(&tmp).ctx(|| format!("creating {}", tmp.display()))?;
-    f.write_all(&buf)
-        .ctx(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, &path).ctx(|| format!("renaming {}", tmp.display()))?;
+    crate::durable::write_atomic(&path, &buf).ctx(|| format!("writing {}", path.display()))?;
     let all = list(dir);
     for (_, old) in all.iter().take(all.len().saturating_sub(KEEP)) {
-        let _ = fs::remove_file(old);
+        let _ = crate::durable::remove_file(old);
     }
     Ok(())
 }
@@ -84,7 +79,7 @@ pub(crate) fn write(dir: &Path, offset: i64, state: &ProducerState) -> Result<()
 pub(crate) fn remove_above(dir: &Path, offset: i64) {
     for (o, p) in list(dir) {
         if o > offset {
-            let _ = fs::remove_file(p);
+            let _ = crate::durable::remove_file(&p);
         }
     }
 }
