@@ -3,6 +3,7 @@
 //! the active controller.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -27,10 +28,19 @@ impl BrokerState {
         config: BrokerConfig,
         advertised: (String, i32),
     ) -> Result<Arc<Self>, BrokerError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| BrokerError::Io {
+        weir_storage::durable::create_dir_all(&config.data_dir).map_err(|e| BrokerError::Io {
             context: format!("creating {}", config.data_dir.display()),
             source: e,
         })?;
+        let clean = crate::clean_shutdown::take(&config.data_dir)?;
+        if !clean {
+            warn!("the last run did not shut down cleanly: this broker leaves every ISR it shares until it catches up");
+        }
+        // Partition dirs an earlier run retired but had not removed yet.
+        let delay = Duration::from_millis(config.log_segment_delete_delay_ms);
+        for aside in crate::partition_dir::retired_in(&config.data_dir) {
+            crate::partition_dir::remove_later(aside, delay);
+        }
         let quorum = QuorumConfig {
             node_id: config.node_id,
             data_dir: config.data_dir.clone(),
@@ -46,7 +56,9 @@ impl BrokerState {
             .await
             .map_err(|e| BrokerError::Quorum(e.to_string()))?;
         let state = Arc::new(Self::new(config, advertised, meta));
+        state.unclean_start.store(!clean, Ordering::Release);
         state.join().await?;
+        state.unclean_start.store(false, Ordering::Release);
         state.sync_image().await;
         tokio::spawn(follow(Arc::downgrade(&state)));
         tokio::spawn(heartbeat(Arc::downgrade(&state)));
@@ -62,6 +74,7 @@ impl BrokerState {
             port: self.advertised.1,
             rack: self.config.rack.clone(),
             controller: self.config.controller_listen.map(|a| a.to_string()),
+            unclean_shutdown: self.unclean_start.load(Ordering::Acquire),
         }
     }
 

@@ -63,6 +63,8 @@ pub struct BrokerConfig {
     pub log_defaults: BTreeMap<String, String>,
     /// `log.retention.check.interval.ms`: how often retention runs.
     pub log_retention_check_interval_ms: u64,
+    /// `log.segment.delete.delay.ms`: how long a retired partition dir stays on disk.
+    pub log_segment_delete_delay_ms: u64,
     /// `log.cleaner.enable`: whether compacted topics are cleaned.
     pub log_cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`: the cleaner's pause when nothing is dirty enough.
@@ -120,6 +122,7 @@ impl Default for BrokerConfig {
             producer_id_expiration_ms: 86_400_000,
             log_defaults: BTreeMap::new(),
             log_retention_check_interval_ms: 300_000,
+            log_segment_delete_delay_ms: 60_000,
             log_cleaner_enable: true,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_dedupe_buffer_size: 128 * 1024 * 1024,

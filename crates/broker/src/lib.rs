@@ -15,6 +15,7 @@
 //! - `coordinators`: which of those partitions this broker coordinates, as leadership moves.
 //! - [`configs`]: effective topic and broker configs as clients see them.
 
+mod clean_shutdown;
 pub mod cluster;
 pub mod config;
 pub mod configs;
@@ -29,6 +30,7 @@ mod housekeeping;
 mod ids;
 mod locks;
 pub mod partition;
+mod partition_dir;
 pub mod peers;
 pub mod reconcile;
 pub mod replica;

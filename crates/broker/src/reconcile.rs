@@ -1,10 +1,10 @@
 //! Bringing this node in line with a metadata image: opening the partition logs it now
-//! hosts, deleting the ones it no longer does, and applying topic configs to each.
+//! hosts, retiring the ones it no longer does, and applying topic configs to each.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 use weir_meta::{MetadataImage, TopicId, TopicImage};
 use weir_storage::{partition_dir_name, CompactionPolicy, Log, LogConfig, RetentionPolicy};
 
@@ -12,10 +12,8 @@ use crate::configs;
 use crate::error::BrokerError;
 use crate::locks;
 use crate::partition::{Partition, PartitionSettings};
+use crate::partition_dir::{self, Marker};
 use crate::state::{hex, now_ms, BrokerState};
-
-/// File in each partition dir that names the topic id the dir belongs to.
-const PARTITION_METADATA: &str = "partition.metadata";
 
 impl BrokerState {
     /// Publishes the quorum's latest image here, if it is newer than the current one.
@@ -52,13 +50,22 @@ impl BrokerState {
         for k in gone {
             if let Some(p) = map.remove(&k) {
                 let dir = p.dir();
-                info!(topic = %p.topic, partition = p.index, "deleting partition log");
                 // Work still holding the partition (the cleaner, retention) must not touch
                 // the files of a topic that may be created again under the same name.
                 p.log().fence();
+                let tag = hex(&p.topic_id);
+                let (topic, index) = (p.topic.clone(), p.index);
                 drop(p);
-                if let Err(e) = std::fs::remove_dir_all(&dir) {
-                    warn!(dir = %dir.display(), error = %e, "could not remove deleted partition dir");
+                // The metadata log no longer places this replica here (the topic was
+                // deleted or the replica moved away): renamed aside now, removed later.
+                match partition_dir::retire(&dir, &tag) {
+                    Ok(aside) => {
+                        info!(%topic, partition = index, dir = %aside.display(), "partition no longer hosted here; its log is renamed aside for deletion");
+                        partition_dir::remove_later(aside, self.file_delete_delay());
+                    }
+                    Err(e) => {
+                        warn!(dir = %dir.display(), error = %e, "could not rename a deleted partition dir aside")
+                    }
                 }
             }
         }
@@ -167,6 +174,11 @@ impl BrokerState {
         }
     }
 
+    /// How long a retired partition dir stays before it is removed.
+    fn file_delete_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.config.log_segment_delete_delay_ms)
+    }
+
     fn open_partition(
         &self,
         topic: &TopicImage,
@@ -179,24 +191,36 @@ impl BrokerState {
             .data_dir
             .join(partition_dir_name(&topic.name, index));
         let id_text = hex(&topic.topic_id);
-        let marker = dir.join(PARTITION_METADATA);
-        match std::fs::read_to_string(&marker) {
-            Ok(s) if s.trim() != id_text => {
-                warn!(dir = %dir.display(), "partition dir belongs to an older topic of the same name; removing it");
-                std::fs::remove_dir_all(&dir).map_err(|e| BrokerError::Io {
-                    context: format!("removing {}", dir.display()),
+        let existed = dir.exists();
+        let marker = if existed {
+            partition_dir::read_marker(&dir, &id_text)
+        } else {
+            Marker::Unknown("new".into())
+        };
+        match &marker {
+            Marker::Ours => {}
+            // The metadata log gives this name to another topic id: the one the dir holds
+            // was deleted, and a topic of the same name created since.
+            Marker::Other(old) => {
+                let aside = partition_dir::retire(&dir, old).map_err(|e| BrokerError::Io {
+                    context: format!("renaming {} aside", dir.display()),
                     source: e,
                 })?;
+                error!(topic = %topic.name, partition = index, old_topic_id = %old, topic_id = %id_text, dir = %aside.display(), "partition dir belongs to a deleted topic of the same name; renamed aside, to be removed");
+                partition_dir::remove_later(aside, self.file_delete_delay());
             }
-            _ => {}
+            // No evidence the data belongs to anything else: keep it, rewrite the marker.
+            Marker::Unknown(why) if existed => {
+                warn!(topic = %topic.name, partition = index, dir = %dir.display(), marker = %why, "partition marker is not whole; keeping the log and rewriting the marker from the metadata image");
+            }
+            Marker::Unknown(_) => {}
         }
         let log = Log::open(&dir, log_config, now_ms())?;
-        if !marker.exists() {
-            let io = |e| BrokerError::Io {
-                context: format!("writing {}", marker.display()),
+        if marker != Marker::Ours {
+            partition_dir::write_marker(&dir, &id_text).map_err(|e| BrokerError::Io {
+                context: format!("writing the marker of {}", dir.display()),
                 source: e,
-            };
-            std::fs::write(&marker, format!("{id_text}\n")).map_err(io)?;
+            })?;
         }
         Ok(Partition::new(
             self.config.node_id,

@@ -72,6 +72,9 @@ pub struct BrokerState {
     pub(crate) coordinators_changed: Arc<Notify>,
     /// Held while coordinators are brought in line with leadership.
     pub(crate) coordinators_reconciling: std::sync::Mutex<()>,
+    /// Set at start when the last run did not shut down cleanly; cleared once this broker
+    /// has registered so (it then leaves the ISRs until it catches up, KIP-966).
+    pub(crate) unclean_start: AtomicBool,
 }
 
 impl BrokerState {
@@ -108,6 +111,7 @@ impl BrokerState {
             replication_changed: Arc::new(Notify::new()),
             coordinators_changed: Arc::new(Notify::new()),
             coordinators_reconciling: std::sync::Mutex::new(()),
+            unclean_start: AtomicBool::new(false),
         }
     }
 
@@ -189,6 +193,7 @@ impl BrokerState {
     pub async fn shutdown(&self) {
         self.stopping.store(true, Ordering::Release);
         self.controlled_shutdown().await;
+        let mut clean = true;
         let parts: Vec<Arc<Partition>> = locks::write(&self.partitions)
             .drain()
             .map(|(_, p)| p)
@@ -196,9 +201,13 @@ impl BrokerState {
         for p in parts {
             if let Err(e) = p.log_mut().flush() {
                 warn!(topic = %p.topic, partition = p.index, error = %e, "flush on shutdown failed");
+                clean = false;
             }
         }
         self.meta.shutdown().await;
+        if clean {
+            crate::clean_shutdown::mark(&self.config.data_dir);
+        }
     }
 }
 

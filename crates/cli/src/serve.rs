@@ -138,6 +138,10 @@ pub(crate) struct ServeArgs {
     /// How often retention runs [default: 300000] (log.retention.check.interval.ms).
     #[arg(long, env = "WEIR_LOG_RETENTION_CHECK_INTERVAL_MS")]
     log_retention_check_interval_ms: Option<u64>,
+    /// How long a deleted partition's files stay, renamed aside, before they are removed
+    /// [default: 60000] (log.segment.delete.delay.ms).
+    #[arg(long, env = "WEIR_LOG_SEGMENT_DELETE_DELAY_MS")]
+    log_segment_delete_delay_ms: Option<u64>,
     /// Whether compacted topics are cleaned [default: true] (log.cleaner.enable).
     #[arg(long, env = "WEIR_LOG_CLEANER_ENABLE")]
     log_cleaner_enable: Option<bool>,
@@ -444,6 +448,10 @@ impl ServeArgs {
             .log_retention_check_interval_ms
             .or(take(&mut file, "log.retention.check.interval.ms")?)
             .unwrap_or(config.log_retention_check_interval_ms);
+        config.log_segment_delete_delay_ms = self
+            .log_segment_delete_delay_ms
+            .or(take(&mut file, "log.segment.delete.delay.ms")?)
+            .unwrap_or(config.log_segment_delete_delay_ms);
         config.log_cleaner_enable = self
             .log_cleaner_enable
             .or(take(&mut file, "log.cleaner.enable")?)

@@ -21,6 +21,10 @@ pub struct Registration {
     pub rack: Option<String>,
     /// Its controller listener, where the quorum reaches it.
     pub controller: Option<String>,
+    /// Whether its last run ended without a clean shutdown (KIP-966): it may lack what it
+    /// once held, so it leaves every ISR that has another member until it catches up.
+    #[serde(default)]
+    pub unclean_shutdown: bool,
 }
 
 /// A partition record with a new leader (and the epoch bumped).
@@ -61,7 +65,52 @@ impl Controller {
                 controller: r.controller.clone(),
             });
         }
-        out.extend(self.elect_offline(image, r.node_id));
+        if r.unclean_shutdown {
+            // Offline partitions are judged by the ISRs it has just left.
+            let left = self.leave_isrs(image, r.node_id);
+            let mut after = image.clone();
+            for rec in &left {
+                after.apply(rec);
+            }
+            out.extend(left);
+            out.extend(self.elect_offline(&after, r.node_id));
+        } else {
+            out.extend(self.elect_offline(image, r.node_id));
+        }
+        out
+    }
+
+    /// Records taking `node_id` out of every ISR that has another member (where it leads,
+    /// leadership passes to the first other in-sync replica); a partition whose only
+    /// in-sync replica it is keeps it, since no replica is known to hold more.
+    fn leave_isrs(&self, image: &MetadataImage, node_id: i32) -> Vec<MetadataRecord> {
+        let mut out = Vec::new();
+        for t in image.topics.values() {
+            for p in t.partitions.values() {
+                if !p.isr.contains(&node_id) || p.isr.len() < 2 {
+                    continue;
+                }
+                let isr: Vec<i32> = p.isr.iter().copied().filter(|&n| n != node_id).collect();
+                if p.leader == node_id {
+                    let alive = |n: &i32| image.brokers.get(n).is_some_and(|b| !b.fenced);
+                    let in_isr = || p.replicas.iter().copied().filter(|n| isr.contains(n));
+                    let next = in_isr()
+                        .find(alive)
+                        .or_else(|| in_isr().next())
+                        .unwrap_or(-1);
+                    out.push(lead(t.topic_id, p, next, isr));
+                } else {
+                    out.push(MetadataRecord::Partition {
+                        topic_id: t.topic_id,
+                        partition: p.partition,
+                        replicas: p.replicas.clone(),
+                        isr,
+                        leader: p.leader,
+                        leader_epoch: p.leader_epoch,
+                    });
+                }
+            }
+        }
         out
     }
 
@@ -205,12 +254,58 @@ mod tests {
             port: 9000 + n,
             rack: None,
             controller: Some(format!("127.0.0.1:{}", 9100 + n)),
+            unclean_shutdown: false,
         }
     }
 
     fn apply(img: &mut MetadataImage, recs: Vec<MetadataRecord>) {
         for r in &recs {
             img.apply(r);
+        }
+    }
+
+    #[test]
+    fn an_unclean_restart_leaves_every_shared_isr_until_it_catches_up() {
+        let c = Controller::default();
+        let mut img = MetadataImage::default();
+        for n in 1..=3 {
+            let recs = c.register_broker(&img, &reg(n));
+            apply(&mut img, recs);
+        }
+        let spec = |name: &str, rf: i16| CreateTopicSpec {
+            name: name.into(),
+            num_partitions: 3,
+            replication_factor: rf,
+            ..Default::default()
+        };
+        let recs = c.create_topic(&img, &spec("three", 3), [1; 16]).unwrap();
+        apply(&mut img, recs);
+        let recs = c.create_topic(&img, &spec("one", 1), [2; 16]).unwrap();
+        apply(&mut img, recs);
+        let before = img.clone();
+        // A clean restart changes nothing.
+        assert!(c.register_broker(&img, &reg(2)).is_empty());
+        let unclean = Registration {
+            unclean_shutdown: true,
+            ..reg(2)
+        };
+        let recs = c.register_broker(&img, &unclean);
+        apply(&mut img, recs);
+        for p in img.topic("three").unwrap().partitions.values() {
+            assert_eq!(p.isr.len(), 2, "{p:?}");
+            assert!(!p.isr.contains(&2), "broker 2 left the ISR: {p:?}");
+            assert_ne!(p.leader, 2, "nor leads: {p:?}");
+            let old = &before.topic("three").unwrap().partitions[&p.partition];
+            if old.leader == 2 {
+                assert!(p.leader_epoch > old.leader_epoch, "new leader, new epoch");
+            }
+        }
+        // Where it is the only in-sync replica, it stays: nobody is known to hold more.
+        for p in img.topic("one").unwrap().partitions.values() {
+            assert_eq!(
+                p.isr,
+                before.topic("one").unwrap().partitions[&p.partition].isr
+            );
         }
     }
 

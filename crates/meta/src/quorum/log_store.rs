@@ -4,7 +4,6 @@
 //! files replaced atomically. Appends are fsynced before openraft is told they are durable.
 
 use std::fs;
-use std::io::Write;
 use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use weir_storage::{Log, LogConfig};
 use super::TypeConfig;
 
 /// Directory of the metadata log inside the data dir.
-pub(crate) const METADATA_DIR: &str = "__cluster_metadata-0";
+pub const METADATA_DIR: &str = "__cluster_metadata-0";
 /// Largest entry read back (a metadata change is far smaller).
 const MAX_ENTRY_BYTES: usize = 64 * 1024 * 1024;
 const VOTE_FILE: &str = "raft-vote.json";
@@ -50,12 +49,7 @@ fn read_err(e: impl std::fmt::Display) -> Err {
 /// Writes `value` as JSON to `dir/name` (temporary file, fsync, rename).
 fn write_json<T: serde::Serialize>(dir: &Path, name: &str, value: &T) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, dir.join(name))?;
-    fs::File::open(dir)?.sync_all()
+    weir_storage::durable::write_atomic(&dir.join(name), &bytes)
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> std::io::Result<Option<T>> {

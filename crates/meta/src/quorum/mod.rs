@@ -21,6 +21,7 @@ mod rpc;
 mod state_machine;
 
 pub use command::{Command, Outcome, SubmitError, PRODUCER_ID_BLOCK};
+pub use log_store::METADATA_DIR;
 pub use node::{MetaNode, QuorumConfig, QuorumError};
 pub use state_machine::Published;
 
