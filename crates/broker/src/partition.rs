@@ -262,7 +262,10 @@ impl Partition {
 
     /// As a follower: appends the leader's batches (whole batches, in order; those below
     /// the log end are skipped) and takes the leader's high watermark up to the log end.
-    /// Returns the number of batches appended.
+    /// Returns the number of batches appended. A leader batch that starts below the log end
+    /// but ends past it proves the logs diverge there (batch boundaries differ): the log is
+    /// cut back to that batch's start and nothing is appended this time, so the next fetch
+    /// asks from the new log end.
     pub fn append_replicated(
         &self,
         batches: &mut [u8],
@@ -271,6 +274,15 @@ impl Partition {
     ) -> Result<usize, StorageError> {
         let mut log = self.log_mut();
         let spans = whole_batches(batches, log.config().max_batch_bytes)?;
+        let leo = log.log_end_offset();
+        if let Some((_, _, h)) = spans.iter().find(|(_, _, h)| h.last_offset() >= leo) {
+            if h.base_offset < leo {
+                tracing::warn!(topic = %self.topic, partition = self.index, leader_batch = h.base_offset, leader_batch_end = h.last_offset(), log_end = leo, "the leader's batch straddles this log's end: the logs diverge; truncating to the batch's start");
+                log.truncate_to(h.base_offset)?;
+                self.clamp_to_log(&mut log);
+                return Ok(0);
+            }
+        }
         // Gaps (a compacted leader's) are allowed once for the whole chunk, not per batch.
         let mut end = log.log_end_offset();
         let mut gap_below = None;

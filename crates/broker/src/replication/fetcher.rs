@@ -2,6 +2,11 @@
 //! from it in one Fetch request (as Kafka's ReplicaFetcherThread), over its own connection.
 //! Before fetching a partition under a new leader epoch it asks the leader where its own
 //! newest epoch ends (OffsetForLeaderEpoch) and truncates a divergent tail.
+//!
+//! A fetch's offset tells the leader what this replica holds, and the leader counts it
+//! toward the high watermark (and so toward acks=all). What a fetch appended is therefore
+//! fsynced (through group commit) before the next fetch goes out: a follower never vouches
+//! for data a power loss could take from it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -250,6 +255,7 @@ async fn fetch(
     }
     let now = now_ms();
     let mut any_ok = false;
+    let mut syncs = Vec::new();
     for t in resp.responses {
         for r in t.partitions {
             let Some(p) = parts
@@ -262,9 +268,19 @@ async fn fetch(
                 ErrorCode::None => {
                     any_ok = true;
                     let mut bytes = r.records.map(|b| b.to_vec()).unwrap_or_default();
-                    if let Err(e) = p.append_replicated(&mut bytes, r.high_watermark, now) {
-                        warn!(topic = %p.topic, partition = p.index, error = %e, "appending replicated batches failed");
-                        continue;
+                    match p.append_replicated(&mut bytes, r.high_watermark, now) {
+                        Ok(0) => {}
+                        Ok(_) => {
+                            let last = p.log().log_end_offset() - 1;
+                            syncs.push((*p, state.group_commit.request(Arc::clone(p), last)));
+                        }
+                        Err(e) => {
+                            // Check the log against the leader again rather than retry the
+                            // same append forever.
+                            warn!(topic = %p.topic, partition = p.index, error = %e, "appending replicated batches failed; checking the log against the leader");
+                            p.need_truncation();
+                            continue;
+                        }
                     }
                     if r.log_start_offset > p.log_start_offset() {
                         if let Err(e) = p.delete_records(r.log_start_offset) {
@@ -286,6 +302,15 @@ async fn fetch(
                 code => {
                     debug!(topic = %p.topic, partition = p.index, error = code.name(), "replica fetch refused");
                 }
+            }
+        }
+    }
+    // Durable before the next fetch reports these offsets to the leader.
+    for (p, synced) in syncs {
+        match tokio::time::timeout(REQUEST_TIMEOUT, synced).await {
+            Ok(Ok(true)) => {}
+            _ => {
+                warn!(topic = %p.topic, partition = p.index, "could not sync replicated batches")
             }
         }
     }
