@@ -122,6 +122,22 @@ async fn three_voters_survive_their_leader_and_fence_a_silent_broker() {
         .unwrap();
     assert_eq!(again.results[0].as_ref().unwrap_err().code(), 36);
 
+    // Forwarded commands reuse one connection to the controller.
+    let first_leader = usize::try_from(node(&nodes, 0).leader().await.unwrap() - 1).unwrap();
+    for i in (0..3).filter(|&i| i != first_leader) {
+        let n = node(&nodes, i);
+        for _ in 0..10 {
+            let id = i32::try_from(i).unwrap() + 1;
+            n.submit(Command::Heartbeat { node_id: id }).await.unwrap();
+        }
+        assert_eq!(
+            n.forward_connections_opened(),
+            1,
+            "node {} reuses its connection",
+            i + 1
+        );
+    }
+
     // A broker that is not a voter joins: it registers through the voters, becomes a
     // learner and follows the metadata log.
     let addr4 = format!("127.0.0.1:{}", free_port());
@@ -179,6 +195,22 @@ async fn three_voters_survive_their_leader_and_fence_a_silent_broker() {
             "the silent broker was not fenced"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The survivor that does not lead dropped its connection to the old controller and
+    // forwards to the new one on a connection it keeps.
+    let new_leader = usize::try_from(s.leader().await.unwrap() - 1).unwrap();
+    for i in [survivor, (leader + 2) % 3] {
+        if i == new_leader || i == first_leader {
+            continue;
+        }
+        let n = node(&nodes, i);
+        let opened = n.forward_connections_opened();
+        assert!(opened >= 2, "a new connection for the new controller");
+        for _ in 0..10 {
+            let id = i32::try_from(i).unwrap() + 1;
+            n.submit(Command::Heartbeat { node_id: id }).await.unwrap();
+        }
+        assert_eq!(n.forward_connections_opened(), opened, "and reuses it");
     }
     let image = s.published().borrow().image.clone();
     let t = image.topic("from-a-follower").unwrap();

@@ -14,6 +14,7 @@
 //! - `node`: [`MetaNode`], which starts it all and submits commands to the leader.
 
 mod command;
+mod forward;
 mod log_store;
 mod network;
 mod node;

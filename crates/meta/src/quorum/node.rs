@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use super::command::{self, Command, Outcome, SubmitError};
+use super::forward::Forwarder;
 use super::log_store::LogStore;
 use super::network::{self, Network};
 use super::rpc::{self, Request, Response};
@@ -87,6 +88,8 @@ pub struct MetaNode {
     heartbeats: StdMutex<HashMap<i32, Instant>>,
     leader_since: StdMutex<Option<Instant>>,
     session_timeout: Duration,
+    /// Connections to the active controller, kept for forwarded commands.
+    forwarder: Forwarder,
 }
 
 impl MetaNode {
@@ -140,6 +143,7 @@ impl MetaNode {
             heartbeats: StdMutex::new(HashMap::new()),
             leader_since: StdMutex::new(None),
             session_timeout: Duration::from_millis(cfg.session_timeout_ms),
+            forwarder: Forwarder::default(),
         });
         if let Some(addr) = cfg.listen {
             let listener = TcpListener::bind(addr).await?;
@@ -172,6 +176,11 @@ impl MetaNode {
         self.published.clone()
     }
 
+    /// How many connections this node has opened to forward commands to a controller.
+    pub fn forward_connections_opened(&self) -> u64 {
+        self.forwarder.opened()
+    }
+
     /// The active controller (the Raft leader), if one is known.
     pub async fn leader(&self) -> Option<i32> {
         self.raft
@@ -188,7 +197,7 @@ impl MetaNode {
             let attempt = match self.raft.current_leader().await {
                 Some(l) if l == raft_id(self.node_id) => Some(self.execute(cmd.clone()).await),
                 Some(l) => match self.address_of(l) {
-                    Some(addr) => match network::submit_to(&addr, &cmd, SUBMIT_TIMEOUT).await {
+                    Some(addr) => match self.forwarder.submit(&addr, &cmd, SUBMIT_TIMEOUT).await {
                         Ok(r) => Some(r),
                         Err(e) => {
                             debug!(leader = l, error = %e, "could not reach the controller");
