@@ -46,9 +46,17 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(items):
-    """The tests on the shared three-node cluster run last, so that cluster does not sit
-    beside every other test for the rest of the session."""
-    items.sort(key=lambda item: "three_node_cluster" in getattr(item, "fixturenames", ()))
+    """The tests on the shared three-node cluster run late, so that cluster does not sit
+    beside every other test for the rest of the session; the power-loss tests run last of
+    all: their FUSE file systems and fsync-heavy load (Kafka's flush.messages=1 topics) would
+    otherwise slow whatever the other target's lane runs beside them."""
+
+    def rank(item) -> int:
+        if item.module.__name__ in ("test_powerloss", "test_lazyfs"):
+            return 2
+        return 1 if "three_node_cluster" in getattr(item, "fixturenames", ()) else 0
+
+    items.sort(key=rank)
 
 
 def pytest_report_header(config):

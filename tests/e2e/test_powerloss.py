@@ -38,7 +38,7 @@ from lazyfs import LazyFs, require_fuse
 
 NODES = (1, 2, 3)
 PARTITIONS = 3
-RATE = 1000  # records a second over all of a scenario's topics
+RATE = 500  # records a second over all of a scenario's topics
 BEFORE = 600  # records acknowledged per topic before the power goes
 HEAL_S = 120  # deadline for the cluster to heal after a power loss
 VARIANTS = {"default": {}, "flush1": {"flush.messages": "1"}}
