@@ -176,8 +176,15 @@ def test_static_member_restart_causes_no_rebalance(broker, topic, members, clien
     # The restarted member gets its partitions back; in a rebalance it could not have
     # before the other member rejoined, and that member saw nothing happen.
     wait_until(lambda: b2.assignment() == sb, 60, "the restarted static member's partitions")
-    assert a.since(mark, "revoked") == [] and a.since(mark, "assigned") == []
     assert a.assignment() == sa
+    if client == "kafka-python":
+        # kafka-python's group leader may rejoin on its own (seen against Kafka 4.3.1 in
+        # CI: "Leader ... re-joining group during Stable" 0.5 s after the first assignment,
+        # with no request from the restarting member before it; against Weir about once in
+        # four runs), which an eager member reports as revoked and assigned again: for it
+        # only the outcome is checked, the same partitions on both sides.
+        return
+    assert a.since(mark, "revoked") == [] and a.since(mark, "assigned") == []
 
 
 @pytest.mark.parametrize("client,protocol", CASES, ids=IDS)
