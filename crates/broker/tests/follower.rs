@@ -4,25 +4,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use bytes::Bytes;
+mod common;
+
 use weir_broker::partition::{Partition, PartitionSettings};
-use weir_protocol::record::{BatchBuilder, Compression};
 use weir_storage::{CompactionPolicy, Log, LogConfig, RetentionPolicy};
 
 /// A batch of `n` records at `base_offset`, stamped with leader epoch `epoch`.
 fn batch_at(base_offset: i64, epoch: i32, prefix: &str, n: usize) -> Vec<u8> {
-    let mut b = BatchBuilder::new(Compression::None, 1_700_000_000_000);
-    for i in 0..n {
-        b.push(
-            None,
-            Some(format!("{prefix}-{i}").as_bytes()),
-            &[],
-            1_700_000_000_000,
-        )
-        .unwrap();
-    }
-    let bytes: Bytes = b.build().unwrap();
-    let mut v = bytes.to_vec();
+    let mut v = common::batch(prefix, n).to_vec();
     // baseOffset and partitionLeaderEpoch lie outside the CRC.
     v[0..8].copy_from_slice(&base_offset.to_be_bytes());
     v[12..16].copy_from_slice(&epoch.to_be_bytes());
