@@ -173,10 +173,26 @@ def state(cluster, topic: str) -> dict[int, tuple[int, list[int], list[int]]]:
     return {}
 
 
-def converged(cluster, topic: str) -> bool:
+class NotYet:
+    """A falsy answer that shows what was seen, so a timed-out wait names it."""
+
+    def __init__(self, seen):
+        self.seen = seen
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"not yet: {self.seen!r}"
+
+
+def converged(cluster, topic: str):
+    """True once every partition of `topic` has a leader and a full ISR; otherwise a falsy
+    [`NotYet`] holding {partition: (leader, replicas, isr)} as last seen."""
     s = state(cluster, topic)
-    return bool(s) and all(leader >= 0 and sorted(isr) == sorted(reps)
-                           for leader, reps, isr in s.values())
+    ok = bool(s) and all(leader >= 0 and sorted(isr) == sorted(reps)
+                         for leader, reps, isr in s.values())
+    return True if ok else NotYet(s)
 
 
 def create(cluster, topic: str, partitions: int, min_isr: int = 2) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import kwire
-from brokers import REPO, WeirBroker, free_port
+from brokers import REPO, WeirBroker, free_port, log_tail
 from cluster import (HEARTBEAT_MS, LAG_MS, SESSION_MS, converged, kafka_node, read_all, state,
                      wait_brokers)
 from clients import Confluent, Msg
@@ -93,7 +93,11 @@ def test_a_cut_off_leader_does_not_acknowledge_acks_all_writes(split_cluster):
     new = NewTopic(topic, num_partitions=1, replica_assignment=[[CUT, 1, 2]],
                    config={"min.insync.replicas": "2"})
     a.create_topics([new], operation_timeout=30)[topic].result(60)
-    wait_until(lambda: converged(nodes, topic), 60, f"{topic} to have a full ISR")
+    try:
+        wait_until(lambda: converged(nodes, topic), 90, f"{topic} to have a full ISR")
+    except AssertionError as e:
+        tails = "\n".join(f"-- node {n}:\n{log_tail(nodes[n].log_path, 25)}" for n in NODES)
+        raise AssertionError(f"{e}\n{tails}") from None
     assert state(nodes, topic)[0][0] == CUT
     before = [Msg(b"k", f"before-{i}".encode()) for i in range(10)]
     assert all(d.error is None for d in Confluent().produce(majority, topic, before))
