@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::dirs::TMP_SUFFIX;
+use crate::error::StorageError;
 
 /// Fsyncs the directory `dir`, making the entries created, renamed or removed in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -74,6 +75,15 @@ pub fn remove_file(path: &Path) -> io::Result<()> {
         Ok(()) => sync_dir(parent_of(path)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// Removes a file, treating "not found" as done.
+pub(crate) fn remove_if_exists(path: &Path) -> Result<(), StorageError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StorageError::io(format!("removing {}", path.display()), e)),
     }
 }
 

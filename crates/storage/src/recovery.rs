@@ -11,9 +11,10 @@ use weir_protocol::record::batch::{BatchHeader, HEADER_LEN};
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::LogConfig;
 use crate::dirs::{classify, segment_path, FileKind, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
+use crate::durable::remove_if_exists;
 use crate::error::{IoContext, StorageError};
 use crate::index::{max_entries, OffsetIndex, TimeIndex, OFFSET_ENTRY_LEN, TIME_ENTRY_LEN};
-use crate::segment::{remove_if_exists, Segment};
+use crate::segment::Segment;
 
 /// Bytes read at once while scanning a segment.
 const SCAN_CHUNK: usize = 1 << 20;

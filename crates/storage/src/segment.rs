@@ -5,7 +5,7 @@
 //! so reads need only `&self`. Only the first `size` bytes of the file are valid; anything
 //! after them is ignored and cut off on the next append or recovery.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,7 @@ use std::sync::Arc;
 use weir_protocol::record::batch::{BatchHeader, HEADER_LEN};
 
 use crate::dirs::{segment_path, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX};
+use crate::durable::remove_if_exists;
 use crate::error::{IoContext, StorageError};
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::txn_index::TxnIndex;
@@ -441,15 +442,6 @@ impl Segment {
         self.max_timestamp = -1;
         self.offset_of_max_timestamp = -1;
         self.first_batch_timestamp = None;
-    }
-}
-
-/// Removes a file, treating "not found" as done.
-pub(crate) fn remove_if_exists(path: &Path) -> Result<(), StorageError> {
-    match fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(StorageError::io(format!("removing {}", path.display()), e)),
     }
 }
 

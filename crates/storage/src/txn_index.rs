@@ -163,7 +163,7 @@ impl TxnIndex {
     fn rewrite(&mut self) -> Result<(), StorageError> {
         self.file = None;
         if self.entries.is_empty() {
-            return crate::segment::remove_if_exists(&self.path);
+            return crate::durable::remove_if_exists(&self.path);
         }
         let mut bytes = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
         for t in &self.entries {
@@ -181,7 +181,7 @@ impl TxnIndex {
 
     /// Removes the file of the segment at `path`; a missing one is fine.
     pub(crate) fn remove(path: &Path) -> Result<(), StorageError> {
-        crate::segment::remove_if_exists(path)
+        crate::durable::remove_if_exists(path)
     }
 }
 

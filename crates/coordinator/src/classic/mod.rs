@@ -20,6 +20,7 @@ mod join;
 mod member;
 mod membership;
 mod rebalance;
+mod restore;
 pub mod snapshot;
 mod sync;
 mod timers;

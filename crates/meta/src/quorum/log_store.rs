@@ -190,7 +190,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: Send,
     {
         let mut inner = self.inner.lock().await;
-        let now = crate::quorum::node::now_ms();
+        let now = super::now_ms();
         for entry in entries {
             let index = i64::try_from(entry.log_id.index).map_err(io_err)?;
             let end = inner.log.log_end_offset();

@@ -27,8 +27,16 @@ pub use node::{MetaNode, QuorumConfig, QuorumError};
 pub use state_machine::Published;
 
 use std::io::Cursor;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::records::MetadataRecord;
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 
 openraft::declare_raft_types!(
     /// openraft's types for the metadata quorum: an entry carries the records of one change.

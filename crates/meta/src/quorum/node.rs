@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
@@ -21,7 +21,7 @@ use super::log_store::LogStore;
 use super::network::{self, Network};
 use super::rpc::{self, Request, Response};
 use super::state_machine::{Published, StateMachine};
-use super::{raft_id, TypeConfig};
+use super::{now_ms, raft_id, TypeConfig};
 use crate::controller::Controller;
 use crate::error::MetaError;
 use crate::membership::Registration;
@@ -29,13 +29,6 @@ use crate::membership::Registration;
 /// A std mutex's guard, even if a holder panicked (the data is plain maps and times).
 fn lock<T>(m: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// How long a command may take to find a leader and be applied.

@@ -167,9 +167,9 @@ impl Rewritten {
 
     /// Removes the rewrite's files (a rewrite that is not installed).
     pub(crate) fn remove_files(&self) -> Result<(), StorageError> {
-        crate::segment::remove_if_exists(&self.segment.log_path)?;
+        crate::durable::remove_if_exists(&self.segment.log_path)?;
         for (tmp, _) in &self.indexes {
-            crate::segment::remove_if_exists(tmp)?;
+            crate::durable::remove_if_exists(tmp)?;
         }
         Ok(())
     }
@@ -219,7 +219,7 @@ impl CleanPlan {
                         let _ = r.remove_files();
                     }
                     let tmp = rewrite::tmp_path(&self.dir, view.base_offset);
-                    let _ = crate::segment::remove_if_exists(&tmp);
+                    let _ = crate::durable::remove_if_exists(&tmp);
                     return Err(e);
                 }
             }

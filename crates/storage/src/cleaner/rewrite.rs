@@ -204,7 +204,7 @@ pub(super) fn rewrite_segment(
         Ok(true)
     })?;
     if out.is_empty() && view.base_offset != plan.first_base {
-        crate::segment::remove_if_exists(&out.log_path)?;
+        crate::durable::remove_if_exists(&out.log_path)?;
         return Ok(None);
     }
     out.seal();
