@@ -18,9 +18,9 @@ use weir_meta::{Controller, MetaError, TopicId, TopicImage};
 use crate::config::BrokerConfig;
 use crate::configs;
 use crate::error::BrokerError;
-use crate::state::{new_cluster_id, new_topic_id, preview, BrokerState, ConfigTarget};
+use crate::host::{new_cluster_id, new_topic_id, preview, ConfigTarget, Host};
 
-impl BrokerState {
+impl Host {
     /// Starts this node's part of the metadata quorum, waits until the cluster is formatted
     /// and this broker registered, publishes the image (opening and recovering every local
     /// partition log) and keeps following the quorum and heartbeating from then on.
@@ -268,7 +268,7 @@ impl BrokerState {
 }
 
 /// The one result of a single-item command.
-impl BrokerState {
+impl Host {
     /// AlterPartitionReassignments: per (topic, partition), start moving it to the target
     /// replicas, or cancel its move (`None`).
     pub async fn reassign(
@@ -296,7 +296,7 @@ impl BrokerState {
 /// Starts the preferred-leader rebalance (`auto.leader.rebalance.enable`): every
 /// `leader.imbalance.check.interval.seconds`, the active controller moves leadership back to
 /// the preferred replicas of brokers that lead too few of theirs.
-pub(crate) fn start_leader_rebalance(state: &Arc<BrokerState>) {
+pub(crate) fn start_leader_rebalance(state: &Arc<Host>) {
     if !state.config.auto_leader_rebalance_enable {
         return;
     }
@@ -370,7 +370,7 @@ fn first(outcome: Result<Outcome, MetaError>) -> Result<(), MetaError> {
 }
 
 /// Publishes each image the quorum applies here.
-async fn follow(weak: Weak<BrokerState>) {
+async fn follow(weak: Weak<Host>) {
     let Some(mut rx) = weak.upgrade().map(|s| s.meta.published()) else {
         return;
     };
@@ -385,7 +385,7 @@ async fn follow(weak: Weak<BrokerState>) {
 
 /// Tells the controller every `broker.heartbeat.interval.ms` that this broker lives, and
 /// registers again if the cluster lost or changed its registration.
-async fn heartbeat(weak: Weak<BrokerState>) {
+async fn heartbeat(weak: Weak<Host>) {
     let period = match weak.upgrade() {
         Some(s) => Duration::from_millis(s.config.broker_heartbeat_interval_ms),
         None => return,

@@ -16,7 +16,8 @@ use tracing::{debug, warn};
 use weir_protocol::codec::Reader;
 use weir_protocol::frame;
 
-use crate::dispatch::{self, Outcome, Pending};
+use crate::dispatch::{self, Pending};
+use crate::response::Outcome;
 use crate::state::BrokerState;
 
 /// Serves one connection until the peer closes it or sends something unparseable.

@@ -1,5 +1,5 @@
 //! Dispatch: one exhaustive `match` on the API key, from a decoded header to a handler, and
-//! the handler's response to an encoded frame.
+//! the handler's response to an encoded frame (see [`crate::response`]).
 //!
 //! Requests of one connection are handled one at a time in arrival order, as Kafka does, so
 //! a producer's pipelined appends keep their order. A handler may leave the waiting part of
@@ -9,27 +9,16 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use tracing::warn;
 use weir_protocol::codec::{Decode, Encode, Reader};
-use weir_protocol::frame;
-use weir_protocol::messages::{self as m, ApiKey, RequestHeader};
+use weir_protocol::messages::{ApiKey, RequestHeader};
 
 use crate::handlers;
+use crate::handlers::context::{Reply, RequestContext};
+use crate::response::{encode, Outcome, SizeHint};
 use crate::state::BrokerState;
-
-/// What the connection should do once a request is handled.
-pub(crate) enum Outcome {
-    /// Write this frame.
-    Respond(BytesMut),
-    /// Write nothing (acks=0 produce).
-    NoResponse,
-    /// Close the connection after the responses before this one.
-    Close,
-}
 
 /// An outcome now, or a task that will decide it.
 pub(crate) enum Pending {
@@ -37,36 +26,6 @@ pub(crate) enum Pending {
     Ready(Outcome),
     /// Decided when the task ends.
     Later(tokio::task::JoinHandle<Outcome>),
-}
-
-/// A handler's answer.
-pub(crate) enum Reply<R> {
-    /// Respond with this now.
-    Now(R),
-    /// Respond with what this future yields.
-    Later(Pin<Box<dyn Future<Output = R> + Send>>),
-    /// Send nothing back (acks=0).
-    Nothing,
-}
-
-/// How many bytes a response will take, roughly, so its buffer is allocated once.
-pub(crate) trait SizeHint {
-    /// Expected encoded size in bytes.
-    fn size_hint(&self) -> usize {
-        256
-    }
-}
-
-/// What a handler sees besides its request.
-pub(crate) struct RequestContext {
-    /// Broker state.
-    pub state: Arc<BrokerState>,
-    /// API version of the request.
-    pub version: i16,
-    /// The client id from the request header.
-    pub client_id: String,
-    /// The client's address.
-    pub peer: SocketAddr,
 }
 
 /// Checks the API and version, decodes the body, runs its handler and encodes the response.
@@ -247,81 +206,5 @@ impl Call {
     {
         self.run(|ctx, req| async move { Reply::Now(f(ctx, req).await) })
             .await
-    }
-}
-
-/// Encodes a response frame for `correlation_id`.
-pub(crate) fn encode(
-    correlation_id: i32,
-    api_key: ApiKey,
-    response: &(impl Encode + SizeHint),
-    version: i16,
-) -> Outcome {
-    let header_version = api_key.response_header_version(version);
-    let capacity = response.size_hint();
-    match frame::encode_response_with_capacity(
-        capacity,
-        correlation_id,
-        header_version,
-        response,
-        version,
-    ) {
-        Ok(bytes) => Outcome::Respond(bytes),
-        Err(e) => {
-            warn!(api = api_key.name(), version, error = %e, "could not encode response; closing connection");
-            Outcome::Close
-        }
-    }
-}
-
-impl SizeHint for m::AddOffsetsToTxnResponse {}
-impl SizeHint for m::AddPartitionsToTxnResponse {}
-impl SizeHint for m::AlterConfigsResponse {}
-impl SizeHint for m::AlterPartitionReassignmentsResponse {}
-impl SizeHint for m::DescribeLogDirsResponse {}
-impl SizeHint for m::ElectLeadersResponse {}
-impl SizeHint for m::ListPartitionReassignmentsResponse {}
-impl SizeHint for m::ApiVersionsResponse {}
-impl SizeHint for m::DeleteRecordsResponse {}
-impl SizeHint for m::OffsetForLeaderEpochResponse {}
-impl SizeHint for m::IncrementalAlterConfigsResponse {}
-impl SizeHint for m::DescribeProducersResponse {}
-impl SizeHint for m::DescribeTransactionsResponse {}
-impl SizeHint for m::EndTxnResponse {}
-impl SizeHint for m::ListTransactionsResponse {}
-impl SizeHint for m::TxnOffsetCommitResponse {}
-impl SizeHint for m::WriteTxnMarkersResponse {}
-impl SizeHint for m::ConsumerGroupDescribeResponse {}
-impl SizeHint for m::ConsumerGroupHeartbeatResponse {}
-impl SizeHint for m::CreatePartitionsResponse {}
-impl SizeHint for m::DeleteGroupsResponse {}
-impl SizeHint for m::DescribeGroupsResponse {}
-impl SizeHint for m::HeartbeatResponse {}
-impl SizeHint for m::JoinGroupResponse {}
-impl SizeHint for m::LeaveGroupResponse {}
-impl SizeHint for m::ListGroupsResponse {}
-impl SizeHint for m::OffsetCommitResponse {}
-impl SizeHint for m::OffsetDeleteResponse {}
-impl SizeHint for m::OffsetFetchResponse {}
-impl SizeHint for m::SyncGroupResponse {}
-impl SizeHint for m::CreateTopicsResponse {}
-impl SizeHint for m::DeleteTopicsResponse {}
-impl SizeHint for m::DescribeClusterResponse {}
-impl SizeHint for m::DescribeConfigsResponse {}
-impl SizeHint for m::FindCoordinatorResponse {}
-impl SizeHint for m::InitProducerIdResponse {}
-impl SizeHint for m::ListOffsetsResponse {}
-impl SizeHint for m::MetadataResponse {}
-impl SizeHint for m::ProduceResponse {}
-
-impl SizeHint for m::FetchResponse {
-    fn size_hint(&self) -> usize {
-        let records: usize = self
-            .responses
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 64)
-            .sum();
-        256 + records
     }
 }

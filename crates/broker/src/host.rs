@@ -1,7 +1,9 @@
-//! What the broker knows and hosts: the metadata image this node has applied, its part of
-//! the metadata quorum, and the partitions it holds. Admin changes go to the controller
-//! (see [`crate::cluster`]); every image the quorum applies here is published to this
-//! node by [`BrokerState::sync_image`], which reconciles the local partitions with it.
+//! What this node knows and hosts: the metadata image it has applied, its part of the
+//! metadata quorum, the partitions it holds and its connections to the other brokers.
+//! Everything above (replication, the coordinators, the handlers) reaches the node through
+//! [`Host`]; `cluster` joins the quorum and hands admin changes to the controller, and
+//! `reconcile` publishes each image the quorum applies and brings the local partitions in
+//! line with it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,11 +18,9 @@ use weir_protocol::error::ErrorCode;
 
 use crate::config::BrokerConfig;
 use crate::group_commit::GroupCommit;
-use crate::groups::Groups;
 use crate::locks;
 use crate::partition::Partition;
 use crate::peers::Peers;
-use crate::txns::Txns;
 
 /// Whose configs an AlterConfigs changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +38,8 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The broker's shared state.
-pub struct BrokerState {
+/// The node's shared core: settings, the applied image, the hosted partitions, the quorum.
+pub struct Host {
     /// Settings.
     pub config: BrokerConfig,
     /// Host and port advertised to clients.
@@ -48,10 +48,6 @@ pub struct BrokerState {
     pub data_notify: Notify,
     /// Group commit for acks=all.
     pub group_commit: GroupCommit,
-    /// The group coordinators.
-    pub groups: Groups,
-    /// The transaction coordinators.
-    pub txns: Txns,
     /// Set once shutdown begins: background work stops instead of retrying.
     stopping: AtomicBool,
     /// Validates requests locally (validate_only previews); the quorum's leader decides.
@@ -70,14 +66,12 @@ pub struct BrokerState {
     pub(crate) replication_changed: Arc<Notify>,
     /// Woken when an image is published: coordinators load or resign.
     pub(crate) coordinators_changed: Arc<Notify>,
-    /// Held while coordinators are brought in line with leadership.
-    pub(crate) coordinators_reconciling: std::sync::Mutex<()>,
     /// Set at start when the last run did not shut down cleanly; cleared once this broker
     /// has registered so (it then leaves the ISRs until it catches up, KIP-966).
     pub(crate) unclean_start: AtomicBool,
 }
 
-impl BrokerState {
+impl Host {
     /// A broker around a started quorum node, with nothing published yet.
     pub(crate) fn new(
         config: BrokerConfig,
@@ -88,18 +82,11 @@ impl BrokerState {
             default_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
         };
-        let groups = Groups::new(config.group.clone(), config.offsets_topic_num_partitions);
-        let txns = Txns::new(
-            config.txn.clone(),
-            config.transaction_state_log_num_partitions,
-        );
         Self {
             config,
             advertised,
             data_notify: Notify::new(),
             group_commit: GroupCommit::start(),
-            groups,
-            txns,
             stopping: AtomicBool::new(false),
             controller,
             image: RwLock::new(Arc::new(MetadataImage::default())),
@@ -110,7 +97,6 @@ impl BrokerState {
             peers: Peers::default(),
             replication_changed: Arc::new(Notify::new()),
             coordinators_changed: Arc::new(Notify::new()),
-            coordinators_reconciling: std::sync::Mutex::new(()),
             unclean_start: AtomicBool::new(false),
         }
     }
@@ -141,14 +127,14 @@ impl BrokerState {
         self.lead(topic, index)
     }
 
-    /// As [`BrokerState::leader`], for a topic named by id.
+    /// As [`Host::leader`], for a topic named by id.
     pub fn leader_by_id(&self, id: &TopicId, index: i32) -> Result<Arc<Partition>, ErrorCode> {
         let image = self.image();
         let topic = image.topic_by_id(id).ok_or(ErrorCode::UnknownTopicId)?;
         self.lead(topic, index)
     }
 
-    /// As [`BrokerState::leader`], for a topic the caller already found in the image.
+    /// As [`Host::leader`], for a topic the caller already found in the image.
     pub(crate) fn lead(&self, topic: &TopicImage, index: i32) -> Result<Arc<Partition>, ErrorCode> {
         let p = topic
             .partitions
@@ -211,7 +197,7 @@ impl BrokerState {
     }
 }
 
-impl BrokerState {
+impl Host {
     /// Asks the controller to move this broker's leaderships to other in-sync replicas and
     /// drop it from ISRs before it stops, as Kafka's controlled shutdown does; skipped when
     /// no other broker could take anything over. Bounded in time: a stop never hangs here.

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use crate::host::{now_ms, Host};
 use crate::partition::Partition;
-use crate::state::{now_ms, BrokerState};
 
 /// Starts retention and, if enabled, the cleaner.
-pub(crate) fn start(state: &Arc<BrokerState>) {
+pub(crate) fn start(state: &Arc<Host>) {
     let weak = Arc::downgrade(state);
     let period = Duration::from_millis(state.config.log_retention_check_interval_ms);
     tokio::spawn(async move {
@@ -59,7 +59,7 @@ pub(crate) fn start(state: &Arc<BrokerState>) {
 /// `log.cleaner.backoff.ms` (watching for shutdown) before looking again. A partition whose
 /// pass failed waits `FAILED_BACKOFF` before it is tried again; a panic in a pass is caught
 /// and counts as a failure, so one partition cannot stop the cleaner.
-fn cleaner_loop(weak: Weak<BrokerState>) {
+fn cleaner_loop(weak: Weak<Host>) {
     let mut failed: HashMap<(String, i32), Instant> = HashMap::new();
     loop {
         let Some(state) = weak.upgrade() else { return };
@@ -108,7 +108,7 @@ fn cleaner_loop(weak: Weak<BrokerState>) {
 const FAILED_BACKOFF: Duration = Duration::from_secs(60);
 
 /// One compaction pass over a partition, if one is due; false if it failed.
-fn clean_partition(state: &BrokerState, p: &Partition) -> bool {
+fn clean_partition(state: &Host, p: &Partition) -> bool {
     let policy = p.settings().compaction;
     let now = now_ms();
     let plan = p.log().plan_compaction(

@@ -6,13 +6,15 @@
 //! request order.
 //!
 //! - [`config`]: broker settings with Kafka's names.
-//! - [`state`]: the applied metadata image and the hosted partitions.
+//! - [`host`]: the node: the applied metadata image, the hosted partitions, the quorum.
 //! - [`cluster`]: joining the metadata quorum, heartbeats, admin changes via the controller.
 //! - [`reconcile`]: opening and removing local partitions as images arrive.
 //! - [`group_commit`]: one fsync for every acks=all batch waiting for it.
-//! - [`groups`]: the group coordinators over `__consumer_offsets`.
-//! - [`txns`]: the transaction coordinators over `__transaction_state`.
-//! - `coordinators`: which of those partitions this broker coordinates, as leadership moves.
+//! - `runtime`: the coordinator runtime: state machines in internal topics, a shard per
+//!   partition led here.
+//! - [`groups`]: the group coordinators over `__consumer_offsets`, on the runtime.
+//! - [`txns`]: the transaction coordinators over `__transaction_state`, on the runtime.
+//! - [`state`]: the node and its coordinators, as the handlers see them.
 //! - [`configs`]: effective topic and broker configs as clients see them.
 
 mod clean_shutdown;
@@ -20,12 +22,12 @@ pub mod cluster;
 pub mod config;
 pub mod configs;
 mod connection;
-mod coordinators;
 mod dispatch;
 pub mod error;
 pub mod group_commit;
 pub mod groups;
 mod handlers;
+pub mod host;
 mod housekeeping;
 mod ids;
 mod locks;
@@ -35,6 +37,8 @@ pub mod peers;
 pub mod reconcile;
 pub mod replica;
 mod replication;
+mod response;
+mod runtime;
 pub mod server;
 pub mod state;
 pub mod txns;

@@ -10,12 +10,12 @@ use weir_storage::{partition_dir_name, CompactionPolicy, Log, LogConfig, Retenti
 
 use crate::configs;
 use crate::error::BrokerError;
+use crate::host::{hex, now_ms, Host};
 use crate::locks;
 use crate::partition::{Partition, PartitionSettings};
 use crate::partition_dir::{self, Marker};
-use crate::state::{hex, now_ms, BrokerState};
 
-impl BrokerState {
+impl Host {
     /// Publishes the quorum's latest image here, if it is newer than the current one.
     /// Serialised, so images are published in order.
     pub(crate) async fn sync_image(&self) {

@@ -46,11 +46,9 @@ impl Broker {
         info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         let (stop, stopped) = watch::channel(false);
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
-        crate::groups::Groups::start(&state);
-        crate::txns::Txns::start(&state);
-        crate::coordinators::start(&state);
-        crate::cluster::start_leader_rebalance(&state);
-        crate::housekeeping::start(&state);
+        state.start_coordinators();
+        crate::cluster::start_leader_rebalance(&state.host);
+        crate::housekeeping::start(&state.host);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {
             local_addr,
@@ -104,13 +102,13 @@ async fn background_flush(state: Arc<BrokerState>, mut stopped: watch::Receiver<
     let period = std::time::Duration::from_millis(state.config.log_flush_interval_ms);
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next_expiry = crate::state::now_ms() + PRODUCER_EXPIRATION_CHECK_MS;
+    let mut next_expiry = crate::host::now_ms() + PRODUCER_EXPIRATION_CHECK_MS;
     loop {
         tokio::select! {
             _ = stopped.changed() => return,
             _ = ticker.tick() => {}
         }
-        let now = crate::state::now_ms();
+        let now = crate::host::now_ms();
         if now >= next_expiry {
             next_expiry = now + PRODUCER_EXPIRATION_CHECK_MS;
             let before = now - state.config.producer_id_expiration_ms;

@@ -11,7 +11,7 @@ use weir_client::{admin, consumer, producer, ClientError, Connection};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::record::{BatchBuilder, Compression};
 
-use weir_broker::state::now_ms;
+use weir_broker::host::now_ms;
 
 use crate::commands::Target;
 

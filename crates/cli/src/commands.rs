@@ -7,7 +7,7 @@ use std::io::{BufRead, Write};
 use anyhow::{bail, Context};
 use bytes::Bytes;
 use clap::{Args, Subcommand};
-use weir_broker::state::now_ms;
+use weir_broker::host::now_ms;
 use weir_client::{admin, consumer, producer, Connection};
 use weir_protocol::record::{partition_for_key, BatchBuilder, Compression};
 

@@ -10,24 +10,24 @@ use weir_coordinator::offsets::TopicResults;
 use weir_protocol::error::ErrorCode;
 use weir_storage::StorageError;
 
-use super::shard::AppendError;
 use super::{Groups, OFFSETS_TOPIC};
 use crate::error::storage_error_code;
-use crate::locks;
+use crate::host::now_ms;
 use crate::partition::Partition;
-use crate::state::{now_ms, BrokerState};
+use crate::runtime::AppendError;
 
 impl Groups {
     /// TxnOffsetCommit: appends the offsets in the transaction of `producer_epoch` and
-    /// answers once they are durable; they stay pending until the transaction ends.
+    /// answers once they are durable; they stay pending until the transaction ends. The
+    /// transaction's first batch here is put to `verify` first (KIP-890: is the offsets
+    /// partition in it?).
     pub(crate) async fn txn_commit(
-        &self,
-        state: &Arc<BrokerState>,
-        transactional_id: &str,
+        self: &Arc<Self>,
         req: TxnOffsetCommit,
         producer_epoch: i16,
+        verify: &(dyn Fn(i32) -> Result<(), ErrorCode> + Sync),
     ) -> Result<TopicResults, ErrorCode> {
-        let shard = self.shard(state, &req.group_id).await?;
+        let shard = self.shard(&req.group_id).await?;
         let producer_id = req.producer_id;
         let (results, last) = {
             let mut guard = shard.lock();
@@ -38,18 +38,11 @@ impl Groups {
                 return Ok(results);
             }
             let producer = Some((producer_id, producer_epoch));
-            // KIP-890: the offsets partition must be in the transaction (AddOffsetsToTxn).
-            let verify = || {
-                state.txns.verify(
-                    state,
-                    transactional_id,
-                    producer_id,
-                    producer_epoch,
-                    OFFSETS_TOPIC,
-                    shard.index,
-                )
-            };
-            let last = match shard.append_batch(state, &records, producer, &verify, now) {
+            let index = shard.index;
+            let last = match self
+                .runtime
+                .append(&shard, &records, producer, &|| verify(index), now)
+            {
                 Ok(last) => last,
                 Err(e) => {
                     warn!(partition = shard.index, error = %e, "could not append transactional offsets");
@@ -61,10 +54,7 @@ impl Groups {
             }
             (results, last)
         };
-        state.data_notify.notify_waiters();
-        let durable =
-            crate::coordinators::committed(state, shard.partition(), last, shard.epoch).await;
-        if durable {
+        if self.runtime.committed(&shard, last).await {
             Ok(results)
         } else {
             Err(ErrorCode::CoordinatorNotAvailable)
@@ -76,7 +66,6 @@ impl Groups {
     /// offset. A shard still loading answers COORDINATOR_LOAD_IN_PROGRESS (retry later).
     pub(crate) fn write_txn_marker(
         &self,
-        state: &BrokerState,
         index: i32,
         producer_id: i64,
         producer_epoch: i16,
@@ -84,10 +73,10 @@ impl Groups {
         coordinator_epoch: i32,
     ) -> Result<(Arc<Partition>, i64), ErrorCode> {
         let now = now_ms();
-        let shard = locks::read(&self.shards).get(&index).cloned();
-        let Some(shard) = shard else {
+        let Some(shard) = self.runtime.local(index) else {
             // No coordinator here yet (nothing was loaded): the marker goes straight in.
-            let p = state
+            let p = self
+                .host()
                 .partition(OFFSETS_TOPIC, index)
                 .ok_or(ErrorCode::UnknownTopicOrPartition)?;
             let offset = p

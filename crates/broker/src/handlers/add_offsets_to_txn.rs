@@ -4,8 +4,8 @@
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
-use crate::dispatch::{Reply, RequestContext};
 use crate::groups::OFFSETS_TOPIC;
+use crate::handlers::context::{Reply, RequestContext};
 use crate::handlers::fenced_for;
 
 pub(crate) async fn handle(
@@ -16,14 +16,13 @@ pub(crate) async fn handle(
     let version = ctx.version;
     Reply::Later(Box::pin(async move {
         // __consumer_offsets must exist first; its group coordinator may be on another broker.
-        let result = match state.groups.ensure_topic(&state).await {
+        let result = match state.groups.ensure_topic().await {
             Err(e) => Err(e),
             Ok(_) => {
                 let partition = state.groups.partition_for(&req.group_id);
                 state
                     .txns
                     .add_partitions(
-                        &state,
                         &req.transactional_id,
                         req.producer_id,
                         req.producer_epoch,

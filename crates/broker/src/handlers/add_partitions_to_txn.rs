@@ -8,7 +8,7 @@ use weir_protocol::messages::add_partitions_to_txn_response::{
 };
 use weir_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
-use crate::dispatch::{Reply, RequestContext};
+use crate::handlers::context::{Reply, RequestContext};
 use crate::handlers::fenced_for;
 
 pub(crate) async fn handle(
@@ -36,7 +36,6 @@ pub(crate) async fn handle(
             let r = state
                 .txns
                 .add_partitions(
-                    &state,
                     &req.v3_and_below_transactional_id,
                     req.v3_and_below_producer_id,
                     req.v3_and_below_producer_epoch,

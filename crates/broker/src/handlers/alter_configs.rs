@@ -15,8 +15,8 @@ use weir_protocol::messages::{
     IncrementalAlterConfigsResponse,
 };
 
-use crate::dispatch::RequestContext;
-use crate::state::ConfigTarget;
+use crate::handlers::context::RequestContext;
+use crate::host::ConfigTarget;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;

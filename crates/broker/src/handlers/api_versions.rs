@@ -9,7 +9,7 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::api_versions_response::ApiVersion;
 use weir_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
 
-use crate::dispatch::{encode, Outcome};
+use crate::response::{encode, Outcome};
 
 /// Every API this broker implements, with the version range it advertises.
 pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[

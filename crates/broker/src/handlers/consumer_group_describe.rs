@@ -10,8 +10,8 @@ use weir_protocol::messages::consumer_group_describe_response::{
 };
 use weir_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -23,7 +23,7 @@ pub(crate) async fn handle(
     for group_id in req.group_ids {
         let described = state
             .groups
-            .run(state, &group_id, |c, _| {
+            .run(&group_id, |c, _| {
                 let d = c.consumer_group(&group_id).map(|g| DescribedGroup {
                     group_id: group_id.clone(),
                     group_state: g.state().as_str().to_string(),

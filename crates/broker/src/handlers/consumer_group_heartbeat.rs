@@ -10,8 +10,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::consumer_group_heartbeat_response::{self as resp, Assignment};
 use weir_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -57,7 +57,7 @@ pub(crate) async fn handle(
     };
     let result = state
         .groups
-        .run(state, &req.group_id, |c, now| {
+        .run(&req.group_id, |c, now| {
             let new_id = || uuid::Uuid::new_v4().to_string();
             let (result, records) = c.consumer_heartbeat(&req.group_id, hb, new_id, &counts, now);
             Step::records(result, records)

@@ -3,7 +3,7 @@
 use weir_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use weir_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,

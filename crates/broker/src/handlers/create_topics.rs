@@ -11,7 +11,7 @@ use weir_protocol::messages::create_topics_response::{
 use weir_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use crate::configs::topic_entries;
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 use crate::ids::to_uuid;
 
 pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> CreateTopicsResponse {

@@ -4,8 +4,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::delete_groups_response::DeletableGroupResult;
 use weir_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: DeleteGroupsRequest) -> DeleteGroupsResponse {
     let state = &ctx.state;
@@ -13,7 +13,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
     for group_id in req.groups_names {
         let result = state
             .groups
-            .run_durable(state, &group_id, |c, _| match c.delete_group(&group_id) {
+            .run_durable(&group_id, |c, _| match c.delete_group(&group_id) {
                 Ok(records) => Step::records(ErrorCode::None, records),
                 Err(e) => Step::records(e, Vec::new()),
             })

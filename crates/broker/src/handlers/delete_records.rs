@@ -10,8 +10,8 @@ use weir_protocol::messages::delete_records_response::{
 };
 use weir_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
-use crate::dispatch::RequestContext;
 use crate::error::storage_error_code;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,

@@ -4,7 +4,7 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::delete_topics_response::DeletableTopicResult;
 use weir_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 use crate::ids::{from_uuid, to_uuid};
 
 pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> DeleteTopicsResponse {

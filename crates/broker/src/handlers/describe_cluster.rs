@@ -3,7 +3,7 @@
 use weir_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use weir_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,

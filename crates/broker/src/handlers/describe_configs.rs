@@ -9,7 +9,7 @@ use weir_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use crate::configs::{
     broker_entries, cluster_default_entries, topic_entries, BrokerValues, ConfigEntry,
 };
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;

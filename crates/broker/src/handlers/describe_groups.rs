@@ -11,8 +11,8 @@ use weir_protocol::messages::describe_groups_response::{DescribedGroup, Describe
 use weir_protocol::messages::ConsumerProtocolAssignment;
 use weir_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -23,7 +23,7 @@ pub(crate) async fn handle(
     for group_id in req.groups {
         let described = state
             .groups
-            .run(state, &group_id, |c, _| {
+            .run(&group_id, |c, _| {
                 let consumer = c.consumer_group(&group_id).map(as_classic);
                 Step::effects(consumer.ok_or_else(|| c.describe(&group_id)), Vec::new())
             })

@@ -8,7 +8,7 @@ use weir_protocol::messages::describe_log_dirs_response::{
 };
 use weir_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 /// Kafka's value for volume sizes it cannot tell.
 const UNKNOWN_VOLUME_BYTES: i64 = -1;

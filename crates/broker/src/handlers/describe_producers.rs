@@ -6,7 +6,7 @@ use weir_protocol::messages::describe_producers_response::{
 };
 use weir_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use weir_protocol::messages::describe_transactions_response::{TopicData, TransactionState};
 use weir_protocol::messages::{DescribeTransactionsRequest, DescribeTransactionsResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,

@@ -10,7 +10,7 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
 use weir_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
     let election = match req.election_type {

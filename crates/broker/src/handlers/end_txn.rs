@@ -4,7 +4,7 @@
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{EndTxnRequest, EndTxnResponse};
 
-use crate::dispatch::{Reply, RequestContext};
+use crate::handlers::context::{Reply, RequestContext};
 use crate::handlers::fenced_for;
 
 pub(crate) async fn handle(ctx: RequestContext, req: EndTxnRequest) -> Reply<EndTxnResponse> {
@@ -14,7 +14,6 @@ pub(crate) async fn handle(ctx: RequestContext, req: EndTxnRequest) -> Reply<End
         let result = state
             .txns
             .end_txn(
-                &state,
                 &req.transactional_id,
                 req.producer_id,
                 req.producer_epoch,

@@ -15,10 +15,11 @@ use weir_protocol::messages::fetch_response::{
 };
 use weir_protocol::messages::{FetchRequest, FetchResponse};
 
-use crate::dispatch::{Reply, RequestContext};
 use crate::error::storage_error_code;
+use crate::handlers::context::{Reply, RequestContext};
+use crate::host::now_ms;
 use crate::ids::{from_uuid, to_uuid};
-use crate::state::{now_ms, BrokerState};
+use crate::state::BrokerState;
 
 pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<FetchResponse> {
     let state = ctx.state;
@@ -141,7 +142,7 @@ fn read_once(
                     partition.on_follower_fetch(replica, p.fetch_offset, eligible, now);
                 advanced |= moved;
                 if let Some(isr) = expand {
-                    crate::replication::propose_isr(state, &partition, isr);
+                    crate::replication::propose_isr(&state.host, &partition, isr);
                 }
             }
             let hw = partition.high_watermark();

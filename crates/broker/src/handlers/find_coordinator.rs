@@ -7,8 +7,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::find_coordinator_response::Coordinator;
 use weir_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::OFFSETS_TOPIC;
+use crate::handlers::context::RequestContext;
 use crate::txns::TXN_TOPIC;
 
 const GROUP: i8 = 0;
@@ -25,8 +25,8 @@ pub(crate) async fn handle(
         vec![req.key.clone()]
     };
     let ready = match req.key_type {
-        GROUP => state.groups.ensure_topic(state).await,
-        TRANSACTION => state.txns.ensure_topic(state).await,
+        GROUP => state.groups.ensure_topic().await,
+        TRANSACTION => state.txns.ensure_topic().await,
         _ => Err(ErrorCode::InvalidRequest),
     };
     let image = state.image();

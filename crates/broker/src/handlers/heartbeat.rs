@@ -2,14 +2,14 @@
 
 use weir_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
     let state = &ctx.state;
     let error = state
         .groups
-        .run(state, &req.group_id, |c, now| {
+        .run(&req.group_id, |c, now| {
             let e = c.heartbeat(
                 &req.group_id,
                 &req.member_id,

@@ -6,7 +6,7 @@ use tracing::warn;
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 use crate::handlers::fenced_for;
 
 pub(crate) async fn handle(
@@ -23,7 +23,7 @@ pub(crate) async fn handle(
         let expected = (req.producer_id >= 0).then_some((req.producer_id, req.producer_epoch));
         match state
             .txns
-            .init_producer_id(state, txn_id, req.transaction_timeout_ms, expected)
+            .init_producer_id(txn_id, req.transaction_timeout_ms, expected)
             .await
         {
             Ok((id, epoch)) => {

@@ -5,7 +5,7 @@ use weir_coordinator::{JoinRequest, JoinResponse, Protocol};
 use weir_protocol::messages::join_group_response::JoinGroupResponseMember;
 use weir_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
-use crate::dispatch::{Reply, RequestContext};
+use crate::handlers::context::{Reply, RequestContext};
 
 pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> Reply<JoinGroupResponse> {
     let v = ctx.version;
@@ -38,7 +38,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> Reply<
         let state = ctx.state.clone();
         let result = state
             .groups
-            .join(&state, &group_id, |c, token, now| {
+            .join(&group_id, |c, token, now| {
                 join.token = token;
                 let mut ids = || uuid::Uuid::new_v4().to_string();
                 c.join(&group_id, join, &mut ids, now)

@@ -5,8 +5,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::leave_group_response::MemberResponse;
 use weir_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let batched = ctx.version >= 3;
@@ -29,7 +29,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: LeaveGroupRequest) -> Leave
     let state = &ctx.state;
     let r = state
         .groups
-        .run(state, &req.group_id, |c, now| {
+        .run(&req.group_id, |c, now| {
             let out = c.leave(&req.group_id, members, now);
             let reply = out
                 .reply

@@ -4,7 +4,7 @@
 use weir_protocol::messages::list_groups_response::ListedGroup;
 use weir_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
     let states: Vec<&str> = req.states_filter.iter().map(String::as_str).collect();

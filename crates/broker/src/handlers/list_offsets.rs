@@ -7,8 +7,8 @@ use weir_protocol::messages::list_offsets_response::{
 };
 use weir_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::dispatch::RequestContext;
 use crate::error::storage_error_code;
+use crate::handlers::context::RequestContext;
 use crate::partition::Partition;
 
 const LATEST: i64 = -1;

@@ -6,8 +6,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::list_transactions_response::TransactionState;
 use weir_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse};
 
-use crate::dispatch::RequestContext;
-use crate::state::now_ms;
+use crate::handlers::context::RequestContext;
+use crate::host::now_ms;
 
 /// Every state a transaction can be listed in.
 const STATES: [TxnState; 8] = [

@@ -12,7 +12,7 @@ use weir_protocol::messages::metadata_response::{
 };
 use weir_protocol::messages::{MetadataRequest, MetadataResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 use crate::ids::{from_uuid, to_uuid};
 use crate::state::BrokerState;
 

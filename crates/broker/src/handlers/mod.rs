@@ -7,6 +7,7 @@ pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
 pub(crate) mod consumer_group_describe;
 pub(crate) mod consumer_group_heartbeat;
+pub(crate) mod context;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
 pub(crate) mod delete_groups;
@@ -41,7 +42,7 @@ pub(crate) mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
 
 /// The client's host as Kafka reports it in group descriptions: `/` and its IP address.
-pub(crate) fn client_host(ctx: &crate::dispatch::RequestContext) -> String {
+pub(crate) fn client_host(ctx: &context::RequestContext) -> String {
     format!("/{}", ctx.peer.ip())
 }
 

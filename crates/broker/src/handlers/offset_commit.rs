@@ -8,8 +8,8 @@ use weir_protocol::messages::offset_commit_response::{
 };
 use weir_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let v = ctx.version;
@@ -56,7 +56,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> Off
     let state = &ctx.state;
     let result = state
         .groups
-        .run_durable(state, &req.group_id, |c, now| {
+        .run_durable(&req.group_id, |c, now| {
             match c.commit_offsets(commit, now) {
                 Ok(r) => Step::records(Ok(r.topics), r.records),
                 Err(e) => Step::records(Err(e), Vec::new()),

@@ -6,8 +6,8 @@ use weir_protocol::messages::offset_delete_response::{
 };
 use weir_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
     let topics: Vec<(String, Vec<i32>)> = req
@@ -26,7 +26,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> Off
     let state = &ctx.state;
     let result = state
         .groups
-        .run_durable(state, &req.group_id, |c, _| {
+        .run_durable(&req.group_id, |c, _| {
             match c.delete_offsets(&req.group_id, &topics) {
                 Ok((results, records)) => Step::records(Ok(results), records),
                 Err(e) => Step::records(Err(e), Vec::new()),

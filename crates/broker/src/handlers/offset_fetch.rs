@@ -10,8 +10,8 @@ use weir_protocol::messages::offset_fetch_response::{
 };
 use weir_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
-use crate::dispatch::RequestContext;
 use crate::groups::Step;
+use crate::handlers::context::RequestContext;
 
 type Fetched = Vec<(String, Vec<FetchedOffset>)>;
 
@@ -104,7 +104,7 @@ async fn fetch(
     let state = &ctx.state;
     let result = state
         .groups
-        .run(state, group_id, |c, _| {
+        .run(group_id, |c, _| {
             let mut fetched = c.fetch_offsets(group_id, topics.as_deref());
             if require_stable {
                 for (t, ps) in &mut fetched {

@@ -9,7 +9,7 @@ use weir_protocol::messages::offset_for_leader_epoch_response::{
 };
 use weir_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
     ctx: RequestContext,

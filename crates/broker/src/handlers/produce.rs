@@ -17,10 +17,11 @@ use weir_protocol::record::TimestampType;
 use weir_meta::names::is_internal;
 use weir_storage::StorageError;
 
-use crate::dispatch::{Reply, RequestContext};
 use crate::error::storage_error_code;
+use crate::handlers::context::{Reply, RequestContext};
+use crate::host::now_ms;
 use crate::partition::{AppendError, Partition};
-use crate::state::{now_ms, BrokerState};
+use crate::state::BrokerState;
 
 /// `message.timestamp.after.max.ms` default (Kafka 4.x): one hour into the future.
 const TIMESTAMP_AFTER_MAX_MS: i64 = 3_600_000;
@@ -265,14 +266,9 @@ fn append_one(
         );
     }
     let verify = || match transactional_id {
-        Some(t) => state.txns.verify(
-            state,
-            t,
-            header.producer_id,
-            header.producer_epoch,
-            topic,
-            index,
-        ),
+        Some(t) => state
+            .txns
+            .verify(t, header.producer_id, header.producer_epoch, topic, index),
         None => Ok(()),
     };
     if acks == -1 && partition.isr_len() < settings.min_insync_replicas {

@@ -13,7 +13,7 @@ use weir_protocol::messages::{
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
 };
 
-use crate::dispatch::RequestContext;
+use crate::handlers::context::RequestContext;
 
 pub(crate) async fn alter(
     ctx: RequestContext,

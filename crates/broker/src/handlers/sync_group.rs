@@ -4,7 +4,7 @@
 use weir_coordinator::{SyncRequest, SyncResponse};
 use weir_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
-use crate::dispatch::{Reply, RequestContext};
+use crate::handlers::context::{Reply, RequestContext};
 
 pub(crate) async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> Reply<SyncGroupResponse> {
     let mut sync = SyncRequest {
@@ -25,7 +25,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> Reply<
         let state = ctx.state.clone();
         let result = state
             .groups
-            .sync(&state, &group_id, |c, token| {
+            .sync(&group_id, |c, token| {
                 sync.token = token;
                 c.sync(&group_id, sync)
             })

@@ -7,7 +7,8 @@ use weir_protocol::messages::txn_offset_commit_response::{
 };
 use weir_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use crate::dispatch::{Reply, RequestContext};
+use crate::groups::OFFSETS_TOPIC;
+use crate::handlers::context::{Reply, RequestContext};
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -48,9 +49,21 @@ pub(crate) async fn handle(
                 })
                 .collect(),
         };
+        // KIP-890: the offsets partition must be in the transaction (AddOffsetsToTxn).
+        let (producer_id, producer_epoch) = (req.producer_id, req.producer_epoch);
+        let txns = state.txns.clone();
+        let verify = |index| {
+            txns.verify(
+                &req.transactional_id,
+                producer_id,
+                producer_epoch,
+                OFFSETS_TOPIC,
+                index,
+            )
+        };
         let results = match state
             .groups
-            .txn_commit(&state, &req.transactional_id, commit, req.producer_epoch)
+            .txn_commit(commit, producer_epoch, &verify)
             .await
         {
             Ok(r) => r,

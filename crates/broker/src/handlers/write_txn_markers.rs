@@ -8,8 +8,8 @@ use weir_protocol::messages::write_txn_markers_response::{
 };
 use weir_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
-use crate::coordinators::committed;
-use crate::dispatch::{Reply, RequestContext};
+use crate::handlers::context::{Reply, RequestContext};
+use crate::runtime::committed;
 use crate::txns::write_marker;
 
 pub(crate) async fn handle(
@@ -25,9 +25,9 @@ pub(crate) async fn handle(
                 let mut partitions = Vec::with_capacity(t.partition_indexes.len());
                 for p in t.partition_indexes {
                     let written = write_marker(
-                        &state,
-                        &t.name,
-                        p,
+                        &state.host,
+                        &state.groups,
+                        (&t.name, p),
                         m.producer_id,
                         m.producer_epoch,
                         m.transaction_result,

@@ -21,8 +21,8 @@ use weir_protocol::messages::offset_for_leader_epoch_request::{
 };
 use weir_protocol::messages::{FetchRequest, OffsetForLeaderEpochRequest};
 
+use crate::host::{now_ms, Host};
 use crate::partition::Partition;
-use crate::state::{now_ms, BrokerState};
 
 /// How long a follower's fetch waits at the leader for new data (replica.fetch.wait.max.ms).
 const FETCH_WAIT_MS: i32 = 500;
@@ -36,7 +36,7 @@ const BACKOFF: Duration = Duration::from_millis(200);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Fetches from `leader` until this broker follows nothing of it any more.
-pub(super) async fn run(weak: Weak<BrokerState>, leader: i32) {
+pub(super) async fn run(weak: Weak<Host>, leader: i32) {
     let mut conn: Option<(String, Connection)> = None;
     loop {
         let Some(state) = weak.upgrade() else { return };
@@ -99,7 +99,7 @@ pub(super) async fn run(weak: Weak<BrokerState>, leader: i32) {
 /// One round: truncation checks where needed, then one fetch. Ok(false) when every
 /// partition failed (the caller backs off).
 async fn round(
-    state: &BrokerState,
+    state: &Host,
     conn: &Connection,
     parts: &[Arc<Partition>],
 ) -> Result<bool, ClientError> {
@@ -203,7 +203,7 @@ async fn truncate(conn: &Connection, parts: &[&Arc<Partition>]) -> Result<(), Cl
 /// One Fetch for every ready partition; appends what came back. Ok(false) if nothing
 /// could be fetched (every partition failed).
 async fn fetch(
-    state: &BrokerState,
+    state: &Host,
     conn: &Connection,
     parts: &[&Arc<Partition>],
 ) -> Result<bool, ClientError> {

@@ -14,17 +14,17 @@ use tracing::{debug, info, warn};
 use weir_meta::quorum::Command;
 use weir_protocol::error::ErrorCode;
 
+use crate::host::{now_ms, Host};
 use crate::partition::Partition;
-use crate::state::{now_ms, BrokerState};
 
 /// Starts the replication supervisor of this broker.
-pub(crate) fn start(state: &Arc<BrokerState>) {
+pub(crate) fn start(state: &Arc<Host>) {
     tokio::spawn(supervise(Arc::downgrade(state)));
 }
 
 /// Runs one fetcher per leader this broker follows partitions of, and checks every led
 /// partition's ISR for laggards twice per `replica.lag.time.max.ms`.
-async fn supervise(weak: Weak<BrokerState>) {
+async fn supervise(weak: Weak<Host>) {
     let Some((lag_ms, changed)) = weak.upgrade().map(|s| {
         (
             s.config.replica_lag_time_max_ms,
@@ -74,7 +74,7 @@ async fn supervise(weak: Weak<BrokerState>) {
 
 /// Asks the controller for a new ISR of a partition this broker leads (marked pending on
 /// the partition); a refusal or failure clears the mark so that it is asked again.
-pub(crate) fn propose_isr(state: &Arc<BrokerState>, p: &Arc<Partition>, isr: Vec<i32>) {
+pub(crate) fn propose_isr(state: &Arc<Host>, p: &Arc<Partition>, isr: Vec<i32>) {
     let state = state.clone();
     let p = p.clone();
     tokio::spawn(async move {
@@ -106,7 +106,7 @@ pub(crate) fn propose_isr(state: &Arc<BrokerState>, p: &Arc<Partition>, isr: Vec
 /// leads at `epoch`; Kafka's errors if leadership moved, the ISR shrank below
 /// min.insync.replicas, or the deadline passed.
 pub(crate) async fn wait_replicated(
-    state: &BrokerState,
+    state: &Host,
     p: &Partition,
     last: i64,
     epoch: i32,

@@ -16,10 +16,11 @@ use weir_protocol::messages::write_txn_markers_request::{
 use weir_protocol::messages::WriteTxnMarkersRequest;
 use weir_storage::StorageError;
 
-use super::shard::{fail_and_reload, TxnShard};
-use crate::groups::OFFSETS_TOPIC;
+use super::{TxnShard, Txns};
+use crate::groups::{Groups, OFFSETS_TOPIC};
+use crate::host::{now_ms, Host};
 use crate::partition::{AppendError, Partition};
-use crate::state::{now_ms, BrokerState};
+use crate::runtime::{self, Coordinator};
 
 /// First wait before another attempt at a marker that could not be written; it doubles up
 /// to `MAX_RETRY`.
@@ -27,13 +28,15 @@ const RETRY: Duration = Duration::from_millis(100);
 const MAX_RETRY: Duration = Duration::from_secs(5);
 
 /// Writes the markers of `job` and completes its transaction, on a task of its own.
-pub(super) fn spawn(state: &Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
-    let state = state.clone();
-    tokio::spawn(async move { run(state, shard, job).await });
+pub(super) fn spawn(txns: &Arc<Txns>, shard: Arc<TxnShard>, job: MarkerJob) {
+    let txns = txns.clone();
+    tokio::spawn(async move { run(txns, shard, job).await });
 }
 
-async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
-    let coordinator_epoch = shard.coordinator_epoch();
+async fn run(txns: Arc<Txns>, shard: Arc<TxnShard>, job: MarkerJob) {
+    let state = txns.host().clone();
+    // The coordinator epoch markers carry: the partition's leader epoch, as in Kafka.
+    let coordinator_epoch = shard.epoch;
     let mut waits = Vec::with_capacity(job.partitions.len());
     for (topic, index) in &job.partitions {
         let mut wait = RETRY;
@@ -45,8 +48,8 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
             let written = match where_is(&state, topic, *index) {
                 Place::Here => write_one(
                     &state,
-                    topic,
-                    *index,
+                    &txns.groups,
+                    (topic, *index),
                     pid,
                     epoch,
                     job.commit,
@@ -80,11 +83,11 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
     // The last stable offset moved on those partitions.
     state.data_notify.notify_waiters();
     for (p, offset, epoch) in waits {
-        if !crate::coordinators::committed(&state, &p, offset, epoch).await {
+        if !runtime::committed(&state, &p, offset, epoch).await {
             // Not durable or not replicated: reload the coordinator, which finds the
             // transaction in Prepare* and writes its markers again.
             warn!(transactional_id = %job.transactional_id, "transaction markers could not be synced or replicated; reloading");
-            fail_and_reload(&state, &shard);
+            runtime::fail_and_reload(&txns, &shard);
             return;
         }
     }
@@ -95,7 +98,8 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
         let Some(record) = c.complete(&job, now) else {
             return;
         };
-        shard.append(&state, &[record], now)
+        txns.runtime()
+            .append(&shard, &[record], None, &|| Ok(()), now)
     };
     match written {
         Ok(last) => {
@@ -107,7 +111,7 @@ async fn run(state: Arc<BrokerState>, shard: Arc<TxnShard>, job: MarkerJob) {
         }
         Err(e) => {
             warn!(transactional_id = %job.transactional_id, error = %e, "could not record a completed transaction");
-            fail_and_reload(&state, &shard);
+            runtime::fail_and_reload(&txns, &shard);
         }
     }
 }
@@ -124,7 +128,7 @@ enum Place {
     Gone,
 }
 
-fn where_is(state: &BrokerState, topic: &str, index: i32) -> Place {
+fn where_is(state: &Host, topic: &str, index: i32) -> Place {
     let image = state.image();
     let Some(p) = image.topic(topic).and_then(|t| t.partitions.get(&index)) else {
         return Place::Gone;
@@ -141,7 +145,7 @@ fn where_is(state: &BrokerState, topic: &str, index: i32) -> Place {
 /// Has the leader of a partition on another broker write the marker (WriteTxnMarkers,
 /// answered once it is durable there).
 async fn remote(
-    state: &BrokerState,
+    state: &Host,
     node: i32,
     addr: &str,
     topic: &str,
@@ -187,17 +191,16 @@ async fn remote(
 /// Writes one marker (also what WriteTxnMarkers does); `Ok(None)` if there is nothing to
 /// write it to (the partition is gone) or the partition refuses it as stale.
 pub(crate) fn write_one(
-    state: &BrokerState,
-    topic: &str,
-    index: i32,
+    state: &Host,
+    groups: &Groups,
+    (topic, index): (&str, i32),
     producer_id: i64,
     producer_epoch: i16,
     commit: bool,
     coordinator_epoch: i32,
 ) -> Result<Option<(Arc<Partition>, i64)>, ErrorCode> {
     if topic == OFFSETS_TOPIC {
-        return match state.groups.write_txn_marker(
-            state,
+        return match groups.write_txn_marker(
             index,
             producer_id,
             producer_epoch,

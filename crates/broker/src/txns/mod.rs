@@ -1,191 +1,77 @@
-//! The transaction coordinators: one [`TxnCoordinator`] per local partition of
-//! `__transaction_state` (created on first use, as Kafka does), rebuilt from that partition
-//! when the broker starts, with their records appended and fsynced before a request that
+//! The transaction coordinators, a user of the coordinator runtime ([`crate::runtime`]):
+//! one [`TxnCoordinator`] per `__transaction_state` partition led here (the topic created on
+//! first use, as Kafka does), with their records held by the ISR before a request that
 //! depends on them is answered, and the markers of ending transactions written.
 //!
-//! - `shard`: one partition's coordinator, its appends and its load from the log.
+//! - `machine`: the coordinator's record format and replay.
 //! - `markers`: writing commit and abort markers, then completing the transaction.
-//!
-//! Every operation runs under its shard's lock and appends its records before releasing it;
-//! waiting for the fsync happens outside the lock.
 
+mod machine;
 mod markers;
-mod shard;
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::{info, warn};
 use weir_coordinator::txn::{
     EndOutcome, InitOutcome, MarkerJob, TxnConfig, TxnCoordinator, TxnMetadata, TxnRecord,
 };
-use weir_meta::controller::CreateTopicSpec;
-use weir_meta::MetaError;
 use weir_protocol::error::ErrorCode;
 
 pub(crate) use markers::write_one as write_marker;
-use shard::{TxnShard, TxnShardState};
 
-use crate::coordinators;
-use crate::groups::partition_of;
-use crate::locks;
-use crate::state::{now_ms, BrokerState};
+use crate::groups::Groups;
+use crate::host::{now_ms, Host};
+use crate::runtime::{self, Coordinator, InternalTopic, Runtime};
 
 /// The internal topic that holds transaction state.
 pub const TXN_TOPIC: &str = "__transaction_state";
 
+/// One `__transaction_state` partition and the coordinator of its transactional ids.
+type TxnShard = runtime::Shard<TxnCoordinator>;
+
 /// The transaction coordinators of this broker.
 pub struct Txns {
+    runtime: Runtime<TxnCoordinator>,
     config: TxnConfig,
-    num_partitions: i32,
-    shards: RwLock<HashMap<i32, Arc<TxnShard>>>,
-    create: tokio::sync::Mutex<()>,
+    /// The group coordinators, which write the markers on `__consumer_offsets`.
+    groups: Arc<Groups>,
+}
+
+impl Coordinator for Txns {
+    type Machine = TxnCoordinator;
+
+    fn runtime(&self) -> &Runtime<TxnCoordinator> {
+        &self.runtime
+    }
+
+    fn fresh(&self) -> TxnCoordinator {
+        TxnCoordinator::new(self.config.clone())
+    }
+
+    /// Redoes the markers of transactions that were being ended.
+    fn serving(self: &Arc<Self>, shard: &Arc<TxnShard>, effects: Vec<MarkerJob>) {
+        for job in effects {
+            info!(transactional_id = %job.transactional_id, commit = job.commit, "finishing a transaction that was being ended");
+            markers::spawn(self, shard.clone(), job);
+        }
+    }
 }
 
 impl Txns {
-    /// No coordinators yet; [`Txns::start`] loads the existing ones.
-    pub fn new(config: TxnConfig, num_partitions: i32) -> Self {
-        Self {
-            config,
-            num_partitions: num_partitions.max(1),
-            shards: RwLock::new(HashMap::new()),
-            create: tokio::sync::Mutex::new(()),
-        }
-    }
-
-    /// The coordinator settings.
-    pub fn config(&self) -> &TxnConfig {
-        &self.config
-    }
-
-    /// Starts the task that aborts timed-out transactions and expires idle ids (the
-    /// coordinators themselves come and go with leadership: [`Txns::reconcile`]).
-    pub fn start(state: &Arc<BrokerState>) {
-        let weak = Arc::downgrade(state);
-        let period = Duration::from_millis(state.txns.config.abort_check_interval_ms.max(1));
-        let remove_every = state.txns.config.remove_expired_interval_ms as i64;
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(period);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut next_removal = now_ms() + remove_every;
-            loop {
-                interval.tick().await;
-                let Some(state) = weak.upgrade() else { return };
-                if state.is_stopping() {
-                    return;
-                }
-                let now = now_ms();
-                let remove = now >= next_removal;
-                if remove {
-                    next_removal = now + remove_every;
-                }
-                for shard in state.txns.shards() {
-                    state.txns.tick_shard(&state, &shard, remove).await;
-                }
-            }
-        });
-    }
-
-    /// Loads a coordinator for each `__transaction_state` partition this broker has come to
-    /// lead (at once when its log is empty) and drops those of partitions it no longer
-    /// leads, or leads at a newer epoch. Called through [`coordinators::reconcile`].
-    pub(crate) fn reconcile(state: &Arc<BrokerState>) {
-        let txns = &state.txns;
-        let (resigned, to_load) = coordinators::sync_shards(state, TXN_TOPIC, &txns.shards, |l| {
-            let (shard_state, load) = if l.empty {
-                let c = TxnCoordinator::new(txns.config.clone());
-                (TxnShardState::Active(Box::new(c)), false)
-            } else {
-                (TxnShardState::Loading, true)
-            };
-            let shard = TxnShard::new(l.index, l.partition, l.epoch, shard_state);
-            (Arc::new(shard), load)
-        });
-        if !resigned.is_empty() {
-            info!(partitions = ?resigned, "no longer the transaction coordinator of these partitions");
-        }
-        for shard in to_load {
-            let st = state.clone();
-            tokio::spawn(async move { shard::load(st, shard).await });
-        }
-    }
-
-    fn shards(&self) -> Vec<Arc<TxnShard>> {
-        locks::read(&self.shards).values().cloned().collect()
-    }
-
-    /// Aborts the shard's timed-out transactions and, when due, removes idle ids.
-    async fn tick_shard(&self, state: &Arc<BrokerState>, shard: &Arc<TxnShard>, remove: bool) {
-        let result = self.apply(state, shard, |c, now| {
-            let aborted = c.abort_timed_out(now);
-            let mut records: Vec<TxnRecord> = aborted.iter().map(|(r, _)| r.clone()).collect();
-            if remove {
-                records.extend(c.expire_ids(now));
-            }
-            let jobs: Vec<MarkerJob> = aborted.into_iter().map(|(_, j)| j).collect();
-            Ok((jobs, records))
-        });
-        let Ok((jobs, last)) = result else { return };
-        if !self.durable(state, shard, last).await {
-            return;
-        }
-        for job in jobs {
-            info!(transactional_id = %job.transactional_id, producer_id = job.producer_id, "aborting a transaction past its timeout");
-            markers::spawn(state, shard.clone(), job);
-        }
-    }
-
-    /// The shard owning `transactional_id`, creating `__transaction_state` on first use.
-    async fn shard(
-        &self,
-        state: &Arc<BrokerState>,
-        transactional_id: &str,
-    ) -> Result<Arc<TxnShard>, ErrorCode> {
-        let index = self.partition_for(transactional_id);
-        let local = locks::read(&self.shards).get(&index).cloned();
-        let shard = match local {
-            Some(s) => s,
-            None => {
-                self.create_topic(state).await?;
-                locks::read(&self.shards)
-                    .get(&index)
-                    .cloned()
-                    .ok_or(ErrorCode::NotCoordinator)?
-            }
-        };
-        if !state.leads(TXN_TOPIC, index) {
-            return Err(ErrorCode::NotCoordinator);
-        }
-        Ok(shard)
-    }
-
-    /// The `__transaction_state` partition that owns `transactional_id`.
-    pub fn partition_for(&self, transactional_id: &str) -> i32 {
-        partition_of(transactional_id, self.num_partitions)
-    }
-
-    /// Makes sure `__transaction_state` exists (FindCoordinator does, as in Kafka).
-    pub(crate) async fn ensure_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {
-        if state.image().topic(TXN_TOPIC).is_none() {
-            self.create_topic(state).await?;
-        }
-        Ok(())
-    }
-
-    async fn create_topic(&self, state: &Arc<BrokerState>) -> Result<(), ErrorCode> {
-        let _guard = self.create.lock().await;
-        if state.image().topic(TXN_TOPIC).is_none() {
-            let replication_factor = coordinators::replication_factor(
-                state,
-                state.config.transaction_state_log_replication_factor,
-            );
-            let spec = CreateTopicSpec {
-                name: TXN_TOPIC.to_string(),
-                num_partitions: self.num_partitions,
-                replication_factor,
-                assignments: Vec::new(),
-                configs: [
+    /// No coordinators yet; they come and go with leadership ([`Txns::reconcile`]).
+    pub fn new(
+        host: Arc<Host>,
+        groups: Arc<Groups>,
+        config: TxnConfig,
+        num_partitions: i32,
+    ) -> Self {
+        let topic = InternalTopic {
+            name: TXN_TOPIC,
+            partitions: num_partitions,
+            replication_factor: host.config.transaction_state_log_replication_factor,
+            configs: |replication_factor| {
+                vec![
                     ("cleanup.policy", "compact"),
                     ("compression.type", "uncompressed"),
                     ("segment.bytes", "104857600"),
@@ -196,34 +82,84 @@ impl Txns {
                         if replication_factor > 1 { "2" } else { "1" },
                     ),
                 ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            };
-            match state.create_topics(&[spec], false).await.pop() {
-                Some(Ok(_)) | Some(Err(MetaError::TopicAlreadyExists(_))) => {
-                    info!(partitions = self.num_partitions, "created {TXN_TOPIC}");
-                }
-                Some(Err(e)) => {
-                    warn!(error = %e, "could not create {TXN_TOPIC}");
-                    return Err(ErrorCode::CoordinatorNotAvailable);
-                }
-                None => return Err(ErrorCode::CoordinatorNotAvailable),
+            },
+        };
+        Self {
+            runtime: Runtime::new(host, topic),
+            config,
+            groups,
+        }
+    }
+
+    /// The coordinator settings.
+    pub fn config(&self) -> &TxnConfig {
+        &self.config
+    }
+
+    fn host(&self) -> &Arc<Host> {
+        self.runtime.host()
+    }
+
+    /// Starts the timer that aborts timed-out transactions and expires idle ids.
+    pub fn start(self: &Arc<Self>) {
+        let period = Duration::from_millis(self.config.abort_check_interval_ms.max(1));
+        let remove_every = self.config.remove_expired_interval_ms as i64;
+        let mut next_removal = now_ms() + remove_every;
+        runtime::every(self, period, move |txns, now| {
+            let remove = now >= next_removal;
+            if remove {
+                next_removal = now + remove_every;
             }
+            async move {
+                for shard in txns.runtime.shards() {
+                    txns.tick_shard(&shard, remove).await;
+                }
+            }
+        });
+    }
+
+    /// Loads a coordinator for each `__transaction_state` partition this broker has come to
+    /// lead and drops those of partitions it no longer leads, or leads at a newer epoch.
+    pub(crate) fn reconcile(self: &Arc<Self>) {
+        runtime::reconcile(self);
+    }
+
+    /// Aborts the shard's timed-out transactions and, when due, removes idle ids.
+    async fn tick_shard(self: &Arc<Self>, shard: &Arc<TxnShard>, remove: bool) {
+        let result = self.apply(shard, |c, now| {
+            let aborted = c.abort_timed_out(now);
+            let mut records: Vec<TxnRecord> = aborted.iter().map(|(r, _)| r.clone()).collect();
+            if remove {
+                records.extend(c.expire_ids(now));
+            }
+            let jobs: Vec<MarkerJob> = aborted.into_iter().map(|(_, j)| j).collect();
+            Ok((jobs, records))
+        });
+        let Ok((jobs, last)) = result else { return };
+        if !self.durable(shard, last).await {
+            return;
         }
-        if state.image().topic(TXN_TOPIC).is_none() {
-            return Err(ErrorCode::CoordinatorNotAvailable);
+        for job in jobs {
+            info!(transactional_id = %job.transactional_id, producer_id = job.producer_id, "aborting a transaction past its timeout");
+            markers::spawn(self, shard.clone(), job);
         }
-        coordinators::reconcile(state);
-        Ok(())
+    }
+
+    /// The `__transaction_state` partition that owns `transactional_id`.
+    pub fn partition_for(&self, transactional_id: &str) -> i32 {
+        self.runtime.partition_for(transactional_id)
+    }
+
+    /// Makes sure `__transaction_state` exists (FindCoordinator does, as in Kafka).
+    pub(crate) async fn ensure_topic(self: &Arc<Self>) -> Result<(), ErrorCode> {
+        runtime::ensure_topic(self).await
     }
 
     /// Runs `op` on the shard's coordinator under its lock and appends the records it
     /// returns; gives the value and the last offset written, if any. A failed append marks
     /// the shard failed and reloads it.
     fn apply<T>(
-        &self,
-        state: &Arc<BrokerState>,
+        self: &Arc<Self>,
         shard: &Arc<TxnShard>,
         op: impl FnOnce(&mut TxnCoordinator, i64) -> Result<(T, Vec<TxnRecord>), ErrorCode>,
     ) -> Result<(T, Option<i64>), ErrorCode> {
@@ -233,12 +169,12 @@ impl Txns {
         if records.is_empty() {
             return Ok((value, None));
         }
-        match shard.append(state, &records, now) {
+        match self.runtime.append(shard, &records, None, &|| Ok(()), now) {
             Ok(last) => Ok((value, Some(last))),
             Err(e) => {
                 drop(guard);
                 warn!(partition = shard.index, error = %e, "could not append to {TXN_TOPIC}");
-                shard::fail_and_reload(state, shard);
+                runtime::fail_and_reload(self, shard);
                 Err(ErrorCode::CoordinatorNotAvailable)
             }
         }
@@ -246,16 +182,11 @@ impl Txns {
 
     /// Waits until `last` is fsynced and held by the ISR; false (and the shard reloaded) if
     /// that failed.
-    async fn durable(
-        &self,
-        state: &Arc<BrokerState>,
-        shard: &Arc<TxnShard>,
-        last: Option<i64>,
-    ) -> bool {
+    async fn durable(self: &Arc<Self>, shard: &Arc<TxnShard>, last: Option<i64>) -> bool {
         let Some(last) = last else { return true };
-        let ok = coordinators::committed(state, shard.partition(), last, shard.epoch).await;
+        let ok = self.runtime.committed(shard, last).await;
         if !ok {
-            shard::fail_and_reload(state, shard);
+            runtime::fail_and_reload(self, shard);
         }
         ok
     }
@@ -263,14 +194,13 @@ impl Txns {
     /// Runs `op` on the coordinator of `transactional_id` and waits until its records are
     /// durable.
     async fn run<T>(
-        &self,
-        state: &Arc<BrokerState>,
+        self: &Arc<Self>,
         transactional_id: &str,
         op: impl FnOnce(&mut TxnCoordinator, i64) -> Result<(T, Vec<TxnRecord>), ErrorCode>,
     ) -> Result<(T, Arc<TxnShard>), ErrorCode> {
-        let shard = self.shard(state, transactional_id).await?;
-        let (value, last) = self.apply(state, &shard, op)?;
-        if !self.durable(state, &shard, last).await {
+        let shard = runtime::shard(self, transactional_id).await?;
+        let (value, last) = self.apply(&shard, op)?;
+        if !self.durable(&shard, last).await {
             return Err(ErrorCode::CoordinatorNotAvailable);
         }
         Ok((value, shard))
@@ -279,18 +209,17 @@ impl Txns {
     /// InitProducerId with a transactional id: the producer id and epoch to use. An open
     /// transaction of an earlier producer is aborted first (CONCURRENT_TRANSACTIONS: retry).
     pub(crate) async fn init_producer_id(
-        &self,
-        state: &Arc<BrokerState>,
+        self: &Arc<Self>,
         transactional_id: &str,
         timeout_ms: i32,
         expected: Option<(i64, i16)>,
     ) -> Result<(i64, i16), ErrorCode> {
-        let fresh = state.next_producer_id().await.map_err(|e| {
+        let fresh = self.host().next_producer_id().await.map_err(|e| {
             warn!(error = %e, "could not allocate a producer id");
             ErrorCode::CoordinatorNotAvailable
         })?;
         let (outcome, shard) = self
-            .run(state, transactional_id, |c, now| {
+            .run(transactional_id, |c, now| {
                 let o = c.init_producer_id(transactional_id, timeout_ms, expected, fresh, now)?;
                 let record = match &o {
                     InitOutcome::Ready { record, .. } | InitOutcome::Aborting { record, .. } => {
@@ -311,7 +240,7 @@ impl Txns {
                     transactional_id,
                     "fencing the previous producer and aborting its transaction"
                 );
-                markers::spawn(state, shard, markers);
+                markers::spawn(self, shard, markers);
                 Err(ErrorCode::ConcurrentTransactions)
             }
         }
@@ -319,14 +248,13 @@ impl Txns {
 
     /// AddPartitionsToTxn (AddOffsetsToTxn passes the group's offsets partition).
     pub(crate) async fn add_partitions(
-        &self,
-        state: &Arc<BrokerState>,
+        self: &Arc<Self>,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[(String, i32)],
     ) -> Result<(), ErrorCode> {
-        self.run(state, transactional_id, |c, now| {
+        self.run(transactional_id, |c, now| {
             let r = c.add_partitions(
                 transactional_id,
                 producer_id,
@@ -343,15 +271,14 @@ impl Txns {
     /// EndTxn: once PrepareCommit or PrepareAbort is durable, the markers are written in
     /// the background and the producer is answered.
     pub(crate) async fn end_txn(
-        &self,
-        state: &Arc<BrokerState>,
+        self: &Arc<Self>,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
     ) -> Result<(), ErrorCode> {
         let (outcome, shard) = self
-            .run(state, transactional_id, |c, now| {
+            .run(transactional_id, |c, now| {
                 match c.end_txn(transactional_id, producer_id, producer_epoch, commit, now)? {
                     EndOutcome::Prepared { record, markers } => Ok((Some(markers), vec![record])),
                     EndOutcome::AlreadyDone => Ok((None, Vec::new())),
@@ -359,7 +286,7 @@ impl Txns {
             })
             .await?;
         if let Some(job) = outcome {
-            markers::spawn(state, shard, job);
+            markers::spawn(self, shard, job);
         }
         Ok(())
     }
@@ -369,20 +296,20 @@ impl Txns {
     /// producers retry, as Kafka answers them on Produce.
     pub(crate) fn verify(
         &self,
-        state: &BrokerState,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         topic: &str,
         partition: i32,
     ) -> Result<(), ErrorCode> {
-        let index = partition_of(transactional_id, self.num_partitions);
-        let Some(shard) = locks::read(&self.shards).get(&index).cloned() else {
-            let elsewhere = state
+        let index = self.partition_for(transactional_id);
+        let Some(shard) = self.runtime.local(index) else {
+            let host = self.host();
+            let elsewhere = host
                 .image()
                 .topic(TXN_TOPIC)
                 .and_then(|t| t.partitions.get(&index).map(|p| p.leader))
-                .is_some_and(|l| l >= 0 && l != state.config.node_id);
+                .is_some_and(|l| l >= 0 && l != host.config.node_id);
             // The coordinator is on another broker: asking it (AddPartitionsToTxn with
             // verifyOnly) is not done yet, so the batch is taken unverified, as brokers
             // before KIP-890 take it.
@@ -406,8 +333,8 @@ impl Txns {
 
     /// The metadata of a transactional id (DescribeTransactions).
     pub(crate) fn describe(&self, transactional_id: &str) -> Result<TxnMetadata, ErrorCode> {
-        let index = partition_of(transactional_id, self.num_partitions);
-        let Some(shard) = locks::read(&self.shards).get(&index).cloned() else {
+        let index = self.partition_for(transactional_id);
+        let Some(shard) = self.runtime.local(index) else {
             return Err(ErrorCode::TransactionalIdNotFound);
         };
         let mut guard = shard.lock();
@@ -422,7 +349,7 @@ impl Txns {
     /// still loading.
     pub(crate) fn list(&self) -> Result<Vec<TxnMetadata>, ErrorCode> {
         let mut out = Vec::new();
-        for shard in self.shards() {
+        for shard in self.runtime.shards() {
             let mut guard = shard.lock();
             out.extend(guard.coordinator()?.all().cloned());
         }
