@@ -481,6 +481,43 @@ class Conn:
         body = self.fetch_request_body(topic, partition, offset, max_wait_ms, min_bytes)
         return self.parse_fetch(self.request(API_FETCH, 4, body))
 
+    def fetch_session(
+        self, session_id: int, epoch: int, parts: list[tuple[str, int, int]],
+        forgotten: list[tuple[str, list[int]]] = (), max_wait_ms: int = 0, min_bytes: int = 1,
+    ) -> dict:
+        """Fetch v8 in a fetch session (KIP-227): `parts` are (topic, partition, offset) to
+        add or update, `forgotten` (topic, [partitions]) to drop. Returns {'error',
+        'session_id', 'partitions': {(topic, partition): (error, high_watermark,
+        record_bytes)}} in response order."""
+        body = i32(-1) + i32(max_wait_ms) + i32(min_bytes) + i32(4 * 1024 * 1024) + i8(0)
+        body += i32(session_id) + i32(epoch)
+        topics: dict[str, list[bytes]] = {}
+        for t, p, offset in parts:
+            topics.setdefault(t, []).append(i32(p) + i64(offset) + i64(-1) + i32(1024 * 1024))
+        body += array([string(t) + array(ps) for t, ps in topics.items()])
+        body += array([string(t) + array([i32(p) for p in ps]) for t, ps in forgotten])
+        r = self.request(API_FETCH, 8, body)
+        r.i32()  # throttle
+        err = r.i16()
+        sid = r.i32()
+        out: dict[tuple[str, int], tuple[int, int, int]] = {}
+
+        def topic(x: Reader):
+            name = x.string()
+
+            def partition(y: Reader):
+                idx, perr, hw = y.i32(), y.i16(), y.i64()
+                y.i64()  # last stable offset
+                y.i64()  # log start offset
+                y.array(lambda z: (z.i64(), z.i64()))
+                records = y.kbytes() or b""
+                out[(name, idx)] = (perr, hw, len(records))
+
+            x.array(partition)
+
+        r.array(topic)
+        return {"error": err, "session_id": sid, "partitions": out}
+
     def list_offsets(self, topic: str, partition: int, timestamp: int) -> tuple[int, int]:
         """ListOffsets v1 (-2 earliest, -1 latest); returns (error_code, offset)."""
         body = i32(-1) + array([string(topic) + array([i32(partition) + i64(timestamp)])])

@@ -65,6 +65,9 @@ pub struct BrokerConfig {
     pub log_retention_check_interval_ms: u64,
     /// `log.segment.delete.delay.ms`: how long a retired partition dir stays on disk.
     pub log_segment_delete_delay_ms: u64,
+    /// `max.incremental.fetch.session.cache.slots`: how many fetch sessions (KIP-227) are
+    /// kept.
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// `log.cleaner.enable`: whether compacted topics are cleaned.
     pub log_cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`: the cleaner's pause when nothing is dirty enough.
@@ -123,6 +126,7 @@ impl Default for BrokerConfig {
             log_defaults: BTreeMap::new(),
             log_retention_check_interval_ms: 300_000,
             log_segment_delete_delay_ms: 60_000,
+            max_incremental_fetch_session_cache_slots: 1000,
             log_cleaner_enable: true,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_dedupe_buffer_size: 128 * 1024 * 1024,

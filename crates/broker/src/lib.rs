@@ -24,6 +24,7 @@ pub mod configs;
 mod connection;
 mod dispatch;
 pub mod error;
+mod fetch_session;
 pub mod group_commit;
 pub mod groups;
 mod handlers;

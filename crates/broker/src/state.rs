@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
+use crate::fetch_session::FetchSessions;
 use crate::groups::Groups;
 use crate::host::Host;
 use crate::txns::Txns;
@@ -19,6 +20,8 @@ pub struct BrokerState {
     pub groups: Arc<Groups>,
     /// The transaction coordinators.
     pub txns: Arc<Txns>,
+    /// The fetch sessions of clients (KIP-227).
+    pub(crate) fetch_sessions: FetchSessions,
 }
 
 impl Deref for BrokerState {
@@ -48,7 +51,13 @@ impl BrokerState {
             c.txn.clone(),
             c.transaction_state_log_num_partitions,
         ));
-        Ok(Arc::new(Self { host, groups, txns }))
+        let fetch_sessions = FetchSessions::new(c.max_incremental_fetch_session_cache_slots);
+        Ok(Arc::new(Self {
+            host,
+            groups,
+            txns,
+            fetch_sessions,
+        }))
     }
 
     /// Starts the coordinators' timers, and brings the coordinators in line with leadership

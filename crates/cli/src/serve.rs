@@ -142,6 +142,10 @@ pub(crate) struct ServeArgs {
     /// [default: 60000] (log.segment.delete.delay.ms).
     #[arg(long, env = "WEIR_LOG_SEGMENT_DELETE_DELAY_MS")]
     log_segment_delete_delay_ms: Option<u64>,
+    /// How many fetch sessions (KIP-227) the broker keeps [default: 1000]
+    /// (max.incremental.fetch.session.cache.slots).
+    #[arg(long, env = "WEIR_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS")]
+    max_incremental_fetch_session_cache_slots: Option<usize>,
     /// Whether compacted topics are cleaned [default: true] (log.cleaner.enable).
     #[arg(long, env = "WEIR_LOG_CLEANER_ENABLE")]
     log_cleaner_enable: Option<bool>,
@@ -452,6 +456,13 @@ impl ServeArgs {
             .log_segment_delete_delay_ms
             .or(take(&mut file, "log.segment.delete.delay.ms")?)
             .unwrap_or(config.log_segment_delete_delay_ms);
+        config.max_incremental_fetch_session_cache_slots = self
+            .max_incremental_fetch_session_cache_slots
+            .or(take(
+                &mut file,
+                "max.incremental.fetch.session.cache.slots",
+            )?)
+            .unwrap_or(config.max_incremental_fetch_session_cache_slots);
         config.log_cleaner_enable = self
             .log_cleaner_enable
             .or(take(&mut file, "log.cleaner.enable")?)

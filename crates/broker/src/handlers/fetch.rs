@@ -4,11 +4,14 @@
 //! until min_bytes are available or max_wait_ms passes, woken by appends, never spinning.
 //! A follower's fetch (a replica id of a replica) reads up to the log end, and its fetch
 //! offset tells the leader how far it has the log: the high watermark and ISR follow.
+//! Which partitions a fetch reads and which its answer carries is its fetch session's
+//! call (KIP-227, [`crate::fetch_session`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tracing::info;
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -16,9 +19,10 @@ use weir_protocol::messages::fetch_response::{
 use weir_protocol::messages::{FetchRequest, FetchResponse};
 
 use crate::error::storage_error_code;
+use crate::fetch_session::{Context, Wanted};
 use crate::handlers::context::{Reply, RequestContext};
 use crate::host::now_ms;
-use crate::ids::{from_uuid, to_uuid};
+use crate::ids::from_uuid;
 use crate::state::BrokerState;
 
 pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<FetchResponse> {
@@ -32,48 +36,117 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
     } else {
         req.replica_state.replica_id
     };
+    let opened = state
+        .fetch_sessions
+        .open(&req, version, replica >= 0, std::time::Instant::now());
+    let (session, wanted) = match opened {
+        Ok(o) => o,
+        Err(code) => {
+            info!(
+                client_id = %ctx.client_id,
+                session_id = req.session_id,
+                session_epoch = req.session_epoch,
+                error = code.name(),
+                "fetch session refused"
+            );
+            return Reply::Now(refused(code));
+        }
+    };
+    let req = Request {
+        wanted,
+        version,
+        replica,
+        max_bytes: req.max_bytes,
+        read_committed: req.isolation_level == 1,
+    };
     // A follower's fetch offsets count once, on the first pass.
-    let (responses, bytes, errors) = read_once(&state, &req, version, replica, true);
+    let (read, bytes, errors) = read_once(&state, &req, true);
     if bytes >= min_bytes || errors || max_wait.is_zero() {
-        return Reply::Now(FetchResponse {
-            responses,
-            ..Default::default()
-        });
+        return Reply::Now(respond(&state, &session, read));
     }
     Reply::Later(Box::pin(async move {
         loop {
             let notified = state.data_notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (responses, bytes, errors) = read_once(&state, &req, version, replica, false);
+            let (read, bytes, errors) = read_once(&state, &req, false);
             if bytes >= min_bytes || errors || Instant::now() >= deadline {
-                return FetchResponse {
-                    responses,
-                    ..Default::default()
-                };
+                return respond(&state, &session, read);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let (responses, _, _) = read_once(&state, &req, version, replica, false);
-                return FetchResponse {
-                    responses,
-                    ..Default::default()
-                };
+                let (read, _, _) = read_once(&state, &req, false);
+                return respond(&state, &session, read);
             }
         }
     }))
 }
 
-/// One pass over the requested partitions: responses, bytes read, whether any partition
-/// failed (an error answers at once, as Kafka does). For a follower (`replica` >= 0) it
-/// reads up to the log end; with `track`, its fetch offsets also tell the leader how far it
-/// has each log (the high watermark moves, waiters wake, the ISR may grow).
+/// What one fetch reads, as its session decided.
+struct Request {
+    /// The partitions, in order.
+    wanted: Vec<Wanted>,
+    version: i16,
+    /// The follower fetching, or -1 for a consumer.
+    replica: i32,
+    max_bytes: i32,
+    read_committed: bool,
+}
+
+/// A whole fetch answered with a session error.
+fn refused(code: ErrorCode) -> FetchResponse {
+    FetchResponse {
+        error_code: code.code(),
+        ..Default::default()
+    }
+}
+
+/// The response to a fetch in `session` that read `read`: what the session lets through,
+/// grouped by topic in read order.
+fn respond(
+    state: &BrokerState,
+    session: &Context,
+    read: Vec<(Wanted, PartitionData)>,
+) -> FetchResponse {
+    let (session_id, parts) =
+        match state
+            .fetch_sessions
+            .finish(session, read, std::time::Instant::now())
+        {
+            Ok(done) => done,
+            Err(code) => return refused(code),
+        };
+    let mut responses: Vec<FetchableTopicResponse> = Vec::new();
+    for (w, data) in parts {
+        match responses.last_mut() {
+            Some(t) if t.topic == w.topic.name && t.topic_id == w.topic.id => {
+                t.partitions.push(data)
+            }
+            _ => responses.push(FetchableTopicResponse {
+                topic: w.topic.name,
+                topic_id: w.topic.id,
+                partitions: vec![data],
+                ..Default::default()
+            }),
+        }
+    }
+    FetchResponse {
+        session_id,
+        responses,
+        ..Default::default()
+    }
+}
+
+/// One pass over the partitions a fetch reads: what each returned, bytes read, whether
+/// any partition failed (an error answers at once, as Kafka does). For a follower
+/// (`replica` >= 0) it reads up to the log end; with `track`, its fetch offsets also tell
+/// the leader how far it has each log (the high watermark moves, waiters wake, the ISR may
+/// grow).
 fn read_once(
     state: &Arc<BrokerState>,
-    req: &FetchRequest,
-    version: i16,
-    replica: i32,
+    req: &Request,
     track: bool,
-) -> (Vec<FetchableTopicResponse>, usize, bool) {
+) -> (Vec<(Wanted, PartitionData)>, usize, bool) {
+    let (version, replica) = (req.version, req.replica);
     let by_id = version >= 13;
     let image = state.image();
     let track = track && replica >= 0;
@@ -89,111 +162,93 @@ fn read_once(
     let mut remaining = max_bytes;
     let mut total = 0usize;
     let mut errors = false;
-    let read_committed = req.isolation_level == 1;
-    let mut out = Vec::with_capacity(req.topics.len());
-    for t in &req.topics {
+    let read_committed = req.read_committed;
+    let unknown = if by_id {
+        ErrorCode::UnknownTopicId
+    } else {
+        ErrorCode::UnknownTopicOrPartition
+    };
+    let mut out = Vec::with_capacity(req.wanted.len());
+    for w in &req.wanted {
         let topic = if by_id {
-            image.topic_by_id(&from_uuid(&t.topic_id))
+            image.topic_by_id(&from_uuid(&w.topic.id))
         } else {
-            image.topic(&t.topic)
+            image.topic(&w.topic.name)
         };
-        let unknown = if by_id {
-            ErrorCode::UnknownTopicId
-        } else {
-            ErrorCode::UnknownTopicOrPartition
+        let mut data = PartitionData {
+            partition_index: w.partition,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            preferred_read_replica: -1,
+            aborted_transactions: if read_committed {
+                Some(Vec::new())
+            } else {
+                None
+            },
+            records: Some(bytes::Bytes::new()),
+            ..Default::default()
         };
-        let mut partitions = Vec::with_capacity(t.partitions.len());
-        for p in &t.partitions {
-            let mut data = PartitionData {
-                partition_index: p.partition,
-                high_watermark: -1,
-                last_stable_offset: -1,
-                log_start_offset: -1,
-                preferred_read_replica: -1,
-                aborted_transactions: if read_committed {
-                    Some(Vec::new())
-                } else {
-                    None
-                },
-                records: Some(bytes::Bytes::new()),
-                ..Default::default()
-            };
-            let partition = match topic {
-                None => Err(unknown),
-                Some(tp) => state.lead(tp, p.partition),
-            };
-            let partition = match partition {
-                Ok(partition) => partition,
-                Err(code) => {
-                    data.error_code = code.code();
-                    errors = true;
-                    partitions.push(data);
-                    continue;
-                }
-            };
-            if let Err(code) = partition.check_leader_epoch(p.current_leader_epoch) {
+        let partition = match topic {
+            None => Err(unknown),
+            Some(tp) => state.lead(tp, w.partition),
+        };
+        let partition = match partition
+            .and_then(|p| p.check_leader_epoch(w.current_leader_epoch).map(|()| p))
+        {
+            Ok(partition) => partition,
+            Err(code) => {
                 data.error_code = code.code();
                 errors = true;
-                partitions.push(data);
+                out.push((w.clone(), data));
                 continue;
             }
-            if track {
-                let (moved, expand) =
-                    partition.on_follower_fetch(replica, p.fetch_offset, eligible, now);
-                advanced |= moved;
-                if let Some(isr) = expand {
-                    crate::replication::propose_isr(&state.host, &partition, isr);
-                }
+        };
+        if track {
+            let (moved, expand) =
+                partition.on_follower_fetch(replica, w.fetch_offset, eligible, now);
+            advanced |= moved;
+            if let Some(isr) = expand {
+                crate::replication::propose_isr(&state.host, &partition, isr);
             }
-            let hw = partition.high_watermark();
-            data.high_watermark = hw;
-            data.last_stable_offset = partition.last_stable_offset();
-            data.log_start_offset = partition.log_start_offset();
-            let limit = usize::try_from(p.partition_max_bytes.max(0))
-                .unwrap_or(0)
-                .min(remaining);
-            let read = if replica >= 0 {
-                partition
-                    .read_for_follower(p.fetch_offset, limit)
-                    .map(|r| (r, Vec::new()))
-            } else {
-                partition.read(p.fetch_offset, limit, total == 0, read_committed)
-            };
-            match read {
-                Ok((r, aborted)) => {
-                    total += r.bytes.len();
-                    remaining = remaining.saturating_sub(r.bytes.len());
-                    data.records = Some(r.bytes);
-                    if read_committed {
-                        data.aborted_transactions = Some(
-                            aborted
-                                .into_iter()
-                                .map(|t| AbortedTransaction {
-                                    producer_id: t.producer_id,
-                                    first_offset: t.first_offset,
-                                    ..Default::default()
-                                })
-                                .collect(),
-                        );
-                    }
-                }
-                Err(e) => {
-                    data.error_code = storage_error_code(&e).code();
-                    errors = true;
-                }
-            }
-            partitions.push(data);
         }
-        out.push(FetchableTopicResponse {
-            topic: t.topic.clone(),
-            topic_id: if by_id {
-                t.topic_id
-            } else {
-                topic.map(|tp| to_uuid(&tp.topic_id)).unwrap_or_default()
-            },
-            partitions,
-            ..Default::default()
-        });
+        data.high_watermark = partition.high_watermark();
+        data.last_stable_offset = partition.last_stable_offset();
+        data.log_start_offset = partition.log_start_offset();
+        let limit = usize::try_from(w.max_bytes.max(0))
+            .unwrap_or(0)
+            .min(remaining);
+        let read = if replica >= 0 {
+            partition
+                .read_for_follower(w.fetch_offset, limit)
+                .map(|r| (r, Vec::new()))
+        } else {
+            partition.read(w.fetch_offset, limit, total == 0, read_committed)
+        };
+        match read {
+            Ok((r, aborted)) => {
+                total += r.bytes.len();
+                remaining = remaining.saturating_sub(r.bytes.len());
+                data.records = Some(r.bytes);
+                if read_committed {
+                    data.aborted_transactions = Some(
+                        aborted
+                            .into_iter()
+                            .map(|t| AbortedTransaction {
+                                producer_id: t.producer_id,
+                                first_offset: t.first_offset,
+                                ..Default::default()
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            Err(e) => {
+                data.error_code = storage_error_code(&e).code();
+                errors = true;
+            }
+        }
+        out.push((w.clone(), data));
     }
     if advanced {
         state.data_notify.notify_waiters();
