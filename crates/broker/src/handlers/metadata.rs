@@ -55,7 +55,13 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
             }
             wanted
                 .iter()
-                .map(|w| describe_requested(&image, w.name.as_deref(), from_uuid(&w.topic_id)))
+                .map(|w| {
+                    // KIP-516: a topic asked for by id has no name (null, or empty as the
+                    // Java client sends it).
+                    let id = from_uuid(&w.topic_id);
+                    let name = w.name.as_deref().filter(|n| !n.is_empty() || id == [0; 16]);
+                    describe_requested(&image, name, id)
+                })
                 .collect()
         }
     };
