@@ -5,10 +5,12 @@ cleanly or kill -9 them.
 
 Options: client ("confluent" | "kafka-python"), bootstrap, topic, group, assignor ("range",
 "roundrobin", "cooperative-sticky"), protocol ("classic" | "consumer"), instance_id,
-session_ms, reset ("earliest" | "latest"), auto_commit (bool).
+session_ms, reset ("earliest" | "latest"), auto_commit (bool), pattern (confluent: subscribe
+to this regex, which starts with "^", instead of the topic).
 
 Writes JSON lines to stdout: {"ev": "assigned"|"revoked", "parts": [...]} from the rebalance
-callbacks, {"ev": "assignment", "parts": [...]} with the whole assignment after each change,
+callbacks, {"ev": "assignment", "parts": [...], "tps": [[topic, partition], ...]} with the
+whole assignment after each change,
 {"ev": "rec", "p": partition, "o": offset, "v": value}, {"ev": "committed"}, {"ev": "closed"}.
 Reads commands from stdin, one per line: "commit" (synchronous, of the consumed positions)
 and "close" (leave the group and exit). Every wait is bounded by the test that drives it.
@@ -54,34 +56,37 @@ def run_confluent(o: dict, commands: queue.Queue) -> None:
     if o.get("instance_id"):
         conf["group.instance.id"] = o["instance_id"]
     c = Consumer(conf)
-    current: set[int] = set()
+    current: set[tuple[str, int]] = set()
     # The KIP-848 protocol and cooperative-sticky rebalance incrementally.
     incremental = conf.get("group.protocol") == "consumer" or o.get("assignor") == "cooperative-sticky"
 
+    def report():
+        emit(ev="assignment", parts=sorted({p for _, p in current}), tps=sorted(current))
+
     def on_assign(consumer, parts):
-        ps = sorted(p.partition for p in parts)
-        emit(ev="assigned", parts=ps)
+        emit(ev="assigned", parts=sorted(p.partition for p in parts))
+        tps = {(p.topic, p.partition) for p in parts}
         if incremental:
             consumer.incremental_assign(parts)
-            current.update(ps)
+            current.update(tps)
         else:
             consumer.assign(parts)
             current.clear()
-            current.update(ps)
-        emit(ev="assignment", parts=sorted(current))
+            current.update(tps)
+        report()
 
     def on_revoke(consumer, parts):
-        ps = sorted(p.partition for p in parts)
-        emit(ev="revoked", parts=ps)
+        emit(ev="revoked", parts=sorted(p.partition for p in parts))
         if incremental:
             consumer.incremental_unassign(parts)
-            current.difference_update(ps)
+            current.difference_update({(p.topic, p.partition) for p in parts})
         else:
             consumer.unassign()
             current.clear()
-        emit(ev="assignment", parts=sorted(current))
+        report()
 
-    c.subscribe([o["topic"]], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+    c.subscribe([o.get("pattern") or o["topic"]], on_assign=on_assign, on_revoke=on_revoke,
+                on_lost=on_revoke)
     emit(ev="ready")
     while True:
         try:

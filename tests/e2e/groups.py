@@ -41,7 +41,8 @@ class Member:
                                 "--group", o["group"]]
         for key, flag in (("protocol", "--protocol"), ("assignor", "--assignor"),
                           ("instance_id", "--instance-id"), ("session_ms", "--session-ms"),
-                          ("reset", "--reset"), ("max_seconds", "--max-seconds")):
+                          ("reset", "--reset"), ("max_seconds", "--max-seconds"),
+                          ("pattern", "--pattern")):
             if o.get(key) is not None:
                 cmd += [flag, str(o[key])]
         return cmd
@@ -72,6 +73,11 @@ class Member:
     def assignment(self) -> set[int]:
         a = self.of("assignment")
         return set(a[-1]["parts"]) if a else set()
+
+    def topic_assignment(self) -> set[tuple[str, int]]:
+        """The last whole assignment as (topic, partition) pairs."""
+        a = self.of("assignment")
+        return {(t, p) for t, p in a[-1].get("tps", [])} if a else set()
 
     def records(self) -> list[tuple[int, int]]:
         return [(e["p"], e["o"]) for e in self.of("rec")]

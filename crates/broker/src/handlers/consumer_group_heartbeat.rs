@@ -1,9 +1,13 @@
 //! ConsumerGroupHeartbeat (KIP-848): the whole membership protocol of the new consumer
 //! groups, in one request a member sends every heartbeat interval. Topics travel by id on
-//! the wire and by name inside the coordinator.
+//! the wire and by name inside the coordinator. A member may subscribe by pattern
+//! (`SubscribedTopicRegex`, RE2/J syntax): it is matched against every topic but the
+//! internal ones, afresh at each heartbeat, so the assignment follows topics as they are
+//! created and deleted.
 
+use tracing::info;
 use weir_coordinator::assignor::TopicPartitions;
-use weir_coordinator::consumer::Heartbeat;
+use weir_coordinator::consumer::{Heartbeat, TopicRegex, Topics};
 use weir_meta::MetadataImage;
 use weir_protocol::codec::Uuid;
 use weir_protocol::error::ErrorCode;
@@ -20,6 +24,18 @@ pub(crate) async fn handle(
     let image = ctx.state.image();
     if let Some(message) = invalid(&req, ctx.version) {
         return error(ErrorCode::InvalidRequest, Some(message));
+    }
+    if let Some(p) = req
+        .subscribed_topic_regex
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if let Err(why) = TopicRegex::new(p) {
+            info!(group = %req.group_id, client_id = %ctx.client_id, pattern = p, error = %why, "refused a subscription pattern");
+            let message =
+                format!("SubscribedTopicRegex `{p}` is not a valid regular expression: {why}.");
+            return error(ErrorCode::InvalidRegularExpression, Some(message));
+        }
     }
     let hb = Heartbeat {
         member_id: req.member_id.clone(),
@@ -50,16 +66,12 @@ pub(crate) async fn handle(
         client_host: super::client_host(&ctx),
     };
     let state = &ctx.state;
-    let counts = |name: &str| {
-        image
-            .topic(name)
-            .and_then(|t| i32::try_from(t.partitions.len()).ok())
-    };
+    let topics = ImageTopics(&image);
     let result = state
         .groups
         .run(&req.group_id, |c, now| {
             let new_id = || uuid::Uuid::new_v4().to_string();
-            let (result, records) = c.consumer_heartbeat(&req.group_id, hb, new_id, &counts, now);
+            let (result, records) = c.consumer_heartbeat(&req.group_id, hb, new_id, &topics, now);
             Step::records(result, records)
         })
         .await
@@ -117,11 +129,59 @@ fn by_id(image: &MetadataImage, a: &TopicPartitions) -> Vec<resp::TopicPartition
         .collect()
 }
 
+/// The topics of an image, as a consumer group sees them: patterns never match internal
+/// topics.
+struct ImageTopics<'a>(&'a MetadataImage);
+
+impl Topics for ImageTopics<'_> {
+    fn partitions(&self, topic: &str) -> Option<i32> {
+        self.0
+            .topic(topic)
+            .and_then(|t| i32::try_from(t.partitions.len()).ok())
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0
+            .topics
+            .keys()
+            .filter(|name| !weir_meta::names::is_internal(name))
+            .cloned()
+            .collect()
+    }
+}
+
 fn error(e: ErrorCode, message: Option<String>) -> ConsumerGroupHeartbeatResponse {
     ConsumerGroupHeartbeatResponse {
         error_code: e.code(),
         error_message: message,
         member_epoch: -1,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use weir_coordinator::consumer::Topics;
+    use weir_meta::{MetadataImage, TopicImage};
+
+    use super::ImageTopics;
+
+    #[test]
+    fn patterns_never_see_internal_topics() {
+        let mut image = MetadataImage::default();
+        for name in ["orders", "__consumer_offsets", "__transaction_state"] {
+            let t = TopicImage {
+                name: name.to_string(),
+                topic_id: [1; 16],
+                partitions: BTreeMap::new(),
+                configs: BTreeMap::new(),
+            };
+            image.topics.insert(name.to_string(), Arc::new(t));
+        }
+        assert_eq!(ImageTopics(&image).names(), vec!["orders".to_string()]);
+        assert_eq!(ImageTopics(&image).partitions("orders"), Some(0));
     }
 }

@@ -7,9 +7,11 @@
 //!
 //! - `reconcile`: the per-member state machine (Kafka's `CurrentAssignmentBuilder`).
 //! - `persist`: the group's `__consumer_offsets` records, as differences, and their replay.
+//! - `regex`: subscription patterns (`SubscribedTopicRegex`) and the topics they match.
 
 mod persist;
 mod reconcile;
+mod regex;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +22,7 @@ use crate::assignor::{Assignor, GroupAssignment, MemberSpec, RangeAssignor, Topi
 use crate::group::GroupConfig;
 pub use persist::{diff, AssignmentRecord, MemberRecord, PersistedView};
 pub use reconcile::MemberState;
+pub use regex::{TopicRegex, Topics};
 
 /// The server-side assignors, the first being the default.
 pub const ASSIGNORS: [&str; 2] = ["uniform", "range"];
@@ -39,7 +42,7 @@ pub struct Heartbeat {
     pub rebalance_timeout_ms: i32,
     /// The subscribed topics, or `None` if unchanged.
     pub subscribed_topics: Option<BTreeSet<String>>,
-    /// The subscription regex, or `None` if unchanged (accepted, not yet matched).
+    /// The subscription pattern (`""` drops it), or `None` if unchanged.
     pub subscribed_topic_regex: Option<String>,
     /// The assignor the member asks for, or `None` for the default.
     pub server_assignor: Option<String>,
@@ -145,6 +148,10 @@ pub struct ConsumerGroup {
     /// False after a load until the first heartbeat records the partition counts (which are
     /// not persisted), so that a reload does not look like a metadata change.
     metadata_known: bool,
+    /// The members' subscription patterns, compiled.
+    compiled: BTreeMap<String, TopicRegex>,
+    /// The topics each pattern matched when the metadata was last refreshed.
+    resolved: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl ConsumerGroup {
@@ -161,6 +168,8 @@ impl ConsumerGroup {
             owners: BTreeMap::new(),
             empty_since: Some(now),
             metadata_known: true,
+            compiled: BTreeMap::new(),
+            resolved: BTreeMap::new(),
         }
     }
 
@@ -239,11 +248,22 @@ impl ConsumerGroup {
         }
     }
 
-    /// Whether some member subscribes to `topic`.
+    /// Whether some member subscribes to `topic`, by name or by pattern.
     pub fn is_subscribed_to_topic(&self, topic: &str) -> bool {
         self.members
             .values()
-            .any(|m| m.subscribed_topics.contains(topic))
+            .any(|m| self.subscribed(m).any(|t| t == topic))
+    }
+
+    /// The topics `m` subscribes to: by name, and those its pattern matched.
+    fn subscribed<'a>(&'a self, m: &'a ConsumerMember) -> impl Iterator<Item = &'a String> {
+        let matched = m
+            .subscribed_topic_regex
+            .as_ref()
+            .and_then(|r| self.resolved.get(r));
+        m.subscribed_topics
+            .iter()
+            .chain(matched.into_iter().flatten())
     }
 
     /// Checks a commit or fetch by a member at `epoch` (Kafka's rules for consumer groups):
@@ -291,16 +311,22 @@ impl ConsumerGroup {
         expired.len()
     }
 
-    /// Handles one heartbeat. `partition_counts` gives the partition count of a topic, if it
-    /// exists.
+    /// Handles one heartbeat. `topics` gives the partition count of a topic, if it exists,
+    /// and the topics a pattern may match.
     pub fn heartbeat(
         &mut self,
         req: Heartbeat,
         new_member_id: impl FnOnce() -> String,
-        partition_counts: &dyn Fn(&str) -> Option<i32>,
+        topics: &dyn Topics,
         now: i64,
     ) -> Result<HeartbeatResponse, ErrorCode> {
         let interval = self.config.consumer_heartbeat_interval_ms;
+        if let Some(p) = req.subscribed_topic_regex.as_deref() {
+            if !p.is_empty() && !self.compiled.contains_key(p) {
+                let r = TopicRegex::new(p).map_err(|_| ErrorCode::InvalidRegularExpression)?;
+                self.compiled.insert(p.to_string(), r);
+            }
+        }
         if req.member_epoch == -1 || req.member_epoch == -2 {
             let m = self
                 .members
@@ -341,11 +367,12 @@ impl ConsumerGroup {
                 changed = true;
             }
         }
-        if req.subscribed_topic_regex.is_some()
-            && req.subscribed_topic_regex != m.subscribed_topic_regex
-        {
-            m.subscribed_topic_regex
-                .clone_from(&req.subscribed_topic_regex);
+        if let Some(p) = req.subscribed_topic_regex.as_deref() {
+            let p = (!p.is_empty()).then(|| p.to_string());
+            if p != m.subscribed_topic_regex {
+                m.subscribed_topic_regex = p;
+                changed = true;
+            }
         }
         if req.server_assignor.is_some() && req.server_assignor != m.server_assignor {
             m.server_assignor.clone_from(&req.server_assignor);
@@ -360,7 +387,7 @@ impl ConsumerGroup {
         if changed {
             self.group_epoch += 1;
         }
-        self.refresh_metadata(partition_counts);
+        self.refresh_metadata(topics);
         if self.group_epoch > self.assignment_epoch {
             self.compute_target();
         }
@@ -449,7 +476,10 @@ impl ConsumerGroup {
                     previous_epoch: 0,
                     state: MemberState::Stable,
                     subscribed_topics: req.subscribed_topics.clone().unwrap_or_default(),
-                    subscribed_topic_regex: req.subscribed_topic_regex.clone(),
+                    subscribed_topic_regex: req
+                        .subscribed_topic_regex
+                        .clone()
+                        .filter(|p| !p.is_empty()),
                     server_assignor: req.server_assignor.clone(),
                     rebalance_timeout_ms: req.rebalance_timeout_ms.max(0),
                     assigned: TopicPartitions::new(),
@@ -503,16 +533,23 @@ impl ConsumerGroup {
         self.owners.retain(|_, owner| owner != member_id);
     }
 
-    /// Bumps the group epoch when a subscribed topic appeared, vanished or grew.
-    fn refresh_metadata(&mut self, partition_counts: &dyn Fn(&str) -> Option<i32>) {
-        let topics: BTreeSet<&String> = self
+    /// Matches the members' patterns against the topics again, and bumps the group epoch
+    /// when a subscribed topic (by name or pattern) appeared, vanished or grew.
+    fn refresh_metadata(&mut self, topics: &dyn Topics) {
+        let patterns: BTreeSet<String> = self
             .members
             .values()
-            .flat_map(|m| &m.subscribed_topics)
+            .filter_map(|m| m.subscribed_topic_regex.clone())
             .collect();
-        let now: BTreeMap<String, i32> = topics
+        self.resolved = regex::resolve(&mut self.compiled, &patterns, topics);
+        let subscribed: BTreeSet<&String> = self
+            .members
+            .values()
+            .flat_map(|m| self.subscribed(m))
+            .collect();
+        let now: BTreeMap<String, i32> = subscribed
             .into_iter()
-            .filter_map(|t| partition_counts(t).map(|n| (t.clone(), n)))
+            .filter_map(|t| topics.partitions(t).map(|n| (t.clone(), n)))
             .collect();
         if !self.metadata_known {
             self.metadata = now;
@@ -532,9 +569,8 @@ impl ConsumerGroup {
                 instance_id: m.instance_id.clone(),
                 rack: m.rack_id.clone(),
                 // Topics that do not exist (yet) are left out of the assignment.
-                topics: m
-                    .subscribed_topics
-                    .iter()
+                topics: self
+                    .subscribed(m)
                     .filter(|t| self.metadata.contains_key(*t))
                     .cloned()
                     .collect(),

@@ -167,3 +167,97 @@ fn new_partitions_bump_the_epoch_and_are_assigned() {
         .unwrap();
     assert_eq!(parts(r.assignment.as_ref().unwrap()), (0..6).collect());
 }
+
+/// A cluster of topics with two partitions each.
+struct Cluster(Vec<&'static str>);
+
+impl Topics for Cluster {
+    fn partitions(&self, topic: &str) -> Option<i32> {
+        self.0.contains(&topic).then_some(2)
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|t| t.to_string()).collect()
+    }
+}
+
+fn join_regex(id: &str, regex: &str, names: &[&str]) -> Heartbeat {
+    Heartbeat {
+        subscribed_topics: Some(names.iter().map(|t| t.to_string()).collect()),
+        subscribed_topic_regex: Some(regex.into()),
+        ..join(id)
+    }
+}
+
+fn topics(a: &TopicPartitions) -> BTreeSet<String> {
+    a.iter()
+        .filter(|(_, ps)| !ps.is_empty())
+        .map(|(t, _)| t.clone())
+        .collect()
+}
+
+#[test]
+fn a_pattern_subscription_follows_matching_topics_as_they_come_and_go() {
+    let mut g = group();
+    let none = Cluster(vec!["other"]);
+    let r = g
+        .heartbeat(join_regex("a", "orders-.*", &[]), || "x".into(), &none, 0)
+        .unwrap();
+    assert_eq!(topics(r.assignment.as_ref().unwrap()), BTreeSet::new());
+    let epoch = g.group_epoch();
+
+    // A matching topic is created: the next heartbeat assigns it (and not the other).
+    let some = Cluster(vec!["other", "orders-eu", "old-orders-eu"]);
+    let owned = TopicPartitions::new();
+    let r = g
+        .heartbeat(beat("a", r.member_epoch, &owned), || "x".into(), &some, 1)
+        .unwrap();
+    assert!(
+        g.group_epoch() > epoch,
+        "a new matching topic bumps the group epoch"
+    );
+    let owned = r.assignment.unwrap();
+    assert_eq!(topics(&owned), ["orders-eu".to_string()].into());
+    assert!(g.is_subscribed_to_topic("orders-eu"));
+    assert!(!g.is_subscribed_to_topic("old-orders-eu"));
+
+    // It is deleted: its partitions go.
+    let r = g
+        .heartbeat(beat("a", r.member_epoch, &owned), || "x".into(), &none, 2)
+        .unwrap();
+    assert_eq!(topics(r.assignment.as_ref().unwrap()), BTreeSet::new());
+}
+
+#[test]
+fn names_and_a_pattern_are_subscribed_together_and_an_empty_pattern_drops_it() {
+    let mut g = group();
+    let cluster = Cluster(vec!["a1", "a2", "b", "c"]);
+    let r = g
+        .heartbeat(join_regex("m", "a\\d", &["c"]), || "x".into(), &cluster, 0)
+        .unwrap();
+    let owned = r.assignment.unwrap();
+    assert_eq!(
+        topics(&owned),
+        ["a1", "a2", "c"].iter().map(|t| t.to_string()).collect()
+    );
+    let drop = Heartbeat {
+        subscribed_topic_regex: Some(String::new()),
+        ..beat("m", r.member_epoch, &owned)
+    };
+    let r = g.heartbeat(drop, || "x".into(), &cluster, 1).unwrap();
+    // Revocation first: the member keeps only what it is still subscribed to.
+    assert_eq!(
+        topics(r.assignment.as_ref().unwrap()),
+        ["c".to_string()].into()
+    );
+}
+
+#[test]
+fn an_invalid_pattern_is_refused_and_changes_nothing() {
+    let mut g = group();
+    let cluster = Cluster(vec!["t"]);
+    let e = g.heartbeat(join_regex("m", "a)|(b", &[]), || "x".into(), &cluster, 0);
+    assert_eq!(e.unwrap_err(), ErrorCode::InvalidRegularExpression);
+    assert_eq!(g.group_epoch(), 0);
+    assert_eq!(g.state(), ConsumerGroupState::Empty);
+}

@@ -5,7 +5,7 @@
 use weir_protocol::error::ErrorCode;
 
 use super::{GroupCoordinator, Record};
-use crate::consumer::{diff, ConsumerGroup, Heartbeat, HeartbeatResponse};
+use crate::consumer::{diff, ConsumerGroup, Heartbeat, HeartbeatResponse, Topics};
 use crate::group::GroupState;
 
 impl GroupCoordinator {
@@ -19,14 +19,15 @@ impl GroupCoordinator {
         self.consumer_groups.values()
     }
 
-    /// ConsumerGroupHeartbeat. `partition_counts` gives a topic's partition count if it
-    /// exists. Also returns the records that make the change durable.
+    /// ConsumerGroupHeartbeat. `topics` gives a topic's partition count if it exists, and
+    /// the topics a subscription pattern may match. Also returns the records that make the
+    /// change durable.
     pub fn consumer_heartbeat(
         &mut self,
         group_id: &str,
         req: Heartbeat,
         new_member_id: impl FnOnce() -> String,
-        partition_counts: &dyn Fn(&str) -> Option<i32>,
+        topics: &dyn Topics,
         now: i64,
     ) -> (Result<HeartbeatResponse, ErrorCode>, Vec<Record>) {
         if group_id.is_empty() {
@@ -54,7 +55,7 @@ impl GroupCoordinator {
             return (Err(ErrorCode::UnknownMemberId), records);
         };
         let before = g.view();
-        let result = g.heartbeat(req, new_member_id, partition_counts, now);
+        let result = g.heartbeat(req, new_member_id, topics, now);
         let after = g.view();
         if after != before {
             records.extend(diff(group_id, Some(&before), Some(&after)));

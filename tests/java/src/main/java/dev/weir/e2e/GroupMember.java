@@ -17,15 +17,18 @@ import org.apache.kafka.clients.consumer.CooperativeStickyAssignor;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.consumer.RangeAssignor;
 import org.apache.kafka.clients.consumer.RoundRobinAssignor;
+import org.apache.kafka.clients.consumer.SubscriptionPattern;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 
 /**
  * One consumer-group member of the Java client, speaking the same JSON lines as
  * tests/e2e/group_member.py: {"ev":"assigned"|"revoked","parts":[..]} from the rebalance
- * listener, {"ev":"assignment","parts":[..]} after each change, {"ev":"rec","p","o","v"},
- * {"ev":"committed"}, {"ev":"closed"}, {"ev":"error","what"}. Reads "commit" and "close"
- * from stdin; closes by itself after --max-seconds (default 300).
+ * listener, {"ev":"assignment","parts":[..],"tps":[["topic",p],..]} after each change,
+ * {"ev":"rec","p","o","v"}, {"ev":"committed"}, {"ev":"closed"}, {"ev":"error","what"}.
+ * Reads "commit" and "close" from stdin; closes by itself after --max-seconds (default
+ * 300). With --pattern P (and --protocol consumer) it subscribes to the regular expression
+ * P, which the broker matches (KIP-848 SubscribedTopicRegex), instead of the topic.
  */
 final class GroupMember {
     private GroupMember() {}
@@ -34,6 +37,18 @@ final class GroupMember {
 
     private static synchronized void emit(String json) {
         OUT.println(json);
+    }
+
+    private static String tps(Collection<TopicPartition> tps) {
+        TreeSet<String> s = new TreeSet<>();
+        for (TopicPartition tp : tps) {
+            s.add("[" + KafkaCli.jsonString(tp.topic()) + "," + tp.partition() + "]");
+        }
+        return "[" + String.join(",", s) + "]";
+    }
+
+    private static String assignment(Collection<TopicPartition> current) {
+        return "{\"ev\":\"assignment\",\"parts\":" + parts(current) + ",\"tps\":" + tps(current) + "}";
     }
 
     private static String parts(Collection<TopicPartition> tps) {
@@ -86,7 +101,7 @@ final class GroupMember {
         long deadline = System.nanoTime()
                 + TimeUnit.SECONDS.toNanos(Long.parseLong(a.get("max-seconds", "300")));
 
-        TreeSet<Integer> current = new TreeSet<>();
+        java.util.Set<TopicPartition> current = new java.util.HashSet<>();
         ConsumerRebalanceListener listener = new ConsumerRebalanceListener() {
             @Override
             public void onPartitionsRevoked(Collection<TopicPartition> revoked) {
@@ -94,10 +109,8 @@ final class GroupMember {
                     return;
                 }
                 emit("{\"ev\":\"revoked\",\"parts\":" + parts(revoked) + "}");
-                for (TopicPartition tp : revoked) {
-                    current.remove(tp.partition());
-                }
-                emit("{\"ev\":\"assignment\",\"parts\":" + current.toString().replace(" ", "") + "}");
+                current.removeAll(revoked);
+                emit(assignment(current));
             }
 
             @Override
@@ -111,15 +124,17 @@ final class GroupMember {
                     return;
                 }
                 emit("{\"ev\":\"assigned\",\"parts\":" + parts(assigned) + "}");
-                for (TopicPartition tp : assigned) {
-                    current.add(tp.partition());
-                }
-                emit("{\"ev\":\"assignment\",\"parts\":" + current.toString().replace(" ", "") + "}");
+                current.addAll(assigned);
+                emit(assignment(current));
             }
         };
 
         try (KafkaConsumer<byte[], byte[]> c = new KafkaConsumer<>(p)) {
-            c.subscribe(List.of(a.topic()), listener);
+            if (a.single.containsKey("pattern")) {
+                c.subscribe(new SubscriptionPattern(a.get("pattern", "")), listener);
+            } else {
+                c.subscribe(List.of(a.topic()), listener);
+            }
             emit("{\"ev\":\"ready\"}");
             while (true) {
                 String cmd = commands.poll();
