@@ -19,6 +19,7 @@ and "close" (leave the group and exit). Every wait is bounded by the test that d
 from __future__ import annotations
 
 import json
+import os
 import queue
 import sys
 import threading
@@ -171,7 +172,10 @@ def run_kafka_python(o: dict, commands: queue.Queue) -> None:
         if cmd == "commit":
             c.commit()
             emit(ev="committed")
-        batches = c.poll(timeout_ms=100)
+        # kafka-python 3.0 can drop the result of a join or sync that completes after its
+        # poll timed out (the member then keeps its old assignment and the group never
+        # settles), so each poll has room for a rebalance round trip on a loaded machine.
+        batches = c.poll(timeout_ms=1000)
         for tp, msgs in batches.items():
             for m in msgs:
                 emit(ev="rec", p=tp.partition, o=m.offset, v=(m.value or b"").decode())
@@ -179,6 +183,11 @@ def run_kafka_python(o: dict, commands: queue.Queue) -> None:
 
 def main() -> None:
     o = json.loads(sys.argv[1])
+    if os.environ.get("WEIR_E2E_MEMBER_DEBUG"):
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(threadName)s %(name)s %(message)s")
     commands: queue.Queue = queue.Queue()
     threading.Thread(target=read_commands, args=(commands,), daemon=True).start()
     deadline = time.monotonic() + float(o.get("max_seconds", 300))

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from helpers import wait_until
@@ -24,9 +25,15 @@ class Member:
         self.opts = dict(client=client, bootstrap=bootstrap, topic=topic, group=group, **opts)
         self.events: list[dict] = []
         self.lock = threading.Lock()
+        # WEIR_E2E_MEMBER_LOGS=DIR keeps each member's stderr (client logs) there.
+        logs = os.environ.get("WEIR_E2E_MEMBER_LOGS")
+        stderr = subprocess.DEVNULL
+        if logs:
+            Path(logs).mkdir(parents=True, exist_ok=True)
+            stderr = open(Path(logs) / f"{group}-{client}-{time.monotonic_ns()}.log", "w")
         self.proc = subprocess.Popen(
             self._command(),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
             text=True, start_new_session=True,
         )
         threading.Thread(target=self._read, daemon=True).start()
