@@ -136,6 +136,10 @@ class WeirBroker(Broker):
         self.binary = Path(binary)
         self.args = list(args or [])  # extra `weir serve` flags (a cluster node's)
         self.proc: subprocess.Popen | None = None
+        # Its own HTTP port (health, readiness), kept across restarts: several brokers run
+        # at once, so the default one (9644) cannot serve them all.
+        self.http_port = free_port()
+        self.http = f"127.0.0.1:{self.http_port}"
 
     def pid(self) -> int | None:
         return None if self.proc is None else self.proc.pid
@@ -177,6 +181,7 @@ class WeirBroker(Broker):
         env = dict(os.environ)
         env.setdefault("RUST_LOG", "info")
         env.setdefault("NO_COLOR", "1")  # plain log file
+        env["WEIR_HTTP_LISTEN"] = self.http  # a --http-listen flag still wins
         self.proc = subprocess.Popen(
             self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env=env, start_new_session=True,

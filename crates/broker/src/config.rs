@@ -8,6 +8,12 @@ use std::path::PathBuf;
 use weir_coordinator::txn::TxnConfig;
 use weir_coordinator::GroupConfig;
 
+/// Where `weir serve` serves HTTP (health, readiness) unless `http.listen` says otherwise.
+pub const DEFAULT_HTTP_LISTEN: SocketAddr = SocketAddr::new(
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1)),
+    9644,
+);
+
 /// Everything a broker needs to start.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -19,6 +25,9 @@ pub struct BrokerConfig {
     pub listen: SocketAddr,
     /// Host and port advertised to clients; `None` advertises the bound address.
     pub advertised: Option<(String, u16)>,
+    /// `http.listen`: where health and readiness are served; `None` (the library default)
+    /// serves none. `weir serve` binds [`DEFAULT_HTTP_LISTEN`] unless told otherwise.
+    pub http_listen: Option<SocketAddr>,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
     /// `num.partitions`: partitions of an auto-created topic.
@@ -105,6 +114,7 @@ impl Default for BrokerConfig {
             node_id: 1,
             data_dir: PathBuf::from("weir-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            http_listen: None,
             advertised: None,
             auto_create_topics_enable: true,
             num_partitions: 1,

@@ -16,6 +16,7 @@
 //! - [`txns`]: the transaction coordinators over `__transaction_state`, on the runtime.
 //! - [`state`]: the node and its coordinators, as the handlers see them.
 //! - [`configs`]: effective topic and broker configs as clients see them.
+//! - `http`: the HTTP listener: health and readiness.
 
 mod clean_shutdown;
 pub mod cluster;
@@ -30,6 +31,7 @@ pub mod groups;
 mod handlers;
 pub mod host;
 mod housekeeping;
+mod http;
 mod ids;
 mod locks;
 pub mod partition;

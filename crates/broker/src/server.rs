@@ -13,18 +13,22 @@ use crate::connection;
 use crate::error::BrokerError;
 use crate::state::BrokerState;
 
-/// A running broker: its bound address and a way to stop it.
+/// A running broker: its bound addresses and a way to stop it.
 pub struct Broker {
     /// The address the Kafka listener is bound to.
     pub local_addr: SocketAddr,
+    /// The address the HTTP listener is bound to, if there is one.
+    pub http_addr: Option<SocketAddr>,
     state: Arc<BrokerState>,
     stop: watch::Sender<bool>,
     accept: tokio::task::JoinHandle<()>,
+    http: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Broker {
-    /// Validates the config, opens the data dir (recovering every log), binds the listener
-    /// and starts accepting connections.
+    /// Validates the config, binds the listeners, opens the data dir (recovering every log)
+    /// and starts accepting connections. The HTTP listener answers from the start (not
+    /// ready until the broker has joined the cluster).
     pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
         config.validate().map_err(BrokerError::Config)?;
         let listener = TcpListener::bind(config.listen)
@@ -41,10 +45,33 @@ impl Broker {
             Some((h, p)) => (h.clone(), i32::from(*p)),
             None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
         };
-        let data_dir = config.data_dir.clone();
-        let state = BrokerState::open(config, advertised).await?;
-        info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         let (stop, stopped) = watch::channel(false);
+        let (serving, served) = watch::channel(None);
+        let (http_addr, http) = match config.http_listen {
+            Some(addr) => {
+                let listener = crate::http::bind(addr).await?;
+                let bound = listener.local_addr().map_err(|e| BrokerError::Io {
+                    context: "reading the bound HTTP address".into(),
+                    source: e,
+                })?;
+                info!(listen = %bound, "HTTP listener (health, readiness)");
+                (
+                    Some(bound),
+                    Some(crate::http::serve(listener, served, stopped.clone())),
+                )
+            }
+            None => (None, None),
+        };
+        let data_dir = config.data_dir.clone();
+        let state = match BrokerState::open(config, advertised).await {
+            Ok(state) => state,
+            Err(e) => {
+                let _ = stop.send(true);
+                return Err(e);
+            }
+        };
+        let _ = serving.send(Some(state.clone()));
+        info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
         state.start_coordinators();
         crate::cluster::start_leader_rebalance(&state.host);
@@ -52,9 +79,11 @@ impl Broker {
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
         Ok(Broker {
             local_addr,
+            http_addr,
             state,
             stop,
             accept,
+            http,
         })
     }
 
@@ -67,6 +96,9 @@ impl Broker {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.accept.await;
+        if let Some(http) = self.http {
+            let _ = http.await;
+        }
         self.state.shutdown().await;
         info!("weir broker stopped");
     }

@@ -172,6 +172,10 @@ pub(crate) struct ServeArgs {
     /// Address the metadata quorum (controller) listener binds; needed in a cluster.
     #[arg(long, env = "WEIR_CONTROLLER_LISTEN")]
     controller_listen: Option<SocketAddr>,
+    /// Address of the HTTP listener (health, readiness), or `off`
+    /// [default: 127.0.0.1:9644] (http.listen).
+    #[arg(long, env = "WEIR_HTTP_LISTEN")]
+    http_listen: Option<HttpListen>,
     /// The metadata quorum's voters, ID@HOST:PORT,... [default: this node alone]
     /// (controller.quorum.voters).
     #[arg(long, env = "WEIR_CONTROLLER_VOTERS")]
@@ -233,6 +237,28 @@ where
             .parse()
             .map(Some)
             .map_err(|e| anyhow::anyhow!("config key {key}={v}: {e}")),
+    }
+}
+
+/// Where the HTTP listener binds: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HttpListen {
+    /// No HTTP listener.
+    Off,
+    /// Bind here.
+    At(SocketAddr),
+}
+
+impl FromStr for HttpListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(HttpListen::Off);
+        }
+        s.parse()
+            .map(HttpListen::At)
+            .map_err(|e| format!("{s}: {e} (HOST:PORT or off)"))
     }
 }
 
@@ -480,6 +506,11 @@ impl ServeArgs {
             .or(take(&mut file, "log.cleaner.io.max.bytes.per.second")?)
             .unwrap_or(config.log_cleaner_io_max_bytes_per_second);
         config.controller_listen = self.controller_listen;
+        config.http_listen = match self.http_listen.or(take(&mut file, "http.listen")?) {
+            Some(HttpListen::Off) => None,
+            Some(HttpListen::At(addr)) => Some(addr),
+            None => Some(weir_broker::config::DEFAULT_HTTP_LISTEN),
+        };
         if let Some(v) = self
             .controller_voters
             .clone()
@@ -530,6 +561,9 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("starting the broker")?;
     println!("weir listening on {}", broker.local_addr);
+    if let Some(http) = broker.http_addr {
+        println!("weir http on {http}");
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
@@ -560,6 +594,10 @@ mod tests {
         };
         let c = args.config().unwrap();
         assert_eq!(c.listen.port(), 9999);
+        assert_eq!(
+            c.http_listen,
+            Some(weir_broker::config::DEFAULT_HTTP_LISTEN)
+        );
         assert_eq!(c.num_partitions, 5);
         assert_eq!(c.data_dir, PathBuf::from("/var/weir"));
         assert_eq!(
@@ -577,5 +615,20 @@ mod tests {
             .to_string()
             .contains("no.such.key"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_http_listener_can_be_moved_or_turned_off() {
+        assert_eq!("off".parse::<HttpListen>(), Ok(HttpListen::Off));
+        assert_eq!(
+            "127.0.0.1:8080".parse::<HttpListen>(),
+            Ok(HttpListen::At(SocketAddr::from(([127, 0, 0, 1], 8080))))
+        );
+        assert!("nowhere".parse::<HttpListen>().is_err());
+        let args = ServeArgs {
+            http_listen: Some(HttpListen::Off),
+            ..Default::default()
+        };
+        assert_eq!(args.config().unwrap().http_listen, None);
     }
 }

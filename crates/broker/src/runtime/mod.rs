@@ -199,6 +199,24 @@ impl<M: Machine> Runtime<M> {
         locks::read(&self.shards).get(&index).cloned()
     }
 
+    /// The partitions led here whose shard does not serve yet (still to be made, loading,
+    /// or failed).
+    pub(crate) fn not_serving(&self) -> Vec<i32> {
+        let led = led(&self.host, self.topic.name);
+        // Taken out first: no shard is locked while the map's lock is held.
+        let shards: HashMap<i32, Arc<Shard<M>>> = locks::read(&self.shards).clone();
+        led.into_iter()
+            .filter(|(index, partition, epoch)| {
+                !shards.get(index).is_some_and(|s| {
+                    s.epoch == *epoch
+                        && Arc::ptr_eq(&s.partition, partition)
+                        && matches!(*s.lock(), ShardState::Active(_))
+                })
+            })
+            .map(|(index, _, _)| index)
+            .collect()
+    }
+
     /// Appends `records` as one batch to the shard's partition (call with the shard locked,
     /// to keep their order), in the transaction of `producer` (id, epoch) if given, whose
     /// first batch here is put to `verify` first (is this partition in it?), as produce
