@@ -104,6 +104,9 @@ impl Session {
     }
 }
 
+/// A fetch's answer: the session id it carries, and its partitions with what they returned.
+pub(crate) type Answer<'w> = (i32, Vec<(&'w Wanted, PartitionData)>);
+
 /// How a fetch is answered.
 #[derive(Debug)]
 pub(crate) enum Context {
@@ -235,16 +238,19 @@ impl FetchSessions {
         Ok((Context::Incremental(session, epoch), wanted))
     }
 
-    /// The answer to a fetch in `ctx` that read `read` (in the order [`FetchSessions::open`]
-    /// gave): the response's session id and the partitions it carries. A full fetch opens
+    /// The answer to a fetch in `ctx` that read `read` of the partitions `wanted` (in the
+    /// order [`FetchSessions::open`] gave): the response's session id and the partitions it
+    /// carries. A full fetch opens
     /// its session here; an incremental one carries only what changed since the client last
     /// heard, and moves partitions that returned records to the back of the session.
-    pub(crate) fn finish(
+    pub(crate) fn finish<'w>(
         &self,
         ctx: &Context,
-        read: Vec<(Wanted, PartitionData)>,
+        wanted: &'w [Wanted],
+        read: Vec<PartitionData>,
         now: Instant,
-    ) -> Result<(i32, Vec<(Wanted, PartitionData)>), ErrorCode> {
+    ) -> Result<Answer<'w>, ErrorCode> {
+        let read: Vec<(&Wanted, PartitionData)> = wanted.iter().zip(read).collect();
         match ctx {
             Context::Sessionless => Ok((0, read)),
             Context::Full { by_id, privileged } => {
@@ -302,7 +308,7 @@ impl FetchSessions {
         &self,
         by_id: bool,
         privileged: bool,
-        read: &[(Wanted, PartitionData)],
+        read: &[(&Wanted, PartitionData)],
         now: Instant,
     ) -> i32 {
         if self.slots == 0 {
@@ -331,7 +337,7 @@ impl FetchSessions {
         };
         for (w, data) in read {
             s.push(Cached {
-                wanted: w.clone(),
+                wanted: (*w).clone(),
                 high_watermark: if data.error_code != 0 {
                     -1
                 } else {

@@ -62,7 +62,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
     // A follower's fetch offsets count once, on the first pass.
     let (read, bytes, errors) = read_once(&state, &req, true);
     if bytes >= min_bytes || errors || max_wait.is_zero() {
-        return Reply::Now(respond(&state, &session, read));
+        return Reply::Now(respond(&state, &session, &req.wanted, read));
     }
     Reply::Later(Box::pin(async move {
         loop {
@@ -71,11 +71,11 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
             notified.as_mut().enable();
             let (read, bytes, errors) = read_once(&state, &req, false);
             if bytes >= min_bytes || errors || Instant::now() >= deadline {
-                return respond(&state, &session, read);
+                return respond(&state, &session, &req.wanted, read);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 let (read, _, _) = read_once(&state, &req, false);
-                return respond(&state, &session, read);
+                return respond(&state, &session, &req.wanted, read);
             }
         }
     }))
@@ -105,12 +105,13 @@ fn refused(code: ErrorCode) -> FetchResponse {
 fn respond(
     state: &BrokerState,
     session: &Context,
-    read: Vec<(Wanted, PartitionData)>,
+    wanted: &[Wanted],
+    read: Vec<PartitionData>,
 ) -> FetchResponse {
     let (session_id, parts) =
         match state
             .fetch_sessions
-            .finish(session, read, std::time::Instant::now())
+            .finish(session, wanted, read, std::time::Instant::now())
         {
             Ok(done) => done,
             Err(code) => return refused(code),
@@ -122,7 +123,7 @@ fn respond(
                 t.partitions.push(data)
             }
             _ => responses.push(FetchableTopicResponse {
-                topic: w.topic.name,
+                topic: w.topic.name.clone(),
                 topic_id: w.topic.id,
                 partitions: vec![data],
                 ..Default::default()
@@ -136,7 +137,8 @@ fn respond(
     }
 }
 
-/// One pass over the partitions a fetch reads: what each returned, bytes read, whether
+/// One pass over the partitions a fetch reads: what each returned (in `req.wanted`'s
+/// order), bytes read, whether
 /// any partition failed (an error answers at once, as Kafka does). For a follower
 /// (`replica` >= 0) it reads up to the log end; with `track`, its fetch offsets also tell
 /// the leader how far it has each log (the high watermark moves, waiters wake, the ISR may
@@ -145,7 +147,7 @@ fn read_once(
     state: &Arc<BrokerState>,
     req: &Request,
     track: bool,
-) -> (Vec<(Wanted, PartitionData)>, usize, bool) {
+) -> (Vec<PartitionData>, usize, bool) {
     let (version, replica) = (req.version, req.replica);
     let by_id = version >= 13;
     let image = state.image();
@@ -200,7 +202,7 @@ fn read_once(
             Err(code) => {
                 data.error_code = code.code();
                 errors = true;
-                out.push((w.clone(), data));
+                out.push(data);
                 continue;
             }
         };
@@ -248,7 +250,7 @@ fn read_once(
                 errors = true;
             }
         }
-        out.push((w.clone(), data));
+        out.push(data);
     }
     if advanced {
         state.data_notify.notify_waiters();
