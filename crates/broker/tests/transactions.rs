@@ -285,6 +285,10 @@ async fn committed_offset(conn: &Connection, group: &str) -> (ErrorCode, i64) {
         )
         .await
         .unwrap();
+    // A coordinator still loading answers with a top-level error and no topics.
+    if r.error_code != 0 {
+        return (ErrorCode::from_code(r.error_code), -1);
+    }
     let p = &r.topics[0].partitions[0];
     (ErrorCode::from_code(p.error_code), p.committed_offset)
 }
