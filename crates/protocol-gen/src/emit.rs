@@ -21,7 +21,45 @@ pub(crate) fn emit_struct(msg: &MessageSpec, def: &StructDef<'_>) -> Result<Stri
     emit_decl(msg, def, &fields, &mut out)?;
     emit_decode(msg, def, &fields, &mut out)?;
     emit_encode(msg, def, &fields, &mut out)?;
+    if msg.kind == crate::spec::Kind::Response {
+        emit_error_codes(def, &fields, &mut out);
+    }
     Ok(out)
+}
+
+/// `ErrorCodes` for a response struct: every `ErrorCode` field it holds, nested ones included.
+fn emit_error_codes(def: &StructDef<'_>, fields: &[FieldGen<'_>], out: &mut String) {
+    let mut body = String::new();
+    for fg in fields {
+        let id = &fg.ident;
+        match (&fg.f.ty, fg.optional) {
+            (crate::spec::Ty::I16, false) if fg.f.name == "ErrorCode" => {
+                let _ = writeln!(body, "f(self.{id});");
+            }
+            (crate::spec::Ty::Struct(_), false) => {
+                let _ = writeln!(body, "self.{id}.error_codes(f);");
+            }
+            (crate::spec::Ty::Struct(_), true) => {
+                let _ = writeln!(body, "if let Some(x) = &self.{id} {{ x.error_codes(f); }}");
+            }
+            (crate::spec::Ty::Array(e), false) if e.struct_name().is_some() => {
+                let _ = writeln!(body, "for x in &self.{id} {{ x.error_codes(f); }}");
+            }
+            (crate::spec::Ty::Array(e), true) if e.struct_name().is_some() => {
+                let _ = writeln!(
+                    body,
+                    "if let Some(v) = &self.{id} {{ for x in v {{ x.error_codes(f); }} }}"
+                );
+            }
+            _ => {}
+        }
+    }
+    let f = if body.is_empty() { "_f" } else { "f" };
+    let _ = writeln!(
+        out,
+        "impl ErrorCodes for {} {{\nfn error_codes(&self, {f}: &mut dyn FnMut(i16)) {{\n{body}}}\n}}\n",
+        def.name
+    );
 }
 
 fn struct_doc(msg: &MessageSpec, def: &StructDef<'_>) -> String {

@@ -71,6 +71,9 @@ pub(crate) fn emit_message_file(msg: &MessageSpec, all: &[MessageSpec]) -> Resul
     if msg.kind == Kind::Request {
         codec_items.push("Request");
     }
+    if msg.kind == Kind::Response {
+        codec_items.push("ErrorCodes");
+    }
     if uses_ident(&body, "Uuid") {
         codec_items.push("Uuid");
     }

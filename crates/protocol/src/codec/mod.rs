@@ -31,6 +31,13 @@ pub trait Encode {
     fn encode(&self, w: &mut bytes::BytesMut, version: i16) -> Result<(), EncodeError>;
 }
 
+/// A response whose error codes can be listed: every `ErrorCode` field, nested ones
+/// included, as Kafka's `AbstractResponse.errorCounts` counts them.
+pub trait ErrorCodes {
+    /// Calls `f` with each error code `self` carries, `0` (NONE) included.
+    fn error_codes(&self, f: &mut dyn FnMut(i16));
+}
+
 /// Version facts of a request or response type, taken from its Kafka message spec.
 pub trait Message {
     /// The API key shared by the request and its response.

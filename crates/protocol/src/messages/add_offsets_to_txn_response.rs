@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka AddOffsetsToTxnResponse response (API key 25), versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -59,6 +59,12 @@ impl Encode for AddOffsetsToTxnResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for AddOffsetsToTxnResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

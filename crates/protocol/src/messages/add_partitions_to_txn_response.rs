@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka AddPartitionsToTxnResponse response (API key 24), versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -106,6 +106,18 @@ impl Encode for AddPartitionsToTxnResponse {
     }
 }
 
+impl ErrorCodes for AddPartitionsToTxnResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.results_by_transaction {
+            x.error_codes(f);
+        }
+        for x in &self.results_by_topic_v3_and_below {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Results categorized by transactional ID. Used in versions 4-5.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AddPartitionsToTxnResult {
@@ -149,6 +161,14 @@ impl Encode for AddPartitionsToTxnResult {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for AddPartitionsToTxnResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topic_results {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -209,6 +229,14 @@ impl Encode for AddPartitionsToTxnTopicResult {
     }
 }
 
+impl ErrorCodes for AddPartitionsToTxnTopicResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results_by_partition {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Common struct `AddPartitionsToTxnPartitionResult`. Used in versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AddPartitionsToTxnPartitionResult {
@@ -252,6 +280,10 @@ impl Encode for AddPartitionsToTxnPartitionResult {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for AddPartitionsToTxnPartitionResult {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for AddPartitionsToTxnResponse {

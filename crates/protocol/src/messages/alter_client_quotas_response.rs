@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka AlterClientQuotasResponse response (API key 49), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,6 +71,14 @@ impl Encode for AlterClientQuotasResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for AlterClientQuotasResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.entries {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -146,6 +154,15 @@ impl Encode for EntryData {
     }
 }
 
+impl ErrorCodes for EntryData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.entity {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The quota entity to alter. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityData {
@@ -201,6 +218,10 @@ impl Encode for EntityData {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for EntityData {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for AlterClientQuotasResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka AlterPartitionReassignmentsResponse response (API key 45), versions 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +83,15 @@ impl Encode for AlterPartitionReassignmentsResponse {
     }
 }
 
+impl ErrorCodes for AlterPartitionReassignmentsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.responses {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses to topics to reassign. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReassignableTopicResponse {
@@ -126,6 +135,14 @@ impl Encode for ReassignableTopicResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for ReassignableTopicResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -177,6 +194,12 @@ impl Encode for ReassignablePartitionResponse {
         codec::put_nullable_string(w, true, self.error_message.as_deref())?;
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for ReassignablePartitionResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

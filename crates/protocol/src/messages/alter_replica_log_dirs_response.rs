@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka AlterReplicaLogDirsResponse response (API key 34), versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,14 @@ impl Encode for AlterReplicaLogDirsResponse {
     }
 }
 
+impl ErrorCodes for AlterReplicaLogDirsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results for each topic. Used in versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlterReplicaLogDirTopicResult {
@@ -131,6 +139,14 @@ impl Encode for AlterReplicaLogDirTopicResult {
     }
 }
 
+impl ErrorCodes for AlterReplicaLogDirTopicResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results for each partition. Used in versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlterReplicaLogDirPartitionResult {
@@ -173,6 +189,12 @@ impl Encode for AlterReplicaLogDirPartitionResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for AlterReplicaLogDirPartitionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka AlterUserScramCredentialsResponse response (API key 51), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -63,6 +63,14 @@ impl Encode for AlterUserScramCredentialsResponse {
     }
 }
 
+impl ErrorCodes for AlterUserScramCredentialsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results for deletions and alterations, one per affected user. Used in versions 0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterUserScramCredentialsResult {
@@ -111,6 +119,12 @@ impl Encode for AlterUserScramCredentialsResult {
         codec::put_nullable_string(w, true, self.error_message.as_deref())?;
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for AlterUserScramCredentialsResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ApiVersionsResponse response (API key 18), versions 0-4.
 #[derive(Debug, Clone, PartialEq)]
@@ -178,6 +178,21 @@ impl Encode for ApiVersionsResponse {
     }
 }
 
+impl ErrorCodes for ApiVersionsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.api_keys {
+            x.error_codes(f);
+        }
+        for x in &self.supported_features {
+            x.error_codes(f);
+        }
+        for x in &self.finalized_features {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The APIs supported by the broker. Used in versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ApiVersion {
@@ -227,6 +242,10 @@ impl Encode for ApiVersion {
     }
 }
 
+impl ErrorCodes for ApiVersion {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// Features supported by the broker. Note: in v0-v3, features with MinSupportedVersion = 0 are omitted. Used in versions 3-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SupportedFeatureKey {
@@ -267,6 +286,10 @@ impl Encode for SupportedFeatureKey {
     }
 }
 
+impl ErrorCodes for SupportedFeatureKey {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// List of cluster-wide finalized features. The information is valid only if FinalizedFeaturesEpoch \>= 0. Used in versions 3-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FinalizedFeatureKey {
@@ -305,6 +328,10 @@ impl Encode for FinalizedFeatureKey {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for FinalizedFeatureKey {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ApiVersionsResponse {

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka AssignReplicasToDirsResponse response (API key 73), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -67,6 +69,15 @@ impl Encode for AssignReplicasToDirsResponse {
     }
 }
 
+impl ErrorCodes for AssignReplicasToDirsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.directories {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `DirectoryData` struct, versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DirectoryData {
@@ -110,6 +121,14 @@ impl Encode for DirectoryData {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for DirectoryData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -159,6 +178,14 @@ impl Encode for TopicData {
     }
 }
 
+impl ErrorCodes for TopicData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `PartitionData` struct, versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PartitionData {
@@ -192,6 +219,12 @@ impl Encode for PartitionData {
         w.put_i16(self.error_code);
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for PartitionData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

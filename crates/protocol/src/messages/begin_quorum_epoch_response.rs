@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka BeginQuorumEpochResponse response (API key 53), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -102,6 +102,18 @@ impl Encode for BeginQuorumEpochResponse {
     }
 }
 
+impl ErrorCodes for BeginQuorumEpochResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+        for x in &self.node_endpoints {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `TopicData` struct, versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicData {
@@ -159,6 +171,14 @@ impl Encode for TopicData {
     }
 }
 
+impl ErrorCodes for TopicData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `PartitionData` struct, versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PartitionData {
@@ -212,6 +232,12 @@ impl Encode for PartitionData {
     }
 }
 
+impl ErrorCodes for PartitionData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+    }
+}
+
 /// Endpoints for all leaders enumerated in PartitionData Used in versions 1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeEndpoint {
@@ -250,6 +276,10 @@ impl Encode for NodeEndpoint {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for NodeEndpoint {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for BeginQuorumEpochResponse {

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka ConsumerGroupDescribeResponse response (API key 69), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -60,6 +62,14 @@ impl Encode for ConsumerGroupDescribeResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for ConsumerGroupDescribeResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.groups {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -154,6 +164,15 @@ impl Encode for DescribedGroup {
     }
 }
 
+impl ErrorCodes for DescribedGroup {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.members {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The members. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Member {
@@ -232,6 +251,13 @@ impl Encode for Member {
     }
 }
 
+impl ErrorCodes for Member {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        self.assignment.error_codes(f);
+        self.target_assignment.error_codes(f);
+    }
+}
+
 /// Common struct `TopicPartitions`. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicPartitions {
@@ -282,6 +308,10 @@ impl Encode for TopicPartitions {
     }
 }
 
+impl ErrorCodes for TopicPartitions {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// Common struct `Assignment`. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Assignment {
@@ -321,6 +351,14 @@ impl Encode for Assignment {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for Assignment {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topic_partitions {
+            x.error_codes(f);
+        }
     }
 }
 

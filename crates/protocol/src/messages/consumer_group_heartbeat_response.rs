@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka ConsumerGroupHeartbeatResponse response (API key 68), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -85,6 +87,15 @@ impl Encode for ConsumerGroupHeartbeatResponse {
     }
 }
 
+impl ErrorCodes for ConsumerGroupHeartbeatResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        if let Some(x) = &self.assignment {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// null if not provided; the assignment otherwise. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Assignment {
@@ -124,6 +135,14 @@ impl Encode for Assignment {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for Assignment {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topic_partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -171,6 +190,10 @@ impl Encode for TopicPartitions {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for TopicPartitions {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ConsumerGroupHeartbeatResponse {

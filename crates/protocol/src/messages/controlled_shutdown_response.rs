@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ControlledShutdownResponse response (API key 7), versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,15 @@ impl Encode for ControlledShutdownResponse {
     }
 }
 
+impl ErrorCodes for ControlledShutdownResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.remaining_partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The partitions that the broker still leads. Used in versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RemainingPartition {
@@ -119,6 +128,10 @@ impl Encode for RemainingPartition {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for RemainingPartition {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ControlledShutdownResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka CreateAclsResponse response (API key 30), versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,14 @@ impl Encode for CreateAclsResponse {
     }
 }
 
+impl ErrorCodes for CreateAclsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results for each ACL creation. Used in versions 0-3.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AclCreationResult {
@@ -128,6 +136,12 @@ impl Encode for AclCreationResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for AclCreationResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

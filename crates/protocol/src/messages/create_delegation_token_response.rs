@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka CreateDelegationTokenResponse response (API key 38), versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -109,6 +109,12 @@ impl Encode for CreateDelegationTokenResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for CreateDelegationTokenResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka CreateTopicsResponse response (API key 19), versions 0-7.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,6 +75,14 @@ impl Encode for CreateTopicsResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for CreateTopicsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -218,6 +228,17 @@ impl Encode for CreatableTopicResult {
     }
 }
 
+impl ErrorCodes for CreatableTopicResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        if let Some(v) = &self.configs {
+            for x in v {
+                x.error_codes(f);
+            }
+        }
+    }
+}
+
 /// Configuration of the topic. Used in versions 5-7.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CreatableTopicConfigs {
@@ -277,6 +298,10 @@ impl Encode for CreatableTopicConfigs {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for CreatableTopicConfigs {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for CreateTopicsResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DeleteAclsResponse response (API key 31), versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,6 +71,14 @@ impl Encode for DeleteAclsResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DeleteAclsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.filter_results {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -143,6 +151,15 @@ impl Encode for DeleteAclsFilterResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DeleteAclsFilterResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.matching_acls {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -237,6 +254,12 @@ impl Encode for DeleteAclsMatchingAcl {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DeleteAclsMatchingAcl {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DeleteGroupsResponse response (API key 42), versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,14 @@ impl Encode for DeleteGroupsResponse {
     }
 }
 
+impl ErrorCodes for DeleteGroupsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The deletion results Used in versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeletableGroupResult {
@@ -118,6 +126,12 @@ impl Encode for DeletableGroupResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DeletableGroupResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

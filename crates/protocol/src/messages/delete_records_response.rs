@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DeleteRecordsResponse response (API key 21), versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,14 @@ impl Encode for DeleteRecordsResponse {
     }
 }
 
+impl ErrorCodes for DeleteRecordsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each topic that we wanted to delete records from. Used in versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteRecordsTopicResult {
@@ -131,6 +139,14 @@ impl Encode for DeleteRecordsTopicResult {
     }
 }
 
+impl ErrorCodes for DeleteRecordsTopicResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each partition that we wanted to delete records from. Used in versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteRecordsPartitionResult {
@@ -177,6 +193,12 @@ impl Encode for DeleteRecordsPartitionResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DeleteRecordsPartitionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

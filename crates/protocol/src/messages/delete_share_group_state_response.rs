@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka DeleteShareGroupStateResponse response (API key 86), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -59,6 +61,14 @@ impl Encode for DeleteShareGroupStateResponse {
     }
 }
 
+impl ErrorCodes for DeleteShareGroupStateResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The delete results Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeleteStateResult {
@@ -105,6 +115,14 @@ impl Encode for DeleteStateResult {
     }
 }
 
+impl ErrorCodes for DeleteStateResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results for the partitions. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct PartitionResult {
@@ -142,6 +160,12 @@ impl Encode for PartitionResult {
         codec::put_nullable_string(w, true, self.error_message.as_deref())?;
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for PartitionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

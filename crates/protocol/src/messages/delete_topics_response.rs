@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka DeleteTopicsResponse response (API key 20), versions 0-6.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,6 +75,14 @@ impl Encode for DeleteTopicsResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DeleteTopicsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.responses {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -170,6 +180,12 @@ impl Encode for DeletableTopicResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DeletableTopicResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeAclsResponse response (API key 29), versions 0-3.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +94,15 @@ impl Encode for DescribeAclsResponse {
     }
 }
 
+impl ErrorCodes for DescribeAclsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.resources {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each Resource that is referenced in an ACL. Used in versions 0-3.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeAclsResource {
@@ -173,6 +182,14 @@ impl Encode for DescribeAclsResource {
     }
 }
 
+impl ErrorCodes for DescribeAclsResource {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.acls {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The ACLs. Used in versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AclDescription {
@@ -226,6 +243,10 @@ impl Encode for AclDescription {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for AclDescription {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeAclsResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeClientQuotasResponse response (API key 48), versions 0-1.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +103,17 @@ impl Encode for DescribeClientQuotasResponse {
     }
 }
 
+impl ErrorCodes for DescribeClientQuotasResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        if let Some(v) = &self.entries {
+            for x in v {
+                x.error_codes(f);
+            }
+        }
+    }
+}
+
 /// A result entry. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EntryData {
@@ -170,6 +181,17 @@ impl Encode for EntryData {
     }
 }
 
+impl ErrorCodes for EntryData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.entity {
+            x.error_codes(f);
+        }
+        for x in &self.values {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The quota entity description. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityData {
@@ -227,6 +249,10 @@ impl Encode for EntityData {
     }
 }
 
+impl ErrorCodes for EntityData {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// The quota values for the entity. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ValueData {
@@ -272,6 +298,10 @@ impl Encode for ValueData {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for ValueData {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeClientQuotasResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeClusterResponse response (API key 60), versions 0-1.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +105,15 @@ impl Encode for DescribeClusterResponse {
     }
 }
 
+impl ErrorCodes for DescribeClusterResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.brokers {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each broker in the response. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeClusterBroker {
@@ -147,6 +156,10 @@ impl Encode for DescribeClusterBroker {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for DescribeClusterBroker {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeClusterResponse {

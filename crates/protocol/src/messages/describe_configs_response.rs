@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeConfigsResponse response (API key 32), versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,6 +71,14 @@ impl Encode for DescribeConfigsResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeConfigsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -153,6 +161,15 @@ impl Encode for DescribeConfigsResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeConfigsResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.configs {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -276,6 +293,14 @@ impl Encode for DescribeConfigsResourceResult {
     }
 }
 
+impl ErrorCodes for DescribeConfigsResourceResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.synonyms {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The synonyms for this configuration key. Used in versions 1-4.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeConfigsSynonym {
@@ -336,6 +361,10 @@ impl Encode for DescribeConfigsSynonym {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for DescribeConfigsSynonym {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeConfigsResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeDelegationTokenResponse response (API key 41), versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -75,6 +75,15 @@ impl Encode for DescribeDelegationTokenResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeDelegationTokenResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.tokens {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -179,6 +188,14 @@ impl Encode for DescribedDelegationToken {
     }
 }
 
+impl ErrorCodes for DescribedDelegationToken {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.renewers {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Those who are able to renew this token before it expires. Used in versions 0-3.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribedDelegationTokenRenewer {
@@ -224,6 +241,10 @@ impl Encode for DescribedDelegationTokenRenewer {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for DescribedDelegationTokenRenewer {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeDelegationTokenResponse {

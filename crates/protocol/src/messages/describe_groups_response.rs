@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeGroupsResponse response (API key 15), versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,6 +73,14 @@ impl Encode for DescribeGroupsResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeGroupsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.groups {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -174,6 +182,15 @@ impl Encode for DescribedGroup {
     }
 }
 
+impl ErrorCodes for DescribedGroup {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.members {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The group members. Used in versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribedGroupMember {
@@ -241,6 +258,10 @@ impl Encode for DescribedGroupMember {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for DescribedGroupMember {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeGroupsResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeLogDirsResponse response (API key 35), versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -77,6 +77,15 @@ impl Encode for DescribeLogDirsResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeLogDirsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.results {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -166,6 +175,15 @@ impl Encode for DescribeLogDirsResult {
     }
 }
 
+impl ErrorCodes for DescribeLogDirsResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each topic. Used in versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeLogDirsTopic {
@@ -223,6 +241,14 @@ impl Encode for DescribeLogDirsTopic {
     }
 }
 
+impl ErrorCodes for DescribeLogDirsTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `DescribeLogDirsPartition` struct, versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DescribeLogDirsPartition {
@@ -274,6 +300,10 @@ impl Encode for DescribeLogDirsPartition {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for DescribeLogDirsPartition {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeLogDirsResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeProducersResponse response (API key 61), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -63,6 +63,14 @@ impl Encode for DescribeProducersResponse {
     }
 }
 
+impl ErrorCodes for DescribeProducersResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each topic in the response. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicResponse {
@@ -106,6 +114,14 @@ impl Encode for TopicResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for TopicResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -160,6 +176,15 @@ impl Encode for PartitionResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for PartitionResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.active_producers {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -227,6 +252,10 @@ impl Encode for ProducerState {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for ProducerState {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeProducersResponse {

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka DescribeQuorumResponse response (API key 55), versions 0-2.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +107,18 @@ impl Encode for DescribeQuorumResponse {
     }
 }
 
+impl ErrorCodes for DescribeQuorumResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+        for x in &self.nodes {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `TopicData` struct, versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicData {
@@ -148,6 +162,14 @@ impl Encode for TopicData {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for TopicData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -253,6 +275,18 @@ impl Encode for PartitionData {
     }
 }
 
+impl ErrorCodes for PartitionData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.current_voters {
+            x.error_codes(f);
+        }
+        for x in &self.observers {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `Node` struct, versions 2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Node {
@@ -299,6 +333,14 @@ impl Encode for Node {
     }
 }
 
+impl ErrorCodes for Node {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.listeners {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The listeners of this controller Used in versions 2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Listener {
@@ -337,6 +379,10 @@ impl Encode for Listener {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for Listener {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 /// Common struct `ReplicaState`. Used in versions 0-2.
@@ -408,6 +454,10 @@ impl Encode for ReplicaState {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for ReplicaState {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeQuorumResponse {

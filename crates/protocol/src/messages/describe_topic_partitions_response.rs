@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka DescribeTopicPartitionsResponse response (API key 75), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -76,6 +78,17 @@ impl Encode for DescribeTopicPartitionsResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeTopicPartitionsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+        if let Some(x) = &self.next_cursor {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -154,6 +167,15 @@ impl Encode for DescribeTopicPartitionsResponseTopic {
         w.put_i32(self.topic_authorized_operations);
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeTopicPartitionsResponseTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -306,6 +328,12 @@ impl Encode for DescribeTopicPartitionsResponsePartition {
     }
 }
 
+impl ErrorCodes for DescribeTopicPartitionsResponsePartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+    }
+}
+
 /// The next topic and partition index to fetch details for. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Cursor {
@@ -340,6 +368,10 @@ impl Encode for Cursor {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for Cursor {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeTopicPartitionsResponse {

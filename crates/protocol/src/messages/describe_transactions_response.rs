@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeTransactionsResponse response (API key 65), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -60,6 +60,14 @@ impl Encode for DescribeTransactionsResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for DescribeTransactionsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.transaction_states {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -133,6 +141,15 @@ impl Encode for TransactionState {
     }
 }
 
+impl ErrorCodes for TransactionState {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The set of partitions included in the current transaction (if active). When a transaction is preparing to commit or abort, this will include only partitions which do not have markers. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicData {
@@ -177,6 +194,10 @@ impl Encode for TopicData {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for TopicData {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeTransactionsResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka DescribeUserScramCredentialsResponse response (API key 50), versions 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +83,15 @@ impl Encode for DescribeUserScramCredentialsResponse {
     }
 }
 
+impl ErrorCodes for DescribeUserScramCredentialsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results for descriptions, one per user. Used in versions 0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DescribeUserScramCredentialsResult {
@@ -149,6 +158,15 @@ impl Encode for DescribeUserScramCredentialsResult {
     }
 }
 
+impl ErrorCodes for DescribeUserScramCredentialsResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.credential_infos {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The mechanism and related information associated with the user's SCRAM credentials. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct CredentialInfo {
@@ -183,6 +201,10 @@ impl Encode for CredentialInfo {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for CredentialInfo {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for DescribeUserScramCredentialsResponse {

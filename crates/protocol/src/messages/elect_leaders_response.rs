@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ElectLeadersResponse response (API key 43), versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -80,6 +80,15 @@ impl Encode for ElectLeadersResponse {
     }
 }
 
+impl ErrorCodes for ElectLeadersResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.replica_election_results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The election results, or an empty array if the requester did not have permission and the request asks for all partitions. Used in versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReplicaElectionResult {
@@ -134,6 +143,14 @@ impl Encode for ReplicaElectionResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for ReplicaElectionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partition_result {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -196,6 +213,12 @@ impl Encode for PartitionResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for PartitionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka EndTxnResponse response (API key 26), versions 0-5.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +83,12 @@ impl Encode for EndTxnResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for EndTxnResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ExpireDelegationTokenResponse response (API key 40), versions 0-2.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -63,6 +63,12 @@ impl Encode for ExpireDelegationTokenResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for ExpireDelegationTokenResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka FetchResponse response (API key 1), versions 0-17.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -116,6 +118,18 @@ impl Encode for FetchResponse {
     }
 }
 
+impl ErrorCodes for FetchResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.responses {
+            x.error_codes(f);
+        }
+        for x in &self.node_endpoints {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The response topics. Used in versions 0-17.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FetchableTopicResponse {
@@ -186,6 +200,14 @@ impl Encode for FetchableTopicResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for FetchableTopicResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -358,6 +380,20 @@ impl Encode for PartitionData {
     }
 }
 
+impl ErrorCodes for PartitionData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        self.diverging_epoch.error_codes(f);
+        self.current_leader.error_codes(f);
+        self.snapshot_id.error_codes(f);
+        if let Some(v) = &self.aborted_transactions {
+            for x in v {
+                x.error_codes(f);
+            }
+        }
+    }
+}
+
 /// In case divergence is detected based on the `LastFetchedEpoch` and `FetchOffset` in the request, this field indicates the largest epoch and its end offset such that subsequent records are known to diverge Used in versions 12-17.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EpochEndOffset {
@@ -402,6 +438,10 @@ impl Encode for EpochEndOffset {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for EpochEndOffset {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 /// The `LeaderIdAndEpoch` struct, versions 12-17.
@@ -450,6 +490,10 @@ impl Encode for LeaderIdAndEpoch {
     }
 }
 
+impl ErrorCodes for LeaderIdAndEpoch {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// In the case of fetching an offset less than the LogStartOffset, this is the end offset and epoch that should be used in the FetchSnapshot request. Used in versions 12-17.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SnapshotId {
@@ -494,6 +538,10 @@ impl Encode for SnapshotId {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for SnapshotId {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 /// The aborted transactions. Used in versions 4-17.
@@ -541,6 +589,10 @@ impl Encode for AbortedTransaction {
     }
 }
 
+impl ErrorCodes for AbortedTransaction {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// Endpoints for all current-leaders enumerated in PartitionData, with errors NOT_LEADER_OR_FOLLOWER & FENCED_LEADER_EPOCH. Used in versions 16-17.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeEndpoint {
@@ -583,6 +635,10 @@ impl Encode for NodeEndpoint {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for NodeEndpoint {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for FetchResponse {

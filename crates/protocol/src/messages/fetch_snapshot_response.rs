@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka FetchSnapshotResponse response (API key 59), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -95,6 +95,18 @@ impl Encode for FetchSnapshotResponse {
     }
 }
 
+impl ErrorCodes for FetchSnapshotResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+        for x in &self.node_endpoints {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The topics to fetch. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicSnapshot {
@@ -138,6 +150,14 @@ impl Encode for TopicSnapshot {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for TopicSnapshot {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -221,6 +241,14 @@ impl Encode for PartitionSnapshot {
     }
 }
 
+impl ErrorCodes for PartitionSnapshot {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        self.snapshot_id.error_codes(f);
+        self.current_leader.error_codes(f);
+    }
+}
+
 /// The snapshot endOffset and epoch fetched Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SnapshotId {
@@ -257,6 +285,10 @@ impl Encode for SnapshotId {
     }
 }
 
+impl ErrorCodes for SnapshotId {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// The `LeaderIdAndEpoch` struct, versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LeaderIdAndEpoch {
@@ -291,6 +323,10 @@ impl Encode for LeaderIdAndEpoch {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for LeaderIdAndEpoch {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 /// Endpoints for all current-leaders enumerated in PartitionSnapshot Used in versions 1.
@@ -331,6 +367,10 @@ impl Encode for NodeEndpoint {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for NodeEndpoint {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for FetchSnapshotResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka FindCoordinatorResponse response (API key 10), versions 0-6.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,6 +135,15 @@ impl Encode for FindCoordinatorResponse {
     }
 }
 
+impl ErrorCodes for FindCoordinatorResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.coordinators {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each coordinator result in the response Used in versions 4-6.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Coordinator {
@@ -198,6 +207,12 @@ impl Encode for Coordinator {
         codec::put_nullable_string(w, true, self.error_message.as_deref())?;
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for Coordinator {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

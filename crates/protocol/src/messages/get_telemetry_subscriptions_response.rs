@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka GetTelemetrySubscriptionsResponse response (API key 71), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -98,6 +100,12 @@ impl Encode for GetTelemetrySubscriptionsResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for GetTelemetrySubscriptionsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka HeartbeatResponse response (API key 12), versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -61,6 +61,12 @@ impl Encode for HeartbeatResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for HeartbeatResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka IncrementalAlterConfigsResponse response (API key 44), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,14 @@ impl Encode for IncrementalAlterConfigsResponse {
     }
 }
 
+impl ErrorCodes for IncrementalAlterConfigsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.responses {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each resource. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlterConfigsResourceResponse {
@@ -138,6 +146,12 @@ impl Encode for AlterConfigsResourceResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for AlterConfigsResourceResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

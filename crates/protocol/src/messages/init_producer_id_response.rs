@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka InitProducerIdResponse response (API key 22), versions 0-5.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,12 @@ impl Encode for InitProducerIdResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for InitProducerIdResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka JoinGroupResponse response (API key 11), versions 0-9.
 #[derive(Debug, Clone, PartialEq)]
@@ -147,6 +147,15 @@ impl Encode for JoinGroupResponse {
     }
 }
 
+impl ErrorCodes for JoinGroupResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.members {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `JoinGroupResponseMember` struct, versions 0-9.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JoinGroupResponseMember {
@@ -202,6 +211,10 @@ impl Encode for JoinGroupResponseMember {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for JoinGroupResponseMember {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for JoinGroupResponse {

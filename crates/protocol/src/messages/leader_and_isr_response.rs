@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka LeaderAndIsrResponse response (API key 4), versions 0-7.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -100,6 +102,18 @@ impl Encode for LeaderAndIsrResponse {
     }
 }
 
+impl ErrorCodes for LeaderAndIsrResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.partition_errors {
+            x.error_codes(f);
+        }
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each topic Used in versions 5-7.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LeaderAndIsrTopicError {
@@ -143,6 +157,14 @@ impl Encode for LeaderAndIsrTopicError {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for LeaderAndIsrTopicError {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partition_errors {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -200,6 +222,12 @@ impl Encode for LeaderAndIsrPartitionError {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for LeaderAndIsrPartitionError {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka LeaveGroupResponse response (API key 13), versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -86,6 +86,15 @@ impl Encode for LeaveGroupResponse {
     }
 }
 
+impl ErrorCodes for LeaveGroupResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.members {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// List of leaving member responses. Used in versions 3-5.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberResponse {
@@ -145,6 +154,12 @@ impl Encode for MemberResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for MemberResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

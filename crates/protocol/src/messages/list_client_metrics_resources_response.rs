@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ListClientMetricsResourcesResponse response (API key 74), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -67,6 +67,15 @@ impl Encode for ListClientMetricsResourcesResponse {
     }
 }
 
+impl ErrorCodes for ListClientMetricsResourcesResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.client_metrics_resources {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each client metrics resource in the response. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ClientMetricsResource {
@@ -97,6 +106,10 @@ impl Encode for ClientMetricsResource {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for ClientMetricsResource {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ListClientMetricsResourcesResponse {

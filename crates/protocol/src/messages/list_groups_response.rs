@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ListGroupsResponse response (API key 16), versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -80,6 +80,15 @@ impl Encode for ListGroupsResponse {
     }
 }
 
+impl ErrorCodes for ListGroupsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.groups {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each group in the response. Used in versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListedGroup {
@@ -145,6 +154,10 @@ impl Encode for ListedGroup {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for ListedGroup {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ListGroupsResponse {

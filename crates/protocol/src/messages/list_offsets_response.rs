@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ListOffsetsResponse response (API key 2), versions 0-10.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -76,6 +76,14 @@ impl Encode for ListOffsetsResponse {
     }
 }
 
+impl ErrorCodes for ListOffsetsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each topic in the response. Used in versions 0-10.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ListOffsetsTopicResponse {
@@ -130,6 +138,14 @@ impl Encode for ListOffsetsTopicResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for ListOffsetsTopicResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -227,6 +243,12 @@ impl Encode for ListOffsetsPartitionResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for ListOffsetsPartitionResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

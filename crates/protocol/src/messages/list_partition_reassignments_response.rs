@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ListPartitionReassignmentsResponse response (API key 46), versions 0.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +83,15 @@ impl Encode for ListPartitionReassignmentsResponse {
     }
 }
 
+impl ErrorCodes for ListPartitionReassignmentsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The ongoing reassignments for each topic. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OngoingTopicReassignment {
@@ -126,6 +135,14 @@ impl Encode for OngoingTopicReassignment {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for OngoingTopicReassignment {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -201,6 +218,10 @@ impl Encode for OngoingPartitionReassignment {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for OngoingPartitionReassignment {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ListPartitionReassignmentsResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ListTransactionsResponse response (API key 66), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -81,6 +81,15 @@ impl Encode for ListTransactionsResponse {
     }
 }
 
+impl ErrorCodes for ListTransactionsResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.transaction_states {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `TransactionState` struct, versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TransactionState {
@@ -119,6 +128,10 @@ impl Encode for TransactionState {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for TransactionState {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ListTransactionsResponse {

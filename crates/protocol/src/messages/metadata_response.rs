@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka MetadataResponse response (API key 3), versions 0-12.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +132,17 @@ impl Encode for MetadataResponse {
     }
 }
 
+impl ErrorCodes for MetadataResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.brokers {
+            x.error_codes(f);
+        }
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// A list of brokers present in the cluster. Used in versions 0-12.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetadataResponseBroker {
@@ -189,6 +202,10 @@ impl Encode for MetadataResponseBroker {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for MetadataResponseBroker {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 /// Each topic in the response. Used in versions 0-12.
@@ -310,6 +327,15 @@ impl Encode for MetadataResponseTopic {
     }
 }
 
+impl ErrorCodes for MetadataResponseTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each partition in the topic. Used in versions 0-12.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataResponsePartition {
@@ -427,6 +453,12 @@ impl Encode for MetadataResponsePartition {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for MetadataResponsePartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka OffsetCommitResponse response (API key 8), versions 0-9.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -76,6 +76,14 @@ impl Encode for OffsetCommitResponse {
     }
 }
 
+impl ErrorCodes for OffsetCommitResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each topic. Used in versions 0-9.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetCommitResponseTopic {
@@ -133,6 +141,14 @@ impl Encode for OffsetCommitResponseTopic {
     }
 }
 
+impl ErrorCodes for OffsetCommitResponseTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each partition in the topic. Used in versions 0-9.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetCommitResponsePartition {
@@ -175,6 +191,12 @@ impl Encode for OffsetCommitResponsePartition {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for OffsetCommitResponsePartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

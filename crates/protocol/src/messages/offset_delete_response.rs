@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka OffsetDeleteResponse response (API key 47), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -57,6 +57,15 @@ impl Encode for OffsetDeleteResponse {
     }
 }
 
+impl ErrorCodes for OffsetDeleteResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each topic. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetDeleteResponseTopic {
@@ -93,6 +102,14 @@ impl Encode for OffsetDeleteResponseTopic {
     }
 }
 
+impl ErrorCodes for OffsetDeleteResponseTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each partition in the topic. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetDeleteResponsePartition {
@@ -116,6 +133,12 @@ impl Encode for OffsetDeleteResponsePartition {
         w.put_i32(self.partition_index);
         w.put_i16(self.error_code);
         Ok(())
+    }
+}
+
+impl ErrorCodes for OffsetDeleteResponsePartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

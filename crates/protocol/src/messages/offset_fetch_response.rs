@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka OffsetFetchResponse response (API key 9), versions 0-9.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -112,6 +112,18 @@ impl Encode for OffsetFetchResponse {
     }
 }
 
+impl ErrorCodes for OffsetFetchResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+        f(self.error_code);
+        for x in &self.groups {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses per topic. Used in versions 0-7.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetFetchResponseTopic {
@@ -166,6 +178,14 @@ impl Encode for OffsetFetchResponseTopic {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for OffsetFetchResponseTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -243,6 +263,12 @@ impl Encode for OffsetFetchResponsePartition {
     }
 }
 
+impl ErrorCodes for OffsetFetchResponsePartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+    }
+}
+
 /// The responses per group id. Used in versions 8-9.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetFetchResponseGroup {
@@ -293,6 +319,15 @@ impl Encode for OffsetFetchResponseGroup {
     }
 }
 
+impl ErrorCodes for OffsetFetchResponseGroup {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+        f(self.error_code);
+    }
+}
+
 /// The responses per topic. Used in versions 8-9.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetFetchResponseTopics {
@@ -336,6 +371,14 @@ impl Encode for OffsetFetchResponseTopics {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for OffsetFetchResponseTopics {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -397,6 +440,12 @@ impl Encode for OffsetFetchResponsePartitions {
         w.put_i16(self.error_code);
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for OffsetFetchResponsePartitions {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

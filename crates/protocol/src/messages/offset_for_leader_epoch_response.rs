@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka OffsetForLeaderEpochResponse response (API key 23), versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -76,6 +76,14 @@ impl Encode for OffsetForLeaderEpochResponse {
     }
 }
 
+impl ErrorCodes for OffsetForLeaderEpochResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each topic we fetched offsets for. Used in versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct OffsetForLeaderTopicResult {
@@ -130,6 +138,14 @@ impl Encode for OffsetForLeaderTopicResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for OffsetForLeaderTopicResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -197,6 +213,12 @@ impl Encode for EpochEndOffset {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for EpochEndOffset {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka ProduceResponse response (API key 0), versions 0-11.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -104,6 +104,17 @@ impl Encode for ProduceResponse {
     }
 }
 
+impl ErrorCodes for ProduceResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.responses {
+            x.error_codes(f);
+        }
+        for x in &self.node_endpoints {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Each produce response Used in versions 0-11.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TopicProduceResponse {
@@ -158,6 +169,14 @@ impl Encode for TopicProduceResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for TopicProduceResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partition_responses {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -288,6 +307,16 @@ impl Encode for PartitionProduceResponse {
     }
 }
 
+impl ErrorCodes for PartitionProduceResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.record_errors {
+            x.error_codes(f);
+        }
+        self.current_leader.error_codes(f);
+    }
+}
+
 /// The batch indices of records that caused the batch to be dropped Used in versions 8-11.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BatchIndexAndErrorMessage {
@@ -333,6 +362,10 @@ impl Encode for BatchIndexAndErrorMessage {
         }
         Ok(())
     }
+}
+
+impl ErrorCodes for BatchIndexAndErrorMessage {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 /// The `LeaderIdAndEpoch` struct, versions 10-11.
@@ -381,6 +414,10 @@ impl Encode for LeaderIdAndEpoch {
     }
 }
 
+impl ErrorCodes for LeaderIdAndEpoch {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
+}
+
 /// Endpoints for all current-leaders enumerated in PartitionProduceResponses, with errors NOT_LEADER_OR_FOLLOWER. Used in versions 10-11.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct NodeEndpoint {
@@ -423,6 +460,10 @@ impl Encode for NodeEndpoint {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for NodeEndpoint {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ProduceResponse {

@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka ReadShareGroupStateResponse response (API key 84), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -59,6 +61,14 @@ impl Encode for ReadShareGroupStateResponse {
     }
 }
 
+impl ErrorCodes for ReadShareGroupStateResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The read results Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadStateResult {
@@ -102,6 +112,14 @@ impl Encode for ReadStateResult {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for ReadStateResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -167,6 +185,15 @@ impl Encode for PartitionResult {
     }
 }
 
+impl ErrorCodes for PartitionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.state_batches {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The `StateBatch` struct, versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StateBatch {
@@ -209,6 +236,10 @@ impl Encode for StateBatch {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for StateBatch {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ReadShareGroupStateResponse {

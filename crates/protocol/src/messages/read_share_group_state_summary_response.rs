@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka ReadShareGroupStateSummaryResponse response (API key 87), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -59,6 +61,14 @@ impl Encode for ReadShareGroupStateSummaryResponse {
     }
 }
 
+impl ErrorCodes for ReadShareGroupStateSummaryResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The read results Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReadStateSummaryResult {
@@ -102,6 +112,14 @@ impl Encode for ReadStateSummaryResult {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for ReadStateSummaryResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -150,6 +168,12 @@ impl Encode for PartitionResult {
         w.put_i64(self.start_offset);
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for PartitionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka SaslAuthenticateResponse response (API key 36), versions 0-2.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +83,12 @@ impl Encode for SaslAuthenticateResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for SaslAuthenticateResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

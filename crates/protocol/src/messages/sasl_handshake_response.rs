@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka SaslHandshakeResponse response (API key 17), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -50,6 +50,12 @@ impl Encode for SaslHandshakeResponse {
             codec::put_string(w, false, e)?;
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for SaslHandshakeResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

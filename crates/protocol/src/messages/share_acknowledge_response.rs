@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader, Uuid};
+use crate::codec::{
+    self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader, Uuid,
+};
 
 /// The Kafka ShareAcknowledgeResponse response (API key 79), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -85,6 +87,18 @@ impl Encode for ShareAcknowledgeResponse {
     }
 }
 
+impl ErrorCodes for ShareAcknowledgeResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.responses {
+            x.error_codes(f);
+        }
+        for x in &self.node_endpoints {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The response topics. Used in versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ShareAcknowledgeTopicResponse {
@@ -128,6 +142,14 @@ impl Encode for ShareAcknowledgeTopicResponse {
         }
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for ShareAcknowledgeTopicResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -175,6 +197,13 @@ impl Encode for PartitionData {
     }
 }
 
+impl ErrorCodes for PartitionData {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        self.current_leader.error_codes(f);
+    }
+}
+
 /// The `LeaderIdAndEpoch` struct, versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct LeaderIdAndEpoch {
@@ -209,6 +238,10 @@ impl Encode for LeaderIdAndEpoch {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for LeaderIdAndEpoch {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 /// Endpoints for all current leaders enumerated in PartitionData with error NOT_LEADER_OR_FOLLOWER. Used in versions 0.
@@ -253,6 +286,10 @@ impl Encode for NodeEndpoint {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for NodeEndpoint {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for ShareAcknowledgeResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka StopReplicaResponse response (API key 5), versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,15 @@ impl Encode for StopReplicaResponse {
     }
 }
 
+impl ErrorCodes for StopReplicaResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.partition_errors {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each partition. Used in versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct StopReplicaPartitionError {
@@ -122,6 +131,12 @@ impl Encode for StopReplicaPartitionError {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for StopReplicaPartitionError {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

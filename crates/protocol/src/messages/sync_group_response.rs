@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka SyncGroupResponse response (API key 14), versions 0-5.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -87,6 +87,12 @@ impl Encode for SyncGroupResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for SyncGroupResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

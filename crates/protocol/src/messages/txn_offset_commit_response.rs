@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka TxnOffsetCommitResponse response (API key 28), versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -74,6 +74,14 @@ impl Encode for TxnOffsetCommitResponse {
     }
 }
 
+impl ErrorCodes for TxnOffsetCommitResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each topic. Used in versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TxnOffsetCommitResponseTopic {
@@ -131,6 +139,14 @@ impl Encode for TxnOffsetCommitResponseTopic {
     }
 }
 
+impl ErrorCodes for TxnOffsetCommitResponseTopic {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The responses for each partition in the topic. Used in versions 0-4.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct TxnOffsetCommitResponsePartition {
@@ -173,6 +189,12 @@ impl Encode for TxnOffsetCommitResponsePartition {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for TxnOffsetCommitResponsePartition {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka UpdateFeaturesResponse response (API key 57), versions 0-2.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +89,15 @@ impl Encode for UpdateFeaturesResponse {
     }
 }
 
+impl ErrorCodes for UpdateFeaturesResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        for x in &self.results {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// Results for each feature update. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdatableFeatureResult {
@@ -137,6 +146,12 @@ impl Encode for UpdatableFeatureResult {
         codec::put_nullable_string(w, true, self.error_message.as_deref())?;
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
+    }
+}
+
+impl ErrorCodes for UpdatableFeatureResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

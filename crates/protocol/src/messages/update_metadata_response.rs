@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka UpdateMetadataResponse response (API key 6), versions 0-8.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -55,6 +55,12 @@ impl Encode for UpdateMetadataResponse {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for UpdateMetadataResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka UpdateRaftVoterResponse response (API key 82), versions 0.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -71,6 +71,13 @@ impl Encode for UpdateRaftVoterResponse {
     }
 }
 
+impl ErrorCodes for UpdateRaftVoterResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
+        self.current_leader.error_codes(f);
+    }
+}
+
 /// The `CurrentLeader` struct, versions 0.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CurrentLeader {
@@ -125,6 +132,10 @@ impl Encode for CurrentLeader {
         codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
         Ok(())
     }
+}
+
+impl ErrorCodes for CurrentLeader {
+    fn error_codes(&self, _f: &mut dyn FnMut(i16)) {}
 }
 
 impl Message for UpdateRaftVoterResponse {

@@ -3,7 +3,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, Message, Reader};
+use crate::codec::{self, Decode, DecodeError, Encode, EncodeError, ErrorCodes, Message, Reader};
 
 /// The Kafka WriteTxnMarkersResponse response (API key 27), versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -70,6 +70,14 @@ impl Encode for WriteTxnMarkersResponse {
     }
 }
 
+impl ErrorCodes for WriteTxnMarkersResponse {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.markers {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results for writing makers. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WritableTxnMarkerResult {
@@ -124,6 +132,14 @@ impl Encode for WritableTxnMarkerResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for WritableTxnMarkerResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.topics {
+            x.error_codes(f);
+        }
     }
 }
 
@@ -184,6 +200,14 @@ impl Encode for WritableTxnMarkerTopicResult {
     }
 }
 
+impl ErrorCodes for WritableTxnMarkerTopicResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        for x in &self.partitions {
+            x.error_codes(f);
+        }
+    }
+}
+
 /// The results by partition. Used in versions 0-1.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct WritableTxnMarkerPartitionResult {
@@ -226,6 +250,12 @@ impl Encode for WritableTxnMarkerPartitionResult {
             });
         }
         Ok(())
+    }
+}
+
+impl ErrorCodes for WritableTxnMarkerPartitionResult {
+    fn error_codes(&self, f: &mut dyn FnMut(i16)) {
+        f(self.error_code);
     }
 }
 
