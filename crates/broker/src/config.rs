@@ -77,6 +77,15 @@ pub struct BrokerConfig {
     /// `max.incremental.fetch.session.cache.slots`: how many fetch sessions (KIP-227) are
     /// kept.
     pub max_incremental_fetch_session_cache_slots: usize,
+    /// `metrics.enable`: whether requests, fetches and appends are measured (`/metrics`
+    /// then serves only what is read from state).
+    pub metrics_enable: bool,
+    /// `metrics.partition.series.limit`: topics with more partitions than this are exported
+    /// per topic only, not per partition.
+    pub metrics_partition_series_limit: usize,
+    /// `metrics.sample.interval.ms`: how often consumer lag and throughput are sampled for
+    /// `/metrics` and the console's plots.
+    pub metrics_sample_interval_ms: u64,
     /// `log.cleaner.enable`: whether compacted topics are cleaned.
     pub log_cleaner_enable: bool,
     /// `log.cleaner.backoff.ms`: the cleaner's pause when nothing is dirty enough.
@@ -137,6 +146,9 @@ impl Default for BrokerConfig {
             log_retention_check_interval_ms: 300_000,
             log_segment_delete_delay_ms: 60_000,
             max_incremental_fetch_session_cache_slots: 1000,
+            metrics_enable: true,
+            metrics_partition_series_limit: 100,
+            metrics_sample_interval_ms: 5_000,
             log_cleaner_enable: true,
             log_cleaner_backoff_ms: 15_000,
             log_cleaner_dedupe_buffer_size: 128 * 1024 * 1024,

@@ -16,7 +16,8 @@ use tracing::{debug, warn};
 use weir_protocol::codec::Reader;
 use weir_protocol::frame;
 
-use crate::dispatch::{self, Pending};
+use crate::dispatch::{self, Dispatched, Pending};
+use crate::metrics::Metrics;
 use crate::response::Outcome;
 use crate::state::BrokerState;
 
@@ -24,8 +25,8 @@ use crate::state::BrokerState;
 pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: SocketAddr) {
     let _ = socket.set_nodelay(true);
     let (mut rd, wr) = socket.into_split();
-    let (tx, rx) = mpsc::channel::<Pending>(state.config.max_in_flight_per_connection);
-    let writer = tokio::spawn(write_loop(wr, rx, peer));
+    let (tx, rx) = mpsc::channel::<Dispatched>(state.config.max_in_flight_per_connection);
+    let writer = tokio::spawn(write_loop(wr, rx, peer, state.metrics.clone()));
     let max = state.config.socket_request_max_bytes;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'read: loop {
@@ -38,6 +39,7 @@ pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: Sock
                     break 'read;
                 }
             };
+            let read = std::time::Instant::now();
             let frame = buf.split_to(len).freeze();
             let mut body = Reader::new(frame.slice(4..));
             let (header, api_key) = match frame::decode_request_header(&mut body) {
@@ -47,7 +49,7 @@ pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: Sock
                     break 'read;
                 }
             };
-            let pending = dispatch::handle(state.clone(), header, api_key, body, peer).await;
+            let pending = dispatch::handle(state.clone(), header, api_key, body, peer, read).await;
             if tx.send(pending).await.is_err() {
                 break 'read;
             }
@@ -72,16 +74,25 @@ pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: Sock
     let _ = writer.await;
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, peer: SocketAddr) {
+async fn write_loop(
+    wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Dispatched>,
+    peer: SocketAddr,
+    metrics: Arc<Metrics>,
+) {
     let mut wr = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(pending) = rx.recv().await {
-        let outcome = match pending {
-            Pending::Ready(o) => o,
-            Pending::Later(task) => task.await.unwrap_or_else(|e| {
-                warn!(%peer, error = %e, "request handler failed; closing connection");
-                Outcome::Close
-            }),
+    while let Some(Dispatched { pending, timer }) = rx.recv().await {
+        let (outcome, ready) = match pending {
+            Pending::Ready(o) => (o, timer.map(|t| t.handled)),
+            Pending::Later(task) => match task.await {
+                Ok((o, ready)) => (o, Some(ready)),
+                Err(e) => {
+                    warn!(%peer, error = %e, "request handler failed; closing connection");
+                    (Outcome::Close, None)
+                }
+            },
         };
+        let writing = std::time::Instant::now();
         match outcome {
             Outcome::Respond(bytes) => {
                 if wr.write_all(&bytes).await.is_err() {
@@ -90,6 +101,9 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, peer: S
             }
             Outcome::NoResponse => {}
             Outcome::Close => break,
+        }
+        if let (Some(t), Some(ready)) = (timer, ready) {
+            t.finish(&metrics.requests, ready, writing, std::time::Instant::now());
         }
         if rx.is_empty() && wr.flush().await.is_err() {
             return;

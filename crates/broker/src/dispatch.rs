@@ -10,13 +10,15 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tracing::warn;
-use weir_protocol::codec::{Decode, Encode, Reader};
+use weir_protocol::codec::{Decode, Encode, ErrorCodes, Reader};
 use weir_protocol::messages::{ApiKey, RequestHeader};
 
 use crate::handlers;
 use crate::handlers::context::{Reply, RequestContext};
+use crate::metrics::{Metrics, RequestTimer};
 use crate::response::{encode, Outcome, SizeHint};
 use crate::state::BrokerState;
 
@@ -24,12 +26,50 @@ use crate::state::BrokerState;
 pub(crate) enum Pending {
     /// Already decided.
     Ready(Outcome),
-    /// Decided when the task ends.
-    Later(tokio::task::JoinHandle<Outcome>),
+    /// Decided when the task ends, at the instant it returns.
+    Later(tokio::task::JoinHandle<(Outcome, Instant)>),
 }
 
-/// Checks the API and version, decodes the body, runs its handler and encodes the response.
+/// A request's outcome on its way to the writer, with its timer once it was understood.
+pub(crate) struct Dispatched {
+    /// The outcome.
+    pub(crate) pending: Pending,
+    /// When it passed each point so far; `None` for what was refused before a handler.
+    pub(crate) timer: Option<RequestTimer>,
+}
+
+impl From<Pending> for Dispatched {
+    fn from(pending: Pending) -> Self {
+        Dispatched {
+            pending,
+            timer: None,
+        }
+    }
+}
+
+/// Checks the API and version, decodes the body, runs its handler and encodes the response;
+/// `read` is when its frame was read.
 pub(crate) async fn handle(
+    state: Arc<BrokerState>,
+    header: RequestHeader,
+    api_key: Option<ApiKey>,
+    body: Reader,
+    peer: SocketAddr,
+    read: Instant,
+) -> Dispatched {
+    let started = Instant::now();
+    let enabled = state.metrics.enabled;
+    let pending = route(state, header, api_key, body, peer).await;
+    let timer = api_key.filter(|_| enabled).map(|api| RequestTimer {
+        api,
+        read,
+        started,
+        handled: Instant::now(),
+    });
+    Dispatched { pending, timer }
+}
+
+async fn route(
     state: Arc<BrokerState>,
     header: RequestHeader,
     api_key: Option<ApiKey>,
@@ -41,6 +81,9 @@ pub(crate) async fn handle(
         return Pending::Ready(Outcome::Close);
     };
     let version = header.request_api_version;
+    if state.metrics.enabled {
+        state.metrics.requests.count(api_key, version);
+    }
     if api_key == ApiKey::ApiVersions {
         return Pending::Ready(handlers::api_versions::handle_raw(&header, body, peer));
     }
@@ -52,7 +95,9 @@ pub(crate) async fn handle(
         warn!(%peer, api = api_key.name(), version, "closing connection: unsupported API version");
         return Pending::Ready(Outcome::Close);
     }
+    let metrics = state.metrics.clone();
     let call = Call {
+        metrics,
         ctx: RequestContext {
             state,
             version,
@@ -158,8 +203,25 @@ pub(crate) async fn handle(
     }
 }
 
+/// Counts the error codes a response carries (NONE is not counted).
+fn count_errors(metrics: &Metrics, key: ApiKey, r: &impl ErrorCodes) {
+    if !metrics.enabled {
+        return;
+    }
+    let mut codes: Vec<i16> = Vec::new();
+    r.error_codes(&mut |c| {
+        if c != 0 {
+            codes.push(c)
+        }
+    });
+    if !codes.is_empty() {
+        metrics.requests.errors(key, &codes);
+    }
+}
+
 /// One request on its way through a handler.
 struct Call {
+    metrics: Arc<Metrics>,
     ctx: RequestContext,
     correlation_id: i32,
     api_key: ApiKey,
@@ -172,7 +234,7 @@ impl Call {
     async fn run<Req, Resp, F, Fut>(mut self, f: F) -> Pending
     where
         Req: Decode,
-        Resp: Encode + SizeHint + Send + 'static,
+        Resp: Encode + ErrorCodes + SizeHint + Send + 'static,
         F: FnOnce(RequestContext, Req) -> Fut,
         Fut: Future<Output = Reply<Resp>>,
     {
@@ -185,14 +247,18 @@ impl Call {
             }
         };
         let (id, key) = (self.correlation_id, self.api_key);
+        let metrics = self.metrics;
         match f(self.ctx, request).await {
-            Reply::Now(r) => Pending::Ready(encode(id, key, &r, version)),
-            Reply::Nothing => Pending::Ready(Outcome::NoResponse),
-            Reply::Later(fut) => {
-                Pending::Later(tokio::spawn(
-                    async move { encode(id, key, &fut.await, version) },
-                ))
+            Reply::Now(r) => {
+                count_errors(&metrics, key, &r);
+                Pending::Ready(encode(id, key, &r, version))
             }
+            Reply::Nothing => Pending::Ready(Outcome::NoResponse),
+            Reply::Later(fut) => Pending::Later(tokio::spawn(async move {
+                let r = fut.await;
+                count_errors(&metrics, key, &r);
+                (encode(id, key, &r, version), Instant::now())
+            })),
         }
     }
 
@@ -200,7 +266,7 @@ impl Call {
     async fn now<Req, Resp, F, Fut>(self, f: F) -> Pending
     where
         Req: Decode,
-        Resp: Encode + SizeHint + Send + 'static,
+        Resp: Encode + ErrorCodes + SizeHint + Send + 'static,
         F: FnOnce(RequestContext, Req) -> Fut,
         Fut: Future<Output = Resp>,
     {

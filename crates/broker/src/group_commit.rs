@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::error;
 
+use crate::metrics::Metrics;
 use crate::partition::Partition;
 
 struct SyncRequest {
@@ -26,9 +27,9 @@ pub struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the group-commit task on the current runtime.
-    pub fn start() -> Self {
+    pub fn start(metrics: Arc<Metrics>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(rx));
+        tokio::spawn(run(rx, metrics));
         Self { tx }
     }
 
@@ -49,7 +50,7 @@ impl GroupCommit {
     }
 }
 
-async fn run(mut rx: mpsc::UnboundedReceiver<SyncRequest>) {
+async fn run(mut rx: mpsc::UnboundedReceiver<SyncRequest>, metrics: Arc<Metrics>) {
     while let Some(first) = rx.recv().await {
         let mut waiting = vec![first];
         while let Ok(more) = rx.try_recv() {
@@ -62,7 +63,12 @@ async fn run(mut rx: mpsc::UnboundedReceiver<SyncRequest>) {
                 .or_insert_with(|| w.partition.clone());
         }
         let partitions: Vec<Arc<Partition>> = by_partition.into_values().collect();
-        let synced = tokio::task::spawn_blocking(move || sync_all(&partitions))
+        metrics.group_commit_waiters.observe(waiting.len() as f64);
+        metrics
+            .group_commit_partitions
+            .observe(partitions.len() as f64);
+        let m = metrics.clone();
+        let synced = tokio::task::spawn_blocking(move || sync_all(&partitions, &m))
             .await
             .unwrap_or_default();
         for w in waiting {
@@ -75,7 +81,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<SyncRequest>) {
 }
 
 /// Syncs each partition; returns, per partition, the offset everything below which is durable.
-fn sync_all(partitions: &[Arc<Partition>]) -> HashMap<usize, i64> {
+fn sync_all(partitions: &[Arc<Partition>], metrics: &Metrics) -> HashMap<usize, i64> {
     let mut out = HashMap::new();
     for p in partitions {
         let target = {
@@ -88,7 +94,12 @@ fn sync_all(partitions: &[Arc<Partition>]) -> HashMap<usize, i64> {
                 }
             }
         };
-        match target.sync() {
+        let started = std::time::Instant::now();
+        let synced = target.sync();
+        metrics
+            .fsync_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match synced {
             Ok(upto) => {
                 let mut log = p.log_mut();
                 log.mark_synced(upto);

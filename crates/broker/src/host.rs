@@ -19,6 +19,7 @@ use weir_protocol::error::ErrorCode;
 use crate::config::BrokerConfig;
 use crate::group_commit::GroupCommit;
 use crate::locks;
+use crate::metrics::Metrics;
 use crate::partition::Partition;
 use crate::peers::Peers;
 
@@ -48,6 +49,8 @@ pub struct Host {
     pub data_notify: Notify,
     /// Group commit for acks=all.
     pub group_commit: GroupCommit,
+    /// The broker's instruments.
+    pub metrics: Arc<Metrics>,
     /// Set once shutdown begins: background work stops instead of retrying.
     stopping: AtomicBool,
     /// Validates requests locally (validate_only previews); the quorum's leader decides.
@@ -82,11 +85,16 @@ impl Host {
             default_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
         };
+        let metrics = Arc::new(Metrics::new(
+            config.metrics_enable,
+            config.metrics_partition_series_limit,
+        ));
         Self {
             config,
             advertised,
             data_notify: Notify::new(),
-            group_commit: GroupCommit::start(),
+            group_commit: GroupCommit::start(metrics.clone()),
+            metrics,
             stopping: AtomicBool::new(false),
             controller,
             image: RwLock::new(Arc::new(MetadataImage::default())),

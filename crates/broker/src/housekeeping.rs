@@ -35,6 +35,7 @@ pub(crate) fn start(state: &Arc<Host>) {
                 match p.enforce_retention(now) {
                     Ok(0) => {}
                     Ok(n) => {
+                        state.metrics.retention_segments_deleted.inc_by(n as u64);
                         info!(topic = %p.topic, partition = p.index, segments = n, log_start = p.log_start_offset(), "retention deleted segments");
                     }
                     Err(e) => {
@@ -134,6 +135,11 @@ fn clean_partition(state: &Host, p: &Partition) -> bool {
     match p.log_mut().install_compaction(cleaned) {
         Ok(stats) if stats.installed => {
             let secs = started.elapsed().as_secs_f64();
+            state.metrics.cleaner_runs.inc();
+            state
+                .metrics
+                .cleaner_bytes_removed
+                .inc_by(stats.bytes_read.saturating_sub(stats.bytes_written));
             info!(
                 topic = %p.topic, partition = p.index, segments = stats.segments,
                 read_mb = stats.bytes_read as f64 / 1e6, written_mb = stats.bytes_written as f64 / 1e6,

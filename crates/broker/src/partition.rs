@@ -8,7 +8,7 @@
 //! leader alone in the ISR it follows the log end. A leader stamps its epoch on each batch.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use weir_meta::{PartitionImage, TopicId};
@@ -59,6 +59,35 @@ pub struct Partition {
     leader_epoch: AtomicI32,
     settings: RwLock<Arc<PartitionSettings>>,
     replication: Mutex<ReplicaSet>,
+    /// Records and bytes in and out, for `/metrics` and the console.
+    pub stats: PartitionStats,
+}
+
+/// What a partition took in as leader and gave to consumers, since it was opened here.
+#[derive(Debug, Default)]
+pub struct PartitionStats {
+    /// Records appended by producers.
+    pub records_in: AtomicU64,
+    /// Bytes appended by producers.
+    pub bytes_in: AtomicU64,
+    /// Records (offsets) fetched by consumers.
+    pub records_out: AtomicU64,
+    /// Bytes fetched by consumers.
+    pub bytes_out: AtomicU64,
+}
+
+impl PartitionStats {
+    /// Adds one append of `records` records in `bytes` bytes.
+    pub fn count_in(&self, records: u64, bytes: u64) {
+        self.records_in.fetch_add(records, Ordering::Relaxed);
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Adds one consumer read of `records` records in `bytes` bytes.
+    pub fn count_out(&self, records: u64, bytes: u64) {
+        self.records_out.fetch_add(records, Ordering::Relaxed);
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 /// Why a producer's batch was not appended.
@@ -125,6 +154,7 @@ impl Partition {
             leader_epoch: AtomicI32::new(0),
             settings: RwLock::new(Arc::new(settings)),
             replication: Mutex::new(ReplicaSet::new(node)),
+            stats: PartitionStats::default(),
         }
     }
 

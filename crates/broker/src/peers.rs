@@ -26,8 +26,35 @@ impl Peers {
         addr: &str,
         req: &R,
     ) -> Result<R::Response, ClientError> {
+        self.send_inner(node, addr, req, None).await
+    }
+
+    /// Like [`Peers::send`] at `version`.
+    pub async fn send_at<R: Request>(
+        &self,
+        node: i32,
+        addr: &str,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response, ClientError> {
+        self.send_inner(node, addr, req, Some(version)).await
+    }
+
+    async fn send_inner<R: Request>(
+        &self,
+        node: i32,
+        addr: &str,
+        req: &R,
+        version: Option<i16>,
+    ) -> Result<R::Response, ClientError> {
         let conn = self.connection(node, addr).await?;
-        let result = match tokio::time::timeout(PEER_TIMEOUT, conn.send(req)).await {
+        let sent = async {
+            match version {
+                Some(v) => conn.send_at(req, v).await,
+                None => conn.send(req).await,
+            }
+        };
+        let result = match tokio::time::timeout(PEER_TIMEOUT, sent).await {
             Ok(r) => r,
             Err(_) => Err(ClientError::Closed),
         };
@@ -35,6 +62,16 @@ impl Peers {
             self.conns.lock().await.remove(&node);
         }
         result
+    }
+
+    /// The connection to broker `node` at `addr`, opened if need be (for the client
+    /// library's helpers). A caller whose request fails should not keep it.
+    pub async fn connection_to(
+        &self,
+        node: i32,
+        addr: &str,
+    ) -> Result<Arc<Connection>, ClientError> {
+        self.connection(node, addr).await
     }
 
     async fn connection(&self, node: i32, addr: &str) -> Result<Arc<Connection>, ClientError> {

@@ -74,6 +74,7 @@ impl Broker {
         info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
         state.start_coordinators();
+        crate::sampler::start(&state);
         crate::cluster::start_leader_rebalance(&state.host);
         crate::housekeeping::start(&state.host);
         let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
@@ -114,7 +115,13 @@ async fn accept_loop(
             _ = stopped.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    tokio::spawn(connection::serve(state.clone(), socket, peer));
+                    let state = state.clone();
+                    state.metrics.connections_accepted.inc();
+                    tokio::spawn(async move {
+                        state.metrics.connections_open.inc();
+                        connection::serve(state.clone(), socket, peer).await;
+                        state.metrics.connections_open.dec();
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: keep serving the others.

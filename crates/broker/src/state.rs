@@ -3,13 +3,14 @@
 //! node through [`Host`] alone.
 
 use std::ops::Deref;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, RwLock, Weak};
 
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::fetch_session::FetchSessions;
 use crate::groups::Groups;
 use crate::host::Host;
+use crate::samples::Samples;
 use crate::txns::Txns;
 
 /// The broker's shared state: the node and its coordinators.
@@ -22,6 +23,8 @@ pub struct BrokerState {
     pub txns: Arc<Txns>,
     /// The fetch sessions of clients (KIP-227).
     pub(crate) fetch_sessions: FetchSessions,
+    /// Consumer lag and plotted history, as the sampler last saw them.
+    pub(crate) samples: RwLock<Samples>,
 }
 
 impl Deref for BrokerState {
@@ -57,6 +60,7 @@ impl BrokerState {
             groups,
             txns,
             fetch_sessions,
+            samples: RwLock::new(Samples::default()),
         }))
     }
 

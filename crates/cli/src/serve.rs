@@ -146,6 +146,18 @@ pub(crate) struct ServeArgs {
     /// (max.incremental.fetch.session.cache.slots).
     #[arg(long, env = "WEIR_MAX_INCREMENTAL_FETCH_SESSION_CACHE_SLOTS")]
     max_incremental_fetch_session_cache_slots: Option<usize>,
+    /// Whether requests, fetches and appends are measured for /metrics [default: true]
+    /// (metrics.enable).
+    #[arg(long, env = "WEIR_METRICS_ENABLE")]
+    metrics_enable: Option<bool>,
+    /// Topics with more partitions than this get per-topic series only [default: 100]
+    /// (metrics.partition.series.limit).
+    #[arg(long, env = "WEIR_METRICS_PARTITION_SERIES_LIMIT")]
+    metrics_partition_series_limit: Option<usize>,
+    /// How often consumer lag and throughput are sampled for /metrics and the console
+    /// [default: 5000] (metrics.sample.interval.ms).
+    #[arg(long, env = "WEIR_METRICS_SAMPLE_INTERVAL_MS")]
+    metrics_sample_interval_ms: Option<u64>,
     /// Whether compacted topics are cleaned [default: true] (log.cleaner.enable).
     #[arg(long, env = "WEIR_LOG_CLEANER_ENABLE")]
     log_cleaner_enable: Option<bool>,
@@ -489,6 +501,19 @@ impl ServeArgs {
                 "max.incremental.fetch.session.cache.slots",
             )?)
             .unwrap_or(config.max_incremental_fetch_session_cache_slots);
+        config.metrics_enable = self
+            .metrics_enable
+            .or(take(&mut file, "metrics.enable")?)
+            .unwrap_or(config.metrics_enable);
+        config.metrics_partition_series_limit = self
+            .metrics_partition_series_limit
+            .or(take(&mut file, "metrics.partition.series.limit")?)
+            .unwrap_or(config.metrics_partition_series_limit);
+        config.metrics_sample_interval_ms = self
+            .metrics_sample_interval_ms
+            .or(take(&mut file, "metrics.sample.interval.ms")?)
+            .unwrap_or(config.metrics_sample_interval_ms)
+            .max(100);
         config.log_cleaner_enable = self
             .log_cleaner_enable
             .or(take(&mut file, "log.cleaner.enable")?)

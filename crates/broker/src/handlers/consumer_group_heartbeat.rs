@@ -21,6 +21,7 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
+    ctx.state.metrics.learn_group(&ctx.client_id, &req.group_id);
     let image = ctx.state.image();
     if let Some(message) = invalid(&req, ctx.version) {
         return error(ErrorCode::InvalidRequest, Some(message));

@@ -58,11 +58,12 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
         replica,
         max_bytes: req.max_bytes,
         read_committed: req.isolation_level == 1,
+        client_id: ctx.client_id,
     };
     // A follower's fetch offsets count once, on the first pass.
     let (read, bytes, errors) = read_once(&state, &req, true);
     if bytes >= min_bytes || errors || max_wait.is_zero() {
-        return Reply::Now(respond(&state, &session, &req.wanted, read));
+        return Reply::Now(respond(&state, &session, &req, read));
     }
     Reply::Later(Box::pin(async move {
         loop {
@@ -71,11 +72,11 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
             notified.as_mut().enable();
             let (read, bytes, errors) = read_once(&state, &req, false);
             if bytes >= min_bytes || errors || Instant::now() >= deadline {
-                return respond(&state, &session, &req.wanted, read);
+                return respond(&state, &session, &req, read);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 let (read, _, _) = read_once(&state, &req, false);
-                return respond(&state, &session, &req.wanted, read);
+                return respond(&state, &session, &req, read);
             }
         }
     }))
@@ -90,6 +91,8 @@ struct Request {
     replica: i32,
     max_bytes: i32,
     read_committed: bool,
+    /// The fetching client, whose consumer group the end-to-end latency is counted for.
+    client_id: String,
 }
 
 /// A whole fetch answered with a session error.
@@ -105,9 +108,13 @@ fn refused(code: ErrorCode) -> FetchResponse {
 fn respond(
     state: &BrokerState,
     session: &Context,
-    wanted: &[Wanted],
+    req: &Request,
     read: Vec<PartitionData>,
 ) -> FetchResponse {
+    let wanted = &req.wanted[..];
+    if req.replica < 0 && state.metrics.enabled {
+        account(state, req, &read);
+    }
     let (session_id, parts) =
         match state
             .fetch_sessions
@@ -135,6 +142,61 @@ fn respond(
         responses,
         ..Default::default()
     }
+}
+
+/// Counts what a consumer's fetch returns: records and bytes out per partition, and the age
+/// of each data batch (end-to-end latency) per topic and the client's group.
+fn account(state: &BrokerState, req: &Request, read: &[PartitionData]) {
+    let now = now_ms();
+    let mut group: Option<String> = None;
+    let mut ages = Vec::new();
+    for (w, data) in req.wanted.iter().zip(read) {
+        let Some(bytes) = data.records.as_ref().filter(|b| !b.is_empty()) else {
+            continue;
+        };
+        ages.clear();
+        let records = batch_ages(bytes, now, &mut ages);
+        let partition = state
+            .partition_by_id(&from_uuid(&w.topic.id), w.partition)
+            .or_else(|| state.partition(&w.topic.name, w.partition));
+        if let Some(p) = &partition {
+            p.stats.count_out(records, bytes.len() as u64);
+            if !ages.is_empty() {
+                let g = group.get_or_insert_with(|| state.metrics.group_of(&req.client_id));
+                state.metrics.observe_e2e(&p.topic, g.clone(), &ages);
+            }
+        }
+    }
+}
+
+/// Walks the record batches in `bytes`: returns how many records they hold and pushes, for
+/// each data batch, `now` minus its newest timestamp, in seconds (0 if in the future).
+fn batch_ages(bytes: &[u8], now_ms: i64, ages: &mut Vec<f64>) -> u64 {
+    const HEADER: usize = 61;
+    let mut records = 0u64;
+    let mut pos = 0usize;
+    while let Some(h) = bytes.get(pos..pos + HEADER) {
+        let len = i32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        let Some(total) = usize::try_from(len).ok().and_then(|l| l.checked_add(12)) else {
+            break;
+        };
+        if total < HEADER || pos + total > bytes.len() {
+            break;
+        }
+        let attributes = i16::from_be_bytes([h[21], h[22]]);
+        let control = attributes & 0x20 != 0;
+        if !control {
+            let count = i32::from_be_bytes([h[57], h[58], h[59], h[60]]);
+            records += u64::try_from(count).unwrap_or(0);
+            let max_ts =
+                i64::from_be_bytes([h[35], h[36], h[37], h[38], h[39], h[40], h[41], h[42]]);
+            if max_ts > 0 {
+                ages.push((now_ms - max_ts).max(0) as f64 / 1000.0);
+            }
+        }
+        pos += total;
+    }
+    records
 }
 
 /// One pass over the partitions a fetch reads: what each returned (in `req.wanted`'s

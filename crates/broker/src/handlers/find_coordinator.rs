@@ -24,6 +24,9 @@ pub(crate) async fn handle(
     } else {
         vec![req.key.clone()]
     };
+    if req.key_type == GROUP && keys.len() == 1 {
+        state.metrics.learn_group(&ctx.client_id, &keys[0]);
+    }
     let ready = match req.key_type {
         GROUP => state.groups.ensure_topic().await,
         TRANSACTION => state.txns.ensure_topic().await,

@@ -7,6 +7,7 @@ use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
     let state = &ctx.state;
+    state.metrics.learn_group(&ctx.client_id, &req.group_id);
     let error = state
         .groups
         .run(&req.group_id, |c, now| {

@@ -9,6 +9,7 @@ use crate::handlers::context::{Reply, RequestContext};
 
 pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> Reply<JoinGroupResponse> {
     let v = ctx.version;
+    ctx.state.metrics.learn_group(&ctx.client_id, &req.group_id);
     let mut join = JoinRequest {
         token: 0,
         member_id: req.member_id.clone(),

@@ -13,6 +13,7 @@ use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
     let v = ctx.version;
+    ctx.state.metrics.learn_group(&ctx.client_id, &req.group_id);
     let shape: Vec<(String, Vec<i32>)> = req
         .topics
         .iter()

@@ -290,14 +290,22 @@ fn append_one(
     }
     let mut bytes = records.to_vec();
     match partition.append_verified(&mut bytes, &header, now, &verify) {
-        Ok(a) => Outcome {
-            error: ErrorCode::None,
-            message: None,
-            base_offset: a.base_offset,
-            log_append_time: a.log_append_time,
-            log_start_offset: partition.log_start_offset(),
-            durable: Some((partition.clone(), a.last_offset, a.leader_epoch)),
-        },
+        Ok(a) => {
+            if !a.duplicate {
+                partition.stats.count_in(
+                    u64::try_from(a.last_offset - a.base_offset + 1).unwrap_or(0),
+                    bytes.len() as u64,
+                );
+            }
+            Outcome {
+                error: ErrorCode::None,
+                message: None,
+                base_offset: a.base_offset,
+                log_append_time: a.log_append_time,
+                log_start_offset: partition.log_start_offset(),
+                durable: Some((partition.clone(), a.last_offset, a.leader_epoch)),
+            }
+        }
         Err(AppendError::Refused(code @ ErrorCode::NotLeaderOrFollower)) => {
             info!(
                 topic,

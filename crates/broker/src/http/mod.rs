@@ -7,8 +7,12 @@
 //! log line; hyper answers a malformed request with 400 and an oversized head with 431.
 //!
 //! - `readiness`: whether the broker is ready, and why not.
+//! - `scrape`: `GET /metrics`.
+//! - `console`: the web console at `/` and its JSON API under `/api/`.
 
+mod console;
 mod readiness;
+mod scrape;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,7 +22,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -80,8 +84,8 @@ pub(crate) fn serve(
             let served = served.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req: Request<Incoming>| {
-                    let response = route(&req, &served, peer);
-                    async move { Ok::<_, Infallible>(response) }
+                    let served = served.clone();
+                    async move { Ok::<_, Infallible>(route(req, served, peer).await) }
                 });
                 let mut builder = http1::Builder::new();
                 builder
@@ -103,7 +107,7 @@ pub(crate) fn serve(
 }
 
 /// The answer to one request.
-fn route(req: &Request<Incoming>, served: &Served, peer: SocketAddr) -> Response<Full<Bytes>> {
+async fn route(req: Request<Incoming>, served: Served, peer: SocketAddr) -> Response<Full<Bytes>> {
     let path = req.uri().path();
     if req.method() != Method::GET && req.method() != Method::HEAD {
         info!(%peer, method = %req.method(), path = %short(path), "HTTP request refused: method not allowed");
@@ -123,6 +127,50 @@ fn route(req: &Request<Incoming>, served: &Served, peer: SocketAddr) -> Response
     }
     match path {
         "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/" | "/index.html" => asset(console::INDEX_HTML, "text/html; charset=utf-8"),
+        "/console.js" => asset(console::CONSOLE_JS, "text/javascript; charset=utf-8"),
+        "/console.css" => asset(console::CONSOLE_CSS, "text/css; charset=utf-8"),
+        p if p.starts_with("/api/") => {
+            let Some(state) = served.borrow().clone() else {
+                return json(503, &serde_json::json!({"error": "joining the cluster"}));
+            };
+            let rest = p.trim_start_matches("/api/").to_string();
+            let query = req.uri().query().map(str::to_string);
+            let (status, body) = console::api(&state, &rest, query.as_deref()).await;
+            if status >= 400 {
+                info!(%peer, path = %short(p), status, "console API request refused");
+            }
+            json(status, &body)
+        }
+        "/metrics" => {
+            let Some(state) = served.borrow().clone() else {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: joining the cluster\n",
+                );
+            };
+            let openmetrics = req
+                .headers()
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("application/openmetrics-text"));
+            // Reading every partition and group can take a while on a big broker: off the
+            // runtime threads that serve Kafka requests.
+            let rendered =
+                tokio::task::spawn_blocking(move || scrape::render(&state, openmetrics)).await;
+            match rendered {
+                Ok((body, content_type)) => {
+                    let mut r = Response::new(Full::new(Bytes::from(body)));
+                    r.headers_mut()
+                        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+                    r
+                }
+                Err(e) => {
+                    warn!(error = %e, "rendering /metrics failed");
+                    text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+                }
+            }
+        }
         "/readyz" => match served.borrow().as_ref() {
             None => text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -141,6 +189,38 @@ fn route(req: &Request<Incoming>, served: &Served, peer: SocketAddr) -> Response
             text(StatusCode::NOT_FOUND, "not found\n")
         }
     }
+}
+
+/// One of the console's files.
+fn asset(body: &'static str, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+/// A JSON response.
+fn json(status: u16, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
 }
 
 /// A plain-text response.

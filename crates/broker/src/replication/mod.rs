@@ -77,6 +77,7 @@ async fn supervise(weak: Weak<Host>) {
 pub(crate) fn propose_isr(state: &Arc<Host>, p: &Arc<Partition>, isr: Vec<i32>) {
     let state = state.clone();
     let p = p.clone();
+    let shrink = isr.len() < p.isr_len();
     tokio::spawn(async move {
         let cmd = Command::AlterIsr {
             topic_id: p.topic_id,
@@ -91,6 +92,11 @@ pub(crate) fn propose_isr(state: &Arc<Host>, p: &Arc<Partition>, isr: Vec<i32>) 
         };
         match refused {
             None => {
+                if shrink {
+                    state.metrics.isr_shrinks.inc();
+                } else {
+                    state.metrics.isr_expands.inc();
+                }
                 debug!(topic = %p.topic, partition = p.index, ?isr, "ISR changed");
                 state.sync_image().await;
             }

@@ -159,6 +159,16 @@ impl GroupCoordinator {
         self.groups.get(group_id)
     }
 
+    /// Every classic group.
+    pub fn groups(&self) -> impl Iterator<Item = &ClassicGroup> {
+        self.groups.values()
+    }
+
+    /// Every group's committed offsets, by group id.
+    pub fn all_offsets(&self) -> impl Iterator<Item = (&str, &OffsetStore)> {
+        self.offsets.iter().map(|(g, o)| (g.as_str(), o))
+    }
+
     /// A group's committed offsets, if it has any.
     pub fn offsets(&self, group_id: &str) -> Option<&OffsetStore> {
         self.offsets.get(group_id)

@@ -23,7 +23,7 @@ mod state_machine;
 
 pub use command::{Command, Outcome, SubmitError, PRODUCER_ID_BLOCK};
 pub use log_store::METADATA_DIR;
-pub use node::{MetaNode, QuorumConfig, QuorumError};
+pub use node::{MetaNode, QuorumConfig, QuorumError, QuorumStatus};
 pub use state_machine::Published;
 
 use std::io::Cursor;

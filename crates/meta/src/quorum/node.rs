@@ -68,6 +68,23 @@ pub enum QuorumError {
     Raft(String),
 }
 
+/// One node's view of the metadata quorum.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumStatus {
+    /// The active controller, if known.
+    pub leader: Option<i32>,
+    /// Whether this node is the active controller.
+    pub is_leader: bool,
+    /// The Raft term.
+    pub term: u64,
+    /// The index of the last entry in this node's metadata log.
+    pub last_log_index: u64,
+    /// The index of the last entry applied to this node's image.
+    pub last_applied: u64,
+    /// On the leader: entries each other voter is behind it, by node id.
+    pub follower_lag: Vec<(i32, u64)>,
+}
+
 /// This node's part of the metadata quorum.
 pub struct MetaNode {
     node_id: i32,
@@ -172,6 +189,31 @@ impl MetaNode {
     /// How many connections this node has opened to forward commands to a controller.
     pub fn forward_connections_opened(&self) -> u64 {
         self.forwarder.opened()
+    }
+
+    /// This node's view of the quorum now, for metrics.
+    pub fn status(&self) -> QuorumStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let last = m.last_log_index.unwrap_or(0);
+        QuorumStatus {
+            leader: m.current_leader.and_then(|l| i32::try_from(l).ok()),
+            is_leader: m.current_leader == Some(raft_id(self.node_id)),
+            term: m.current_term,
+            last_log_index: last,
+            last_applied: m.last_applied.map_or(0, |l| l.index),
+            follower_lag: m
+                .replication
+                .map(|r| {
+                    r.iter()
+                        .filter(|(id, _)| **id != raft_id(self.node_id))
+                        .filter_map(|(id, matched)| {
+                            let id = i32::try_from(*id).ok()?;
+                            Some((id, last.saturating_sub(matched.map_or(0, |l| l.index))))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
     }
 
     /// The active controller (the Raft leader), if one is known.
