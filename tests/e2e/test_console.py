@@ -100,7 +100,10 @@ def test_console_pages_show_what_clients_did(weir, topic, browser):
     assert browser.find_elements("css selector", "table#brokers tr[data-node-id]")
 
     open_page(browser, base, "/topics", shots, "topics")
-    assert browser.find_elements("css selector", f'table#topics tr[data-topic="{topic}"]')
+    browser.find_element("css selector", "#topic-filter").send_keys(topic)
+    wait_until(lambda: browser.find_elements("css selector", f'table#topics tr[data-topic="{topic}"]'),
+               30, "the filter to show the topic")
+    assert len(browser.find_elements("css selector", "table#topics tr[data-topic]")) == 1
 
     open_page(browser, base, f"/topic/{topic}", shots, "topic")
     assert len(browser.find_elements("css selector", "table#partitions tr[data-partition]")) == 2
@@ -198,3 +201,38 @@ def test_every_node_browses_every_partition(three_node_cluster, target, topic):
                 return values if ok else NotYet((status, body))
             values = wait_until(read, 30, f"node {node.http} to read partition {part}")
             assert all(v.startswith(f"p{part}-") for v in values)
+
+
+def test_console_and_metrics_with_a_thousand_topics(new_broker, target, browser):
+    """1,000 topics: the topics page renders in chunks (all of them reachable by scrolling and
+    by the filter), and /metrics still parses. How long it takes is measured in
+    docs/benchmarks.md, not asserted here."""
+    if target != "weir":
+        pytest.skip("Weir's own console")
+    from confluent_kafka.admin import NewTopic
+
+    from helpers import admin
+    from scrape import samples
+
+    b = new_broker()
+    a = admin(b.bootstrap)
+    for start in range(0, 1000, 100):
+        fs = a.create_topics([NewTopic(f"t{i:04d}", 1, 1) for i in range(start, start + 100)],
+                             operation_timeout=60)
+        for f in fs.values():
+            f.result(120)
+    open_page(browser, f"http://{b.http}", "/topics", "", "topics")
+    count = browser.find_element("css selector", "#topic-count").text
+    assert count.startswith("1000 of "), count
+
+    def scrolled_to_the_end():
+        n = browser.execute_script(
+            "const w = document.querySelector('.table-wrap'); w.scrollTop = w.scrollHeight;"
+            "return document.querySelectorAll('table#topics tr[data-topic]').length")
+        return True if n == 1000 else NotYet(n)
+    wait_until(scrolled_to_the_end, 60, "scrolling to reach all 1,000 rows")
+    browser.find_element("css selector", "#topic-filter").send_keys("t0999")
+    wait_until(lambda: len(browser.find_elements("css selector", "table#topics tr[data-topic]")) == 1,
+               30, "the filter to find one topic among 1,000")
+    s = samples(b.http)
+    assert s[("weir_cluster_topics", ())] >= 1000

@@ -222,25 +222,55 @@ function topicsPage(ctx) {
   const tbody = h('tbody');
   const head = headRow(['Name', '#Partitions', '#Replication', '#Under-replicated', '#Offline',
     'Id']);
-  ctx.region().append(h('div', {class: 'table-wrap tall'},
-    h('table', {id: 'topics'}, h('thead', null, head), tbody)));
+  const wrap = h('div', {class: 'table-wrap tall'},
+    h('table', {id: 'topics'}, h('thead', null, head), tbody));
+  ctx.region().append(wrap);
   let rows = []; // [{name, lower, internal, tr}]
+  // Laying out thousands of rows at once takes the browser most of a second, so rows are
+  // added a chunk at a time as the end of the table scrolls into view; the filter searches
+  // them all.
+  const CHUNK = 200;
+  let matched = [];
+  let rendered = 0;
+  const moreCell = h('td', {colspan: '6', class: 'dim'});
+  const sentinel = h('tr', {class: 'more'}, moreCell);
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) more();
+  }, {root: wrap, rootMargin: '200px'});
+  observer.observe(sentinel);
 
-  function apply() {
-    const q = filter.value.trim().toLowerCase();
+  function more() {
+    const end = Math.min(matched.length, Math.max(rendered + CHUNK, CHUNK));
     const frag = document.createDocumentFragment();
-    let shown = 0;
-    for (const r of rows) {
-      if (r.internal && !internal.checked) continue;
-      if (q && !r.lower.includes(q)) continue;
-      frag.append(r.tr);
-      shown++;
+    for (let i = rendered; i < end; i++) frag.append(matched[i].tr);
+    rendered = end;
+    sentinel.remove();
+    tbody.append(frag);
+    if (rendered < matched.length) {
+      moreCell.textContent = `${matched.length - rendered} more topics below: scroll on`;
+      tbody.append(sentinel);
     }
-    tbody.replaceChildren(frag);
-    count.textContent = `${shown} of ${rows.length} topics`;
   }
-  filter.addEventListener('input', apply);
-  internal.addEventListener('change', apply);
+
+  function apply(keep) {
+    const q = filter.value.trim().toLowerCase();
+    matched = rows.filter((r) => (!r.internal || internal.checked) && (!q || r.lower.includes(q)));
+    const want = keep ? rendered : 0;
+    rendered = 0;
+    tbody.replaceChildren();
+    while (rendered < Math.min(want, matched.length) || rendered === 0) {
+      more();
+      if (rendered >= matched.length) break;
+    }
+    count.textContent = `${matched.length} of ${rows.length} topics`;
+  }
+  // Typing re-filters once the keys pause, not on every key.
+  let pending = 0;
+  filter.addEventListener('input', () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => apply(false), 120);
+  });
+  internal.addEventListener('change', () => apply(false));
 
   return {auto: true, async update() {
     const d = await api('/api/topics');
@@ -253,7 +283,7 @@ function topicsPage(ctx) {
         tdNum(t.partitions), tdNum(t.replication_factor),
         tdNum(t.under_replicated), tdNum(t.offline),
         td(h('span', {class: 'mono dim small', text: t.id ?? ''})))}));
-    apply();
+    apply(true); // a refresh keeps as many rows as the user had scrolled to
   }};
 }
 
