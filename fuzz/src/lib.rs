@@ -6,6 +6,8 @@
 //!   agree (target `decode_batch`).
 //! - [`recovery`]: damage the last segment of a log and check what `Log::open` recovers
 //!   (target `segment_recovery`).
+//! - [`sasl`]: the SASL/PLAIN and SCRAM servers and the SCRAM parsers on hostile bytes
+//!   (target `sasl`).
 //! - [`seeds`]: small valid inputs for each target.
 //!
 //! Every check panics on a violated property: a panic is a finding.
@@ -13,4 +15,5 @@
 pub mod batch;
 pub mod recovery;
 pub mod request;
+pub mod sasl;
 pub mod seeds;

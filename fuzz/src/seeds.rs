@@ -27,6 +27,49 @@ pub fn all() -> Vec<Seed> {
     let mut out = request_seeds();
     out.extend(batch_seeds());
     out.extend(recovery_seeds());
+    out.extend(sasl_seeds());
+    out
+}
+
+/// Complete PLAIN and SCRAM exchanges for the one known user, and some near misses.
+fn sasl_seeds() -> Vec<Seed> {
+    use weir_auth::scram::{Mechanism, ScramClient};
+    let mut out = Vec::new();
+    let mut seed = |name: &str, bytes: Vec<u8>| {
+        out.push(Seed {
+            target: "sasl",
+            name: name.to_string(),
+            bytes,
+        })
+    };
+    seed("plain-ok", crate::sasl::input(0, b"\0user\0pencil", b""));
+    seed("plain-authzid-ok", crate::sasl::input(0, b"user\0user\0pencil", b""));
+    seed("plain-wrong", crate::sasl::input(0, b"\0user\0pencil2", b""));
+    for (mode, mech) in [(1u8, Mechanism::Sha256), (2u8, Mechanism::Sha512)] {
+        let mut c = ScramClient::with_nonce(mech, "user", "pencil", "clientnonce");
+        let first = c.client_first();
+        let server_first = format!(
+            "r=clientnoncefuzznonce,s={},i=4096",
+            {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(crate::sasl::SALT)
+            }
+        );
+        let fin = c.client_final(server_first.as_bytes()).unwrap_or_default();
+        seed(&format!("scram-{mode}-ok"), crate::sasl::input(mode, &first, &fin));
+        seed(
+            &format!("scram-{mode}-unknown-user"),
+            crate::sasl::input(mode, b"n,,n=nobody,r=abc", &fin),
+        );
+    }
+    seed(
+        "parsers",
+        crate::sasl::input(
+            9,
+            b"n,a=us=2Cer,m=x,n=user,r=abc,tokenauth=true",
+            b"c=biws,r=abcdef,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+        ),
+    );
     out
 }
 

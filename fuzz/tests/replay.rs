@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::Path;
 
-use weir_fuzz::{batch, recovery, request, seeds};
+use weir_fuzz::{batch, recovery, request, sasl, seeds};
 
 /// Every file in `dir`, if it exists.
 fn inputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
@@ -106,4 +106,15 @@ fn recovery_keeps_a_valid_appended_batch() {
     let (len, end) = recovery::model_valid_prefix(&segment, 0, 1 << 20);
     assert_eq!((len, end), (segment.len(), next + 1));
     recovery::check_recovery(&plan);
+}
+
+#[test]
+fn sasl_seeds_complete_their_exchanges() {
+    for seed in seeds::all().iter().filter(|s| s.target == "sasl") {
+        let done = sasl::check_sasl(&seed.bytes);
+        assert_eq!(done, seed.name.ends_with("-ok"), "seed {}", seed.name);
+    }
+    replay("sasl", |b| {
+        sasl::check_sasl(b);
+    });
 }
