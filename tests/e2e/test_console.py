@@ -101,9 +101,13 @@ def test_console_pages_show_what_clients_did(weir, topic, browser):
 
     open_page(browser, base, "/topics", shots, "topics")
     browser.find_element("css selector", "#topic-filter").send_keys(topic)
-    wait_until(lambda: browser.find_elements("css selector", f'table#topics tr[data-topic="{topic}"]'),
-               30, "the filter to show the topic")
-    assert len(browser.find_elements("css selector", "table#topics tr[data-topic]")) == 1
+
+    def filtered():
+        rows = browser.execute_script(
+            "return Array.from(document.querySelectorAll('table#topics tr[data-topic]'))"
+            ".map(r => r.dataset.topic)")
+        return True if rows == [topic] else NotYet(rows[:5])
+    wait_until(filtered, 30, "the filter to leave only the topic")
 
     open_page(browser, base, f"/topic/{topic}", shots, "topic")
     assert len(browser.find_elements("css selector", "table#partitions tr[data-partition]")) == 2
