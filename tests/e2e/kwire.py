@@ -11,6 +11,7 @@ exits 0 once the broker answers ApiVersions and lists at least one broker in Met
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import sys
@@ -530,13 +531,29 @@ class Conn:
         return err, off
 
 
+def sasl_plain(c: "Conn", user: str, password: str) -> bool:
+    """Logs `c` in with SASL/PLAIN (SaslHandshake v1, SaslAuthenticate v1)."""
+    r = c.request(17, 1, string("PLAIN"))
+    if r.i16() != 0:
+        return False
+    r = c.request(36, 1, kbytes(b"\0" + user.encode() + b"\0" + password.encode()))
+    return r.i16() == 0
+
+
 def probe(bootstrap: str, timeout: float = 2.0) -> bool:
-    """True when the broker answers ApiVersions and Metadata lists at least one broker."""
+    """True when the broker answers ApiVersions and Metadata lists at least one broker;
+    with KWIRE_SASL_PLAIN=USER:PASSWORD in the environment, after logging in with PLAIN (a
+    SASL listener serves nothing else before)."""
+    login = os.environ.get("KWIRE_SASL_PLAIN")
     try:
         with Conn.to(bootstrap, timeout) as c:
             versions = c.api_versions()
             if API_METADATA not in versions:
                 return False
+            if login:
+                user, _, password = login.partition(":")
+                if not sasl_plain(c, user, password):
+                    return False
             return len(c.metadata([])["brokers"]) > 0
     except (OSError, ValueError, Closed):
         return False

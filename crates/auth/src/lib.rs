@@ -2,6 +2,7 @@
 //! bytes of SASL exchanges and asks it about actions.
 //!
 //! - [`principal`]: `User:alice`, as Kafka names principals.
+//! - [`jaas`]: `sasl.jaas.config` lines, and the PLAIN users in them.
 //! - [`plain`]: SASL/PLAIN (RFC 4616) as Kafka's PlainSaslServer checks it.
 //! - [`scram`]: SASL/SCRAM-SHA-256 and -512 (RFC 5802, 7677): credentials and the server's
 //!   side of the exchange (and a client, for Weir's own tools and tests).
@@ -10,6 +11,7 @@
 
 pub mod acl;
 pub mod authorizer;
+pub mod jaas;
 pub mod plain;
 pub mod principal;
 pub mod scram;

@@ -171,6 +171,24 @@ impl Host {
             .collect()
     }
 
+    /// AlterUserScramCredentials: one result per user, in the order users first appear.
+    pub async fn alter_scram(
+        &self,
+        changes: Vec<(String, weir_meta::users::ScramChange)>,
+    ) -> Vec<Result<(), MetaError>> {
+        let mut users: Vec<&str> = Vec::new();
+        for (u, _) in &changes {
+            if !users.contains(&u.as_str()) {
+                users.push(u);
+            }
+        }
+        let n = users.len();
+        match self.submit(Command::AlterScram { changes }).await {
+            Ok(o) => o.results,
+            Err(e) => vec![Err(e); n],
+        }
+    }
+
     /// Deletes a topic (and, as each node applies it, its local logs).
     pub async fn delete_topic(&self, name: &str) -> Result<TopicId, MetaError> {
         let image = self.image();

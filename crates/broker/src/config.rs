@@ -25,6 +25,8 @@ pub struct BrokerConfig {
     pub listen: SocketAddr,
     /// Host and port advertised to clients; `None` advertises the bound address.
     pub advertised: Option<(String, u16)>,
+    /// The Kafka listener's security: its protocol and SASL settings.
+    pub security: crate::listener_security::ListenerSecurity,
     /// `http.listen`: where health and readiness are served; `None` (the library default)
     /// serves none. `weir serve` binds [`DEFAULT_HTTP_LISTEN`] unless told otherwise.
     pub http_listen: Option<SocketAddr>,
@@ -124,6 +126,7 @@ impl Default for BrokerConfig {
             data_dir: PathBuf::from("weir-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
             http_listen: None,
+            security: crate::listener_security::ListenerSecurity::default(),
             advertised: None,
             auto_create_topics_enable: true,
             num_partitions: 1,
@@ -194,6 +197,7 @@ impl BrokerConfig {
 
     /// Checks every setting; the error names the setting.
     pub fn validate(&self) -> Result<(), String> {
+        self.security.validate()?;
         if self.node_id < 0 {
             return Err(format!("node.id must be >= 0, got {}", self.node_id));
         }

@@ -12,13 +12,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 use weir_protocol::codec::Reader;
 use weir_protocol::frame;
 
 use crate::dispatch::{self, Dispatched, Pending};
 use crate::metrics::Metrics;
 use crate::response::Outcome;
+use crate::sasl::{Session, Step};
 use crate::state::BrokerState;
 
 /// Serves one connection until the peer closes it or sends something unparseable.
@@ -27,10 +28,19 @@ pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: Sock
     let (mut rd, wr) = socket.into_split();
     let (tx, rx) = mpsc::channel::<Dispatched>(state.config.max_in_flight_per_connection);
     let writer = tokio::spawn(write_loop(wr, rx, peer, state.metrics.clone()));
-    let max = state.config.socket_request_max_bytes;
+    let config_max = state.config.socket_request_max_bytes;
+    let security = &state.config.security;
+    // On a SASL listener, the connection authenticates before anything else is served.
+    let mut session = security.sasl().then(Session::new);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'read: loop {
         loop {
+            let authenticating = session.as_ref().is_some_and(|s| s.principal().is_none());
+            let max = if authenticating {
+                config_max.min(Session::max_frame())
+            } else {
+                config_max
+            };
             let len = match frame::check_frame(&buf, max) {
                 Ok(Some(len)) => len,
                 Ok(None) => break,
@@ -49,6 +59,38 @@ pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: Sock
                     break 'read;
                 }
             };
+            if let Some(s) = session.as_mut() {
+                if s.principal().is_none() {
+                    let image = state.image();
+                    match s.handle(security, &image, &header, api_key, body, peer) {
+                        Step::Answer(outcome) => {
+                            if tx.send(Pending::Ready(outcome).into()).await.is_err() {
+                                break 'read;
+                            }
+                            if let Some(p) = s.principal() {
+                                state.metrics.authentications.inc();
+                                debug!(%peer, principal = %p, "authenticated");
+                            }
+                            continue;
+                        }
+                        Step::Fail { answer, why } => {
+                            state.metrics.authentication_failures.inc();
+                            info!(%peer, reason = %why, "closing connection: authentication failed");
+                            let delay = security.failed_authentication_delay_ms;
+                            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+                            if let Some(outcome) = answer {
+                                let _ = tx.send(Pending::Ready(outcome).into()).await;
+                            }
+                            let _ = tx.send(Pending::Ready(Outcome::Close).into()).await;
+                            break 'read;
+                        }
+                    }
+                }
+                if s.expired(std::time::Instant::now()) {
+                    info!(%peer, "closing connection: its SASL session expired (connections.max.reauth.ms)");
+                    break 'read;
+                }
+            }
             let pending = dispatch::handle(state.clone(), header, api_key, body, peer, read).await;
             if tx.send(pending).await.is_err() {
                 break 'read;

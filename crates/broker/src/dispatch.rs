@@ -150,22 +150,22 @@ async fn route(
         K::AlterPartitionReassignments => call.now(handlers::reassignments::alter).await,
         K::ListPartitionReassignments => call.now(handlers::reassignments::list).await,
         K::DescribeLogDirs => call.now(handlers::describe_log_dirs::handle).await,
+        K::DescribeUserScramCredentials => call.now(handlers::scram_credentials::describe).await,
+        K::AlterUserScramCredentials => call.now(handlers::scram_credentials::alter).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
-        K::SaslHandshake
-        | K::DescribeAcls
+        K::SaslHandshake => call.now(handlers::sasl::handshake).await,
+        K::SaslAuthenticate => call.now(handlers::sasl::authenticate).await,
+        K::DescribeAcls
         | K::CreateAcls
         | K::DeleteAcls
         | K::AlterReplicaLogDirs
-        | K::SaslAuthenticate
         | K::CreateDelegationToken
         | K::RenewDelegationToken
         | K::ExpireDelegationToken
         | K::DescribeDelegationToken
         | K::DescribeClientQuotas
         | K::AlterClientQuotas
-        | K::DescribeUserScramCredentials
-        | K::AlterUserScramCredentials
         | K::Vote
         | K::BeginQuorumEpoch
         | K::EndQuorumEpoch

@@ -85,6 +85,7 @@ impl Host {
             default_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
         };
+        let login = config.security.inter_broker_login.clone();
         let metrics = Arc::new(Metrics::new(
             config.metrics_enable,
             config.metrics_partition_series_limit,
@@ -102,7 +103,7 @@ impl Host {
             published_upto: Mutex::new(0),
             partitions: RwLock::new(HashMap::new()),
             producer_ids: Mutex::new((0, 0)),
-            peers: Peers::default(),
+            peers: Peers::new(login),
             replication_changed: Arc::new(Notify::new()),
             coordinators_changed: Arc::new(Notify::new()),
             unclean_start: AtomicBool::new(false),

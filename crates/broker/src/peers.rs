@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weir_client::connection::Connection;
+use weir_client::sasl::SaslLogin;
 use weir_client::ClientError;
 use weir_protocol::codec::Request;
 
@@ -16,9 +17,32 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Default)]
 pub struct Peers {
     conns: tokio::sync::Mutex<HashMap<i32, (String, Arc<Connection>)>>,
+    /// How this broker logs in to the others, on a SASL listener.
+    login: Option<SaslLogin>,
+}
+
+/// Connects to another broker at `addr` and, with a `login`, authenticates.
+pub async fn connect(
+    addr: &str,
+    client_id: &str,
+    login: Option<&SaslLogin>,
+) -> Result<Connection, ClientError> {
+    let conn = Connection::connect(addr, client_id).await?;
+    if let Some(login) = login {
+        conn.authenticate(login).await?;
+    }
+    Ok(conn)
 }
 
 impl Peers {
+    /// No connections yet; `login` is how to authenticate to the others, if they ask.
+    pub fn new(login: Option<SaslLogin>) -> Self {
+        Peers {
+            conns: tokio::sync::Mutex::new(HashMap::new()),
+            login,
+        }
+    }
+
     /// Sends `req` to broker `node` at `addr` (HOST:PORT) and waits for its response.
     pub async fn send<R: Request>(
         &self,
@@ -82,7 +106,7 @@ impl Peers {
         }
         // Connecting happens outside the lock: one unreachable broker must not hold up
         // requests to the others.
-        let connect = Connection::connect(addr, "weir-broker");
+        let connect = connect(addr, "weir-broker", self.login.as_ref());
         let c = match tokio::time::timeout(PEER_TIMEOUT, connect).await {
             Ok(c) => Arc::new(c?),
             Err(_) => return Err(ClientError::Closed),

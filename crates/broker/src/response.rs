@@ -57,6 +57,10 @@ impl SizeHint for m::DescribeLogDirsResponse {}
 impl SizeHint for m::ElectLeadersResponse {}
 impl SizeHint for m::ListPartitionReassignmentsResponse {}
 impl SizeHint for m::ApiVersionsResponse {}
+impl SizeHint for m::AlterUserScramCredentialsResponse {}
+impl SizeHint for m::SaslHandshakeResponse {}
+impl SizeHint for m::SaslAuthenticateResponse {}
+impl SizeHint for m::DescribeUserScramCredentialsResponse {}
 impl SizeHint for m::DeleteRecordsResponse {}
 impl SizeHint for m::OffsetForLeaderEpochResponse {}
 impl SizeHint for m::IncrementalAlterConfigsResponse {}

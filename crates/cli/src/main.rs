@@ -4,6 +4,7 @@
 //! - `topic`, `produce`, `consume`: talk to a running broker ([`commands`]).
 //! - `group`: consumer groups, their lag, offset resets ([`group`]).
 //! - `cluster`: brokers, controller, offline partitions ([`cluster`]).
+//! - `user`: SCRAM users ([`user`]).
 //! - `bench`: load generator ([`bench`]).
 
 mod bench;
@@ -11,7 +12,9 @@ mod cluster;
 mod commands;
 mod group;
 mod reassign;
+mod security;
 mod serve;
+mod user;
 
 use clap::{Parser, Subcommand};
 
@@ -39,6 +42,8 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     /// Produce and fetch load against a broker and report throughput.
     Bench(bench::BenchArgs),
+    /// Create, delete and list SCRAM users (their credentials live in the metadata log).
+    User(user::UserArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             Command::Group(a) => group::run(a).await,
             Command::Cluster(a) => cluster::run(a).await,
             Command::Bench(a) => bench::run(a).await,
+            Command::User(a) => user::run(a).await,
         }
     })
 }

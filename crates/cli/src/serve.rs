@@ -287,7 +287,11 @@ impl ServeArgs {
             None => BTreeMap::new(),
         };
         let d = BrokerConfig::default();
-        let listen = match (self.listen, file.remove("listeners")) {
+        let listeners = file.remove("listeners");
+        let listener_name = listeners
+            .as_deref()
+            .and_then(|v| v.split_once("://").map(|(name, _)| name.to_string()));
+        let listen = match (self.listen, listeners) {
             (Some(l), _) => l,
             (None, Some(v)) => strip_scheme(&v)
                 .parse()
@@ -572,6 +576,7 @@ impl ServeArgs {
             .or(take(&mut file, "leader.imbalance.per.broker.percentage")?)
             .unwrap_or(config.leader_imbalance_per_broker_percentage)
             .min(100);
+        config.security = crate::security::from_file(&mut file, listener_name.as_deref())?;
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

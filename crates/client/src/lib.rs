@@ -6,6 +6,7 @@
 //! - [`consumer`]: fetches and decodes records from one partition.
 //! - [`admin`]: topic creation and metadata.
 //! - [`groups`]: consumer groups: list, describe, committed offsets, delete.
+//! - [`sasl`]: logging in with SASL PLAIN or SCRAM.
 //!
 //! Everything enters through [`Connection::connect`].
 
@@ -15,6 +16,7 @@ pub mod consumer;
 pub mod error;
 pub mod groups;
 pub mod producer;
+pub mod sasl;
 
 pub use connection::Connection;
 pub use error::ClientError;

@@ -52,6 +52,18 @@ pub enum MetaError {
     /// NO_REASSIGNMENT_IN_PROGRESS (85): nothing to cancel.
     #[error("{0}")]
     NoReassignmentInProgress(String),
+    /// UNSUPPORTED_SASL_MECHANISM (33).
+    #[error("{0}")]
+    UnsupportedSaslMechanism(String),
+    /// RESOURCE_NOT_FOUND (91).
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// DUPLICATE_RESOURCE (92).
+    #[error("{0}")]
+    DuplicateResource(String),
+    /// UNACCEPTABLE_CREDENTIAL (93).
+    #[error("{0}")]
+    UnacceptableCredential(String),
 }
 
 impl MetaError {
@@ -73,6 +85,10 @@ impl MetaError {
             Self::EligibleLeadersNotAvailable(_) => 83,
             Self::ElectionNotNeeded(_) => 84,
             Self::NoReassignmentInProgress(_) => 85,
+            Self::UnsupportedSaslMechanism(_) => 33,
+            Self::ResourceNotFound(_) => 91,
+            Self::DuplicateResource(_) => 92,
+            Self::UnacceptableCredential(_) => 93,
         }
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::records::{MetadataRecord, TopicId};
+use crate::records::{MetadataRecord, StoredScram, TopicId};
 
 /// A broker as registered in the metadata log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, Arc<TopicImage>>,
     /// Dynamic broker configs: by node id, -1 holding the cluster-wide defaults.
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// SCRAM credentials: by user, then by mechanism code.
+    pub scram: BTreeMap<String, BTreeMap<i8, StoredScram>>,
     names_by_id: HashMap<TopicId, String>,
 }
 
@@ -227,6 +229,26 @@ impl MetadataImage {
                     self.broker_configs.remove(node_id);
                 }
             }
+            MetadataRecord::UserScramCredential {
+                name,
+                mechanism,
+                credential,
+            } => match credential {
+                Some(c) => {
+                    self.scram
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(*mechanism, c.clone());
+                }
+                None => {
+                    if let Some(user) = self.scram.get_mut(name) {
+                        user.remove(mechanism);
+                        if user.is_empty() {
+                            self.scram.remove(name);
+                        }
+                    }
+                }
+            },
         }
     }
 
@@ -289,6 +311,15 @@ impl MetadataImage {
                     node_id: *node,
                     key: k.clone(),
                     value: Some(v.clone()),
+                });
+            }
+        }
+        for (name, creds) in &self.scram {
+            for (mechanism, c) in creds {
+                out.push(MetadataRecord::UserScramCredential {
+                    name: name.clone(),
+                    mechanism: *mechanism,
+                    credential: Some(c.clone()),
                 });
             }
         }

@@ -9,6 +9,7 @@
 //!   moves with them.
 //! - [`topic_config`]: Kafka's topic config keys, defaults and validation.
 //! - [`names`]: topic-name rules.
+//! - [`users`]: SCRAM credentials, checked as Kafka's controller checks them.
 //! - [`quorum`]: the metadata log replicated among the controller voters (openraft).
 //!
 //! A request enters at [`controller::Controller`]: the broker hands it the current image and
@@ -24,8 +25,9 @@ pub mod quorum;
 pub mod reassign;
 pub mod records;
 pub mod topic_config;
+pub mod users;
 
 pub use controller::Controller;
 pub use error::MetaError;
 pub use image::{MetadataImage, PartitionImage, TopicImage};
-pub use records::{MetadataRecord, TopicId};
+pub use records::{MetadataRecord, StoredScram, TopicId};

@@ -99,4 +99,27 @@ pub enum MetadataRecord {
         /// New value, or `None` to remove the dynamic setting.
         value: Option<String>,
     },
+    /// A user's SCRAM credential for one mechanism was set (`Some`) or deleted (`None`).
+    /// Only the salted and hashed form is stored, never the password.
+    UserScramCredential {
+        /// The user name.
+        name: String,
+        /// The mechanism, as Kafka codes it (1 SCRAM-SHA-256, 2 SCRAM-SHA-512).
+        mechanism: i8,
+        /// The credential, or `None` when it was deleted.
+        credential: Option<StoredScram>,
+    },
+}
+
+/// A SCRAM credential as stored: the salt, StoredKey, ServerKey and iteration count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredScram {
+    /// The salt.
+    pub salt: Vec<u8>,
+    /// H(ClientKey).
+    pub stored_key: Vec<u8>,
+    /// HMAC(SaltedPassword, "Server Key").
+    pub server_key: Vec<u8>,
+    /// PBKDF2 iterations.
+    pub iterations: i32,
 }

@@ -116,6 +116,8 @@ impl ScramServer {
             return Err(SaslError::Invalid("unexpected client-final message".into()));
         };
         let fin = ClientFinal::parse(msg)?;
+        // RFC 5802: the final nonce is exactly the one sent. (librdkafka 1.9, Debian's kcat,
+        // sends the client's part twice; Kafka 4.3 refuses that too.)
         if fin.nonce != nonce {
             return Err(SaslError::Invalid(
                 "Invalid client nonce in the final client message.".into(),

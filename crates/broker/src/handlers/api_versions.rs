@@ -58,6 +58,13 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    // SASL (KIP-152). v0 of the handshake (tokens without SaslAuthenticate framing) is
+    // advertised, as Kafka does, because librdkafka's feature check asks for it, but clients
+    // that can use v1 do; a v0 handshake is refused.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// Versions advertised for compatibility but refused when used.

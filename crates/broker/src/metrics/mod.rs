@@ -57,6 +57,10 @@ pub struct Metrics {
     pub(crate) connections_accepted: Counter,
     /// Kafka connections open now.
     pub(crate) connections_open: Gauge,
+    /// SASL authentications that succeeded.
+    pub(crate) authentications: Counter,
+    /// SASL authentications that failed (the connection was closed).
+    pub(crate) authentication_failures: Counter,
     /// Segments deleted by retention (time, size or log start).
     pub(crate) retention_segments_deleted: Counter,
     /// Compaction passes run.
@@ -92,6 +96,8 @@ impl Metrics {
             isr_expands: Counter::default(),
             connections_accepted: Counter::default(),
             connections_open: Gauge::default(),
+            authentications: Counter::default(),
+            authentication_failures: Counter::default(),
             retention_segments_deleted: Counter::default(),
             cleaner_runs: Counter::default(),
             cleaner_bytes_removed: Counter::default(),
@@ -192,6 +198,16 @@ impl Metrics {
             "weir_connections_open",
             "Kafka connections open (kafka.server:type=socket-server-metrics,name=connection-count)",
             self.connections_open.clone(),
+        );
+        registry.register(
+            "weir_authentications",
+            "SASL authentications that succeeded (kafka.server:type=socket-server-metrics,name=successful-authentication-total)",
+            self.authentications.clone(),
+        );
+        registry.register(
+            "weir_authentication_failures",
+            "SASL authentications that failed (kafka.server:type=socket-server-metrics,name=failed-authentication-total)",
+            self.authentication_failures.clone(),
         );
         registry.register(
             "weir_retention_segments_deleted",

@@ -64,7 +64,9 @@ pub(super) async fn run(weak: Weak<Host>, leader: i32) {
         };
         if conn.as_ref().is_none_or(|(a, _)| *a != addr) {
             let id = format!("weir-replica-fetcher-{}", state.config.node_id);
-            match tokio::time::timeout(REQUEST_TIMEOUT, Connection::connect(&addr, &id)).await {
+            let login = state.config.security.inter_broker_login.clone();
+            let connect = crate::peers::connect(&addr, &id, login.as_ref());
+            match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
                 Ok(Ok(c)) => conn = Some((addr.clone(), c)),
                 Ok(Err(e)) => {
                     debug!(leader, error = %e, "cannot reach the leader");

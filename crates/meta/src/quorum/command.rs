@@ -105,6 +105,11 @@ pub enum Command {
         /// Preferred or unclean.
         election: Election,
     },
+    /// AlterUserScramCredentials: (user, change) in request order; one result per user.
+    AlterScram {
+        /// The changes.
+        changes: Vec<(String, crate::users::ScramChange)>,
+    },
     /// The periodic preferred-leader rebalance (`auto.leader.rebalance.enable`).
     RebalanceLeaders {
         /// `leader.imbalance.per.broker.percentage`.
@@ -257,6 +262,10 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
             vec![Ok(())],
             None,
         ),
+        Command::AlterScram { changes } => {
+            let (records, results) = crate::users::alter_scram(image, &changes);
+            (records, results.into_iter().map(|(_, r)| r).collect(), None)
+        }
         Command::AllocateProducerIds => {
             let start = image.next_producer_id;
             let end = start + PRODUCER_ID_BLOCK;
