@@ -6,6 +6,7 @@
 //! - [`plain`]: SASL/PLAIN (RFC 4616) as Kafka's PlainSaslServer checks it.
 //! - [`scram`]: SASL/SCRAM-SHA-256 and -512 (RFC 5802, 7677): credentials and the server's
 //!   side of the exchange (and a client, for Weir's own tools and tests).
+//! - [`ssl_principal`]: the principal of a TLS client certificate (`ssl.principal.mapping.rules`).
 //! - [`acl`]: ACL bindings and filters with Kafka's wire codes and validation.
 //! - [`authorizer`]: Kafka's StandardAuthorizer decisions over a set of ACLs.
 
@@ -15,6 +16,7 @@ pub mod jaas;
 pub mod plain;
 pub mod principal;
 pub mod scram;
+pub mod ssl_principal;
 
 /// The largest SASL token accepted (Kafka's `sasl.server.max.receive.size` default).
 pub const MAX_TOKEN_BYTES: usize = 524_288;
