@@ -27,6 +27,7 @@ impl Host {
     pub async fn open(
         config: BrokerConfig,
         advertised: (String, i32),
+        endpoints: Vec<weir_meta::records::Endpoint>,
     ) -> Result<Arc<Self>, BrokerError> {
         weir_storage::durable::create_dir_all(&config.data_dir).map_err(|e| BrokerError::Io {
             context: format!("creating {}", config.data_dir.display()),
@@ -52,10 +53,25 @@ impl Host {
             },
             session_timeout_ms: config.broker_session_timeout_ms,
         };
+        let tls = match config
+            .security
+            .tls
+            .as_ref()
+            .filter(|_| config.security.protocol.tls())
+        {
+            Some(t) => Some(weir_client::tls::ClientTls::new(Arc::new(
+                t.client_config().map_err(BrokerError::Config)?,
+            ))),
+            None => None,
+        };
+        let peers = crate::peers::PeerSecurity {
+            login: config.security.inter_broker_login.clone(),
+            tls,
+        };
         let meta = MetaNode::start(quorum)
             .await
             .map_err(|e| BrokerError::Quorum(e.to_string()))?;
-        let state = Arc::new(Self::new(config, advertised, meta));
+        let state = Arc::new(Self::new(config, advertised, endpoints, peers, meta));
         state.unclean_start.store(!clean, Ordering::Release);
         state.join().await?;
         state.unclean_start.store(false, Ordering::Release);
@@ -74,6 +90,7 @@ impl Host {
             port: self.advertised.1,
             rack: self.config.rack.clone(),
             controller: self.config.controller_listen.map(|a| a.to_string()),
+            listeners: self.endpoints.clone(),
             unclean_shutdown: self.unclean_start.load(Ordering::Acquire),
         }
     }
@@ -417,11 +434,11 @@ async fn heartbeat(weak: Weak<Host>) {
             return;
         }
         let node = state.config.node_id;
-        let registered = state
-            .image()
-            .brokers
-            .get(&node)
-            .is_some_and(|b| b.host == state.advertised.0 && b.port == state.advertised.1);
+        let registered = state.image().brokers.get(&node).is_some_and(|b| {
+            b.host == state.advertised.0
+                && b.port == state.advertised.1
+                && b.listeners == state.endpoints
+        });
         let cmd = if registered {
             Command::Heartbeat { node_id: node }
         } else {

@@ -21,12 +21,15 @@ pub struct BrokerConfig {
     pub node_id: i32,
     /// Where logs and metadata live (`log.dirs`).
     pub data_dir: PathBuf,
-    /// Address the Kafka listener binds (`listeners`).
+    /// Address the inter-broker Kafka listener binds (`listeners`; the only one unless
+    /// `more_listeners` has others): other brokers and Weir's own tools connect there.
     pub listen: SocketAddr,
-    /// Host and port advertised to clients; `None` advertises the bound address.
+    /// Host and port advertised for it; `None` advertises the bound address.
     pub advertised: Option<(String, u16)>,
-    /// The Kafka listener's security: its protocol and SASL settings.
+    /// Its security (name, protocol, TLS) and the SASL settings of every listener.
     pub security: crate::listener_security::ListenerSecurity,
+    /// The other Kafka listeners (`listeners` beyond `inter.broker.listener.name`).
+    pub more_listeners: Vec<crate::listener_security::Listener>,
     /// `http.listen`: where health and readiness are served; `None` (the library default)
     /// serves none. `weir serve` binds [`DEFAULT_HTTP_LISTEN`] unless told otherwise.
     pub http_listen: Option<SocketAddr>,
@@ -127,6 +130,7 @@ impl Default for BrokerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
             http_listen: None,
             security: crate::listener_security::ListenerSecurity::default(),
+            more_listeners: Vec::new(),
             advertised: None,
             auto_create_topics_enable: true,
             num_partitions: 1,
@@ -197,7 +201,26 @@ impl BrokerConfig {
 
     /// Checks every setting; the error names the setting.
     pub fn validate(&self) -> Result<(), String> {
-        self.security.validate()?;
+        let mut protocols = vec![self.security.protocol];
+        let mut names = vec![self.security.listener_name.to_ascii_uppercase()];
+        for l in &self.more_listeners {
+            if l.protocol.tls() && l.tls.is_none() {
+                return Err(format!(
+                    "listener {} is {:?} but has no certificate (ssl.keystore.location)",
+                    l.name, l.protocol
+                ));
+            }
+            let name = l.name.to_ascii_uppercase();
+            if names.contains(&name) {
+                return Err(format!("listeners: the name {name} is used twice"));
+            }
+            if l.addr == self.listen && l.addr.port() != 0 {
+                return Err(format!("listeners: {} is bound twice", l.addr));
+            }
+            names.push(name);
+            protocols.push(l.protocol);
+        }
+        self.security.validate(&protocols)?;
         if self.node_id < 0 {
             return Err(format!("node.id must be >= 0, got {}", self.node_id));
         }

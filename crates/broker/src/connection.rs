@@ -2,36 +2,108 @@
 //! arrival order, and writes responses back in request order (invariant 7); only the
 //! waiting of a request (fsync, long-poll) overlaps with the next one. A frame that cannot
 //! be parsed closes the connection after the responses before it, as Kafka does; nothing
-//! else on the broker is affected (invariant 8).
+//! else on the broker is affected (invariant 8). On SSL and SASL_SSL listeners the TLS
+//! handshake comes first, bounded in time; on SASL listeners, authentication.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use weir_protocol::codec::Reader;
 use weir_protocol::frame;
 
+use weir_auth::principal::Principal;
+
 use crate::dispatch::{self, Dispatched, Pending};
+use crate::listener_security::SecurityProtocol;
 use crate::metrics::Metrics;
 use crate::response::Outcome;
 use crate::sasl::{Session, Step};
 use crate::state::BrokerState;
+use crate::tls::{TlsServer, HANDSHAKE_TIMEOUT};
 
-/// Serves one connection until the peer closes it or sends something unparseable.
-pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: SocketAddr) {
+/// What a connection knows of the listener it came in on.
+pub(crate) struct ListenerContext {
+    /// The listener's name.
+    pub(crate) name: Arc<str>,
+    /// Its protocol.
+    pub(crate) protocol: SecurityProtocol,
+    /// Its TLS, on SSL and SASL_SSL listeners.
+    pub(crate) tls: Option<Arc<TlsServer>>,
+}
+
+/// Serves one accepted socket: the TLS handshake first on a TLS listener, then requests.
+pub(crate) async fn accept(
+    state: Arc<BrokerState>,
+    listener: Arc<ListenerContext>,
+    socket: TcpStream,
+    peer: SocketAddr,
+) {
     let _ = socket.set_nodelay(true);
-    let (mut rd, wr) = socket.into_split();
+    let Some(tls) = listener.tls.clone() else {
+        let (rd, wr) = socket.into_split();
+        return serve(state, listener, rd, wr, peer, Principal::anonymous()).await;
+    };
+    let handshake = tls.acceptor().accept(socket);
+    let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            state.metrics.authentication_failures.inc();
+            info!(%peer, listener = %listener.name, error = %e, "closing connection: TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            state.metrics.authentication_failures.inc();
+            info!(%peer, listener = %listener.name, "closing connection: TLS handshake not finished in time");
+            return;
+        }
+    };
+    let cert = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| c.as_ref().to_vec());
+    let principal = match tls.principal(cert.as_deref()) {
+        Ok(p) => p,
+        Err(e) => {
+            state.metrics.authentication_failures.inc();
+            info!(%peer, listener = %listener.name, error = %e, "closing connection: no principal for the client certificate");
+            return;
+        }
+    };
+    if cert.is_some() {
+        debug!(%peer, %principal, "TLS client authenticated");
+    }
+    let (rd, wr) = tokio::io::split(stream);
+    serve(state, listener, rd, wr, peer, principal).await;
+}
+
+/// Serves one connection until the peer closes it or sends something unparseable;
+/// `principal` is who the transport says the client is (a TLS client certificate's).
+async fn serve<R, W>(
+    state: Arc<BrokerState>,
+    listener: Arc<ListenerContext>,
+    mut rd: R,
+    wr: W,
+    peer: SocketAddr,
+    principal: Principal,
+) where
+    R: AsyncRead + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
     let (tx, rx) = mpsc::channel::<Dispatched>(state.config.max_in_flight_per_connection);
     let writer = tokio::spawn(write_loop(wr, rx, peer, state.metrics.clone()));
     let config_max = state.config.socket_request_max_bytes;
     let security = &state.config.security;
     // On a SASL listener, the connection authenticates before anything else is served.
-    let mut session = security.sasl().then(Session::new);
+    let mut session = listener.protocol.sasl().then(Session::new);
+    // Until the authorizer asks for it, the principal only shows in the logs.
+    let _ = &principal;
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'read: loop {
         loop {
@@ -91,7 +163,16 @@ pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: Sock
                     break 'read;
                 }
             }
-            let pending = dispatch::handle(state.clone(), header, api_key, body, peer, read).await;
+            let pending = dispatch::handle(
+                state.clone(),
+                header,
+                api_key,
+                body,
+                peer,
+                listener.name.clone(),
+                read,
+            )
+            .await;
             if tx.send(pending).await.is_err() {
                 break 'read;
             }
@@ -116,8 +197,8 @@ pub(crate) async fn serve(state: Arc<BrokerState>, socket: TcpStream, peer: Sock
     let _ = writer.await;
 }
 
-async fn write_loop(
-    wr: OwnedWriteHalf,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    wr: W,
     mut rx: mpsc::Receiver<Dispatched>,
     peer: SocketAddr,
     metrics: Arc<Metrics>,

@@ -55,11 +55,12 @@ pub(crate) async fn handle(
     api_key: Option<ApiKey>,
     body: Reader,
     peer: SocketAddr,
+    listener: Arc<str>,
     read: Instant,
 ) -> Dispatched {
     let started = Instant::now();
     let enabled = state.metrics.enabled;
-    let pending = route(state, header, api_key, body, peer).await;
+    let pending = route(state, header, api_key, body, peer, listener).await;
     let timer = api_key.filter(|_| enabled).map(|api| RequestTimer {
         api,
         read,
@@ -75,6 +76,7 @@ async fn route(
     api_key: Option<ApiKey>,
     body: Reader,
     peer: SocketAddr,
+    listener: Arc<str>,
 ) -> Pending {
     let Some(api_key) = api_key else {
         warn!(%peer, api_key = header.request_api_key, "closing connection: unknown API key");
@@ -103,6 +105,7 @@ async fn route(
             version,
             client_id: header.client_id.clone().unwrap_or_default(),
             peer,
+            listener,
         },
         correlation_id: header.correlation_id,
         api_key,

@@ -43,8 +43,10 @@ pub fn now_ms() -> i64 {
 pub struct Host {
     /// Settings.
     pub config: BrokerConfig,
-    /// Host and port advertised to clients.
+    /// Host and port of the inter-broker listener, advertised to clients and brokers.
     pub advertised: (String, i32),
+    /// Every Kafka listener's advertised endpoint, by name.
+    pub endpoints: Vec<weir_meta::records::Endpoint>,
     /// Woken on every append, for long-polling fetches.
     pub data_notify: Notify,
     /// Group commit for acks=all.
@@ -79,13 +81,14 @@ impl Host {
     pub(crate) fn new(
         config: BrokerConfig,
         advertised: (String, i32),
+        endpoints: Vec<weir_meta::records::Endpoint>,
+        peers: crate::peers::PeerSecurity,
         meta: Arc<MetaNode>,
     ) -> Self {
         let controller = Controller {
             default_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
         };
-        let login = config.security.inter_broker_login.clone();
         let metrics = Arc::new(Metrics::new(
             config.metrics_enable,
             config.metrics_partition_series_limit,
@@ -93,6 +96,7 @@ impl Host {
         Self {
             config,
             advertised,
+            endpoints,
             data_notify: Notify::new(),
             group_commit: GroupCommit::start(metrics.clone()),
             metrics,
@@ -103,7 +107,7 @@ impl Host {
             published_upto: Mutex::new(0),
             partitions: RwLock::new(HashMap::new()),
             producer_ids: Mutex::new((0, 0)),
-            peers: Peers::new(login),
+            peers: Peers::new(peers),
             replication_changed: Arc::new(Notify::new()),
             coordinators_changed: Arc::new(Notify::new()),
             unclean_start: AtomicBool::new(false),

@@ -49,6 +49,7 @@ pub mod samples;
 mod sasl;
 pub mod server;
 pub mod state;
+pub mod tls;
 pub mod txns;
 mod validate;
 

@@ -7,40 +7,55 @@ use std::time::Duration;
 
 use weir_client::connection::Connection;
 use weir_client::sasl::SaslLogin;
+use weir_client::tls::ClientTls;
 use weir_client::ClientError;
 use weir_protocol::codec::Request;
 
 /// How long a request to another broker may take before it counts as failed.
 const PEER_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How this broker reaches the others on the inter-broker listener.
+#[derive(Debug, Clone, Default)]
+pub struct PeerSecurity {
+    /// Its SASL login, on a SASL listener.
+    pub login: Option<SaslLogin>,
+    /// Its TLS, on an SSL or SASL_SSL listener.
+    pub tls: Option<ClientTls>,
+}
+
 /// Connections to the other brokers, by node id.
 #[derive(Default)]
 pub struct Peers {
     conns: tokio::sync::Mutex<HashMap<i32, (String, Arc<Connection>)>>,
-    /// How this broker logs in to the others, on a SASL listener.
-    login: Option<SaslLogin>,
+    security: PeerSecurity,
 }
 
-/// Connects to another broker at `addr` and, with a `login`, authenticates.
+/// Connects to another broker at `addr` (inside TLS, and authenticating, as `security`
+/// says).
 pub async fn connect(
     addr: &str,
     client_id: &str,
-    login: Option<&SaslLogin>,
+    security: &PeerSecurity,
 ) -> Result<Connection, ClientError> {
-    let conn = Connection::connect(addr, client_id).await?;
-    if let Some(login) = login {
+    let conn = Connection::connect_with(addr, client_id, security.tls.as_ref()).await?;
+    if let Some(login) = &security.login {
         conn.authenticate(login).await?;
     }
     Ok(conn)
 }
 
 impl Peers {
-    /// No connections yet; `login` is how to authenticate to the others, if they ask.
-    pub fn new(login: Option<SaslLogin>) -> Self {
+    /// No connections yet; `security` is how to reach the others.
+    pub fn new(security: PeerSecurity) -> Self {
         Peers {
             conns: tokio::sync::Mutex::new(HashMap::new()),
-            login,
+            security,
         }
+    }
+
+    /// How this broker reaches the others.
+    pub fn security(&self) -> &PeerSecurity {
+        &self.security
     }
 
     /// Sends `req` to broker `node` at `addr` (HOST:PORT) and waits for its response.
@@ -106,7 +121,7 @@ impl Peers {
         }
         // Connecting happens outside the lock: one unreachable broker must not hold up
         // requests to the others.
-        let connect = connect(addr, "weir-broker", self.login.as_ref());
+        let connect = connect(addr, "weir-broker", &self.security);
         let c = match tokio::time::timeout(PEER_TIMEOUT, connect).await {
             Ok(c) => Arc::new(c?),
             Err(_) => return Err(ClientError::Closed),

@@ -7,21 +7,25 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
+use weir_meta::records::Endpoint;
 
 use crate::config::BrokerConfig;
-use crate::connection;
+use crate::connection::{self, ListenerContext};
 use crate::error::BrokerError;
 use crate::state::BrokerState;
+use crate::tls::TlsServer;
 
 /// A running broker: its bound addresses and a way to stop it.
 pub struct Broker {
-    /// The address the Kafka listener is bound to.
+    /// The address the inter-broker Kafka listener is bound to.
     pub local_addr: SocketAddr,
+    /// Every Kafka listener's name and bound address, the inter-broker one first.
+    pub listeners: Vec<(String, SocketAddr)>,
     /// The address the HTTP listener is bound to, if there is one.
     pub http_addr: Option<SocketAddr>,
     state: Arc<BrokerState>,
     stop: watch::Sender<bool>,
-    accept: tokio::task::JoinHandle<()>,
+    accept: Vec<tokio::task::JoinHandle<()>>,
     http: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -31,20 +35,58 @@ impl Broker {
     /// ready until the broker has joined the cluster).
     pub async fn start(config: BrokerConfig) -> Result<Broker, BrokerError> {
         config.validate().map_err(BrokerError::Config)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| BrokerError::Io {
-                context: format!("binding {}", config.listen),
+        let s = &config.security;
+        let mut wanted = vec![(
+            s.listener_name.to_ascii_uppercase(),
+            config.listen,
+            config.advertised.clone(),
+            s.protocol,
+            s.tls.clone(),
+        )];
+        for l in &config.more_listeners {
+            wanted.push((
+                l.name.to_ascii_uppercase(),
+                l.addr,
+                l.advertised.clone(),
+                l.protocol,
+                l.tls.clone(),
+            ));
+        }
+        let mut bound = Vec::new();
+        let mut endpoints = Vec::new();
+        for (name, addr, advertised, protocol, tls) in wanted {
+            let tls = match tls.filter(|_| protocol.tls()) {
+                Some(settings) => Some(Arc::new(
+                    TlsServer::new(&name, settings).map_err(BrokerError::Config)?,
+                )),
+                None => None,
+            };
+            let listener = TcpListener::bind(addr).await.map_err(|e| BrokerError::Io {
+                context: format!("binding {addr} (listener {name})"),
                 source: e,
             })?;
-        let local_addr = listener.local_addr().map_err(|e| BrokerError::Io {
-            context: "reading the bound address".into(),
-            source: e,
-        })?;
-        let advertised = match &config.advertised {
-            Some((h, p)) => (h.clone(), i32::from(*p)),
-            None => (local_addr.ip().to_string(), i32::from(local_addr.port())),
-        };
+            let local = listener.local_addr().map_err(|e| BrokerError::Io {
+                context: "reading the bound address".into(),
+                source: e,
+            })?;
+            let (host, port) = match advertised {
+                Some((h, p)) => (h, i32::from(p)),
+                None => (local.ip().to_string(), i32::from(local.port())),
+            };
+            endpoints.push(Endpoint {
+                name: name.clone(),
+                host,
+                port,
+            });
+            let ctx = Arc::new(ListenerContext {
+                name: name.clone().into(),
+                protocol,
+                tls,
+            });
+            bound.push((name, local, listener, ctx));
+        }
+        let local_addr = bound[0].1;
+        let advertised = (endpoints[0].host.clone(), endpoints[0].port);
         let (stop, stopped) = watch::channel(false);
         let (serving, served) = watch::channel(None);
         let (http_addr, http) = match config.http_listen {
@@ -63,7 +105,7 @@ impl Broker {
             None => (None, None),
         };
         let data_dir = config.data_dir.clone();
-        let state = match BrokerState::open(config, advertised).await {
+        let state = match BrokerState::open(config, advertised, endpoints).await {
             Ok(state) => state,
             Err(e) => {
                 let _ = stop.send(true);
@@ -71,15 +113,25 @@ impl Broker {
             }
         };
         let _ = serving.send(Some(state.clone()));
+        for (name, addr, _, ctx) in &bound {
+            info!(listener = %name, listen = %addr, protocol = ?ctx.protocol, "Kafka listener");
+        }
         info!(listen = %local_addr, data_dir = %data_dir.display(), "weir broker ready");
         tokio::spawn(background_flush(state.clone(), stopped.clone()));
         state.start_coordinators();
         crate::sampler::start(&state);
         crate::cluster::start_leader_rebalance(&state.host);
         crate::housekeeping::start(&state.host);
-        let accept = tokio::spawn(accept_loop(listener, state.clone(), stopped));
+        let listeners = bound.iter().map(|(n, a, _, _)| (n.clone(), *a)).collect();
+        let accept = bound
+            .into_iter()
+            .map(|(_, _, listener, ctx)| {
+                tokio::spawn(accept_loop(listener, ctx, state.clone(), stopped.clone()))
+            })
+            .collect();
         Ok(Broker {
             local_addr,
+            listeners,
             http_addr,
             state,
             stop,
@@ -96,7 +148,9 @@ impl Broker {
     /// Stops accepting, then flushes and closes every log.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.accept.await;
+        for accept in self.accept {
+            let _ = accept.await;
+        }
         if let Some(http) = self.http {
             let _ = http.await;
         }
@@ -107,6 +161,7 @@ impl Broker {
 
 async fn accept_loop(
     listener: TcpListener,
+    ctx: Arc<ListenerContext>,
     state: Arc<BrokerState>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -116,10 +171,11 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let state = state.clone();
+                    let ctx = ctx.clone();
                     state.metrics.connections_accepted.inc();
                     tokio::spawn(async move {
                         state.metrics.connections_open.inc();
-                        connection::serve(state.clone(), socket, peer).await;
+                        connection::accept(state.clone(), ctx, socket, peer).await;
                         state.metrics.connections_open.dec();
                     });
                 }

@@ -40,8 +40,9 @@ impl BrokerState {
     pub async fn open(
         config: BrokerConfig,
         advertised: (String, i32),
+        endpoints: Vec<weir_meta::records::Endpoint>,
     ) -> Result<Arc<Self>, BrokerError> {
-        let host = Host::open(config, advertised).await?;
+        let host = Host::open(config, advertised, endpoints).await?;
         let c = &host.config;
         let groups = Arc::new(Groups::new(
             host.clone(),

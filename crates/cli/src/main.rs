@@ -11,6 +11,7 @@ mod bench;
 mod cluster;
 mod commands;
 mod group;
+mod listeners;
 mod reassign;
 mod security;
 mod serve;

@@ -1,7 +1,6 @@
-//! The Kafka listener's security from `server.properties` keys, as Kafka names them:
-//! the listener name from `listeners=NAME://HOST:PORT`, its protocol through
-//! `listener.security.protocol.map`, `sasl.enabled.mechanisms`, the PLAIN users and the
-//! broker's own login from `listener.name.<name>.<mechanism>.sasl.jaas.config`,
+//! The listeners' SASL settings from `server.properties` keys, as Kafka names them:
+//! `sasl.enabled.mechanisms`, the PLAIN users and the broker's own login (on the
+//! inter-broker listener) from `listener.name.<name>.<mechanism>.sasl.jaas.config`,
 //! `sasl.mechanism.inter.broker.protocol`, `connection.failed.authentication.delay.ms` and
 //! `connections.max.reauth.ms`. Errors name keys, never values (they may hold passwords).
 
@@ -12,33 +11,19 @@ use weir_auth::jaas::LoginModule;
 use weir_broker::listener_security::{ListenerSecurity, SecurityProtocol};
 use weir_client::sasl::SaslLogin;
 
-/// Reads the security keys out of `file`; `listener` is the name before `://` in
-/// `listeners`, if one was given.
+/// Reads the SASL keys out of `file`; `inter_broker` is the inter-broker listener's name
+/// and `listeners` every listener's name and protocol.
 pub(crate) fn from_file(
     file: &mut BTreeMap<String, String>,
-    listener: Option<&str>,
+    inter_broker: &str,
+    listeners: &[(String, SecurityProtocol)],
 ) -> anyhow::Result<ListenerSecurity> {
     let mut s = ListenerSecurity::default();
-    let name = listener.unwrap_or("PLAINTEXT").to_ascii_uppercase();
-    let map = file.remove("listener.security.protocol.map");
-    let protocol = match map {
-        Some(m) => {
-            let mut found = None;
-            for pair in m.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (l, p) = pair
-                    .split_once(':')
-                    .context("listener.security.protocol.map entries must be NAME:PROTOCOL")?;
-                if l.eq_ignore_ascii_case(&name) {
-                    found = Some(p.to_string());
-                }
-            }
-            found.with_context(|| {
-                format!("listener.security.protocol.map does not map the listener {name}")
-            })?
-        }
-        None => name.clone(),
-    };
-    s.protocol = SecurityProtocol::from_name(&protocol).map_err(anyhow::Error::msg)?;
+    let name = inter_broker.to_ascii_uppercase();
+    s.protocol = listeners
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(SecurityProtocol::Plaintext, |(_, p)| *p);
     s.listener_name = name.clone();
     if let Some(m) = file.remove("sasl.enabled.mechanisms") {
         s.sasl_mechanisms = m
@@ -62,21 +47,27 @@ pub(crate) fn from_file(
     let inter_broker = file.remove("sasl.mechanism.inter.broker.protocol");
     let prefix = format!("listener.name.{}.", name.to_ascii_lowercase());
     let mut logins: BTreeMap<String, LoginModule> = BTreeMap::new();
-    let keys: Vec<String> = file
-        .keys()
-        .filter(|k| k.starts_with(&prefix) && k.ends_with(".sasl.jaas.config"))
-        .cloned()
-        .collect();
-    for key in keys {
-        let mech = key[prefix.len()..key.len() - ".sasl.jaas.config".len()].to_ascii_uppercase();
-        let value = file.remove(&key).unwrap_or_default();
-        let module = LoginModule::parse(&value).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
-        logins.insert(mech, module);
+    for (listener, _) in listeners {
+        let this = format!("listener.name.{}.", listener.to_ascii_lowercase());
+        let keys: Vec<String> = file
+            .keys()
+            .filter(|k| k.starts_with(&this) && k.ends_with(".sasl.jaas.config"))
+            .cloned()
+            .collect();
+        for key in keys {
+            let mech = key[this.len()..key.len() - ".sasl.jaas.config".len()].to_ascii_uppercase();
+            let value = file.remove(&key).unwrap_or_default();
+            let module = LoginModule::parse(&value).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+            if mech == "PLAIN" {
+                // PLAIN users of every SASL listener may log in on any of them.
+                s.plain_users.extend(module.plain_users());
+            }
+            if *listener == name {
+                logins.insert(mech, module);
+            }
+        }
     }
-    if let Some(plain) = logins.get("PLAIN") {
-        s.plain_users = plain.plain_users();
-    }
-    if s.sasl() {
+    if s.protocol.sasl() {
         let mech = match inter_broker {
             Some(m) => Some(m.trim().to_ascii_uppercase()),
             None => s
@@ -136,9 +127,9 @@ mod tests {
             ),
             ("connection.failed.authentication.delay.ms", "50"),
         ]);
-        let s = from_file(&mut f, Some("SASL_PLAINTEXT")).unwrap();
+        let s = from_file(&mut f, "SASL_PLAINTEXT", &[sasl("SASL_PLAINTEXT")]).unwrap();
         assert!(f.is_empty(), "{f:?}");
-        assert!(s.sasl());
+        assert!(s.protocol.sasl());
         assert_eq!(s.sasl_mechanisms, ["PLAIN", "SCRAM-SHA-512"]);
         assert_eq!(s.plain_users.len(), 2);
         let login = s.inter_broker_login.unwrap();
@@ -150,19 +141,38 @@ mod tests {
     }
 
     #[test]
-    fn protocol_map_and_errors_that_name_no_secret() {
-        let mut f = props(&[("listener.security.protocol.map", "CLIENT:SASL_PLAINTEXT")]);
-        let s = from_file(&mut f, Some("client")).unwrap();
-        assert_eq!(s.protocol, SecurityProtocol::SaslPlaintext);
-        assert_eq!(s.listener_name, "CLIENT");
-        assert!(from_file(&mut props(&[]), Some("SSL")).is_err());
+    fn plain_users_of_every_listener_and_errors_that_name_no_secret() {
+        let mut f = props(&[
+            ("sasl.enabled.mechanisms", "PLAIN"),
+            (
+                "listener.name.client.plain.sasl.jaas.config",
+                r#"Module required user_bob="bob-pw";"#,
+            ),
+            (
+                "listener.name.internal.plain.sasl.jaas.config",
+                r#"Module required username="broker" password="b" user_broker="b";"#,
+            ),
+        ]);
+        let s = from_file(&mut f, "INTERNAL", &[sasl("CLIENT"), sasl("INTERNAL")]).unwrap();
+        assert_eq!(s.plain_users.len(), 2);
+        assert_eq!(s.inter_broker_login.unwrap().username, "broker");
         let mut f = props(&[(
             "listener.name.plaintext.plain.sasl.jaas.config",
             "Module required password=\"hunter2",
         )]);
-        let e = from_file(&mut f, None).unwrap_err().to_string();
+        let e = from_file(&mut f, "PLAINTEXT", &[plaintext()])
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("hunter2"), "{e}");
         let mut f = props(&[("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256")]);
-        assert!(from_file(&mut f, Some("SASL_PLAINTEXT")).is_err());
+        assert!(from_file(&mut f, "SASL_PLAINTEXT", &[sasl("SASL_PLAINTEXT")]).is_err());
+    }
+
+    fn sasl(name: &str) -> (String, SecurityProtocol) {
+        (name.to_string(), SecurityProtocol::SaslPlaintext)
+    }
+
+    fn plaintext() -> (String, SecurityProtocol) {
+        ("PLAINTEXT".to_string(), SecurityProtocol::Plaintext)
     }
 }

@@ -21,10 +21,11 @@ pub(crate) struct ServeArgs {
     /// Where logs and metadata live [default: weir-data] (log.dirs).
     #[arg(long, env = "WEIR_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Kafka listener address [default: 127.0.0.1:9092] (listeners).
+    /// The inter-broker Kafka listener's address [default: 127.0.0.1:9092] (listeners;
+    /// more listeners and their protocols through the config file).
     #[arg(long, env = "WEIR_LISTEN")]
     listen: Option<SocketAddr>,
-    /// HOST:PORT advertised to clients [default: the listener] (advertised.listeners).
+    /// HOST:PORT advertised for it [default: the bound address] (advertised.listeners).
     #[arg(long, env = "WEIR_ADVERTISED_LISTENER")]
     advertised_listener: Option<String>,
     /// This node's id [default: 1] (node.id).
@@ -274,11 +275,6 @@ impl FromStr for HttpListen {
     }
 }
 
-/// Strips a `PLAINTEXT://` style prefix from a Kafka listener value.
-fn strip_scheme(v: &str) -> &str {
-    v.split_once("://").map_or(v, |(_, rest)| rest)
-}
-
 impl ServeArgs {
     /// Builds the broker config: flags and variables, then the file, then defaults.
     pub(crate) fn config(&self) -> anyhow::Result<BrokerConfig> {
@@ -287,33 +283,12 @@ impl ServeArgs {
             None => BTreeMap::new(),
         };
         let d = BrokerConfig::default();
-        let listeners = file.remove("listeners");
-        let listener_name = listeners
-            .as_deref()
-            .and_then(|v| v.split_once("://").map(|(name, _)| name.to_string()));
-        let listen = match (self.listen, listeners) {
-            (Some(l), _) => l,
-            (None, Some(v)) => strip_scheme(&v)
-                .parse()
-                .with_context(|| format!("config key listeners={v}"))?,
-            (None, None) => d.listen,
-        };
-        let advertised = self.advertised_listener.clone().or_else(|| {
-            file.remove("advertised.listeners")
-                .map(|v| strip_scheme(&v).to_string())
-        });
-        let advertised = match advertised {
-            None => None,
-            Some(a) => {
-                let (host, port) = a
-                    .rsplit_once(':')
-                    .context("the advertised listener must be HOST:PORT")?;
-                Some((
-                    host.to_string(),
-                    port.parse().context("advertised listener port")?,
-                ))
-            }
-        };
+        let listeners = crate::listeners::from_file(
+            &mut file,
+            self.listen,
+            self.advertised_listener.clone(),
+            d.listen,
+        )?;
         let g = d.group.clone();
         let group = GroupConfig {
             initial_rebalance_delay_ms: self
@@ -407,8 +382,8 @@ impl ServeArgs {
                 .clone()
                 .or(take(&mut file, "log.dirs")?)
                 .unwrap_or(d.data_dir),
-            listen,
-            advertised,
+            listen: listeners.listen,
+            advertised: listeners.advertised.clone(),
             node_id: self
                 .node_id
                 .or(take(&mut file, "node.id")?)
@@ -534,7 +509,7 @@ impl ServeArgs {
             .log_cleaner_io_max_bytes_per_second
             .or(take(&mut file, "log.cleaner.io.max.bytes.per.second")?)
             .unwrap_or(config.log_cleaner_io_max_bytes_per_second);
-        config.controller_listen = self.controller_listen;
+        config.controller_listen = self.controller_listen.or(listeners.controller);
         config.http_listen = match self.http_listen.or(take(&mut file, "http.listen")?) {
             Some(HttpListen::Off) => None,
             Some(HttpListen::At(addr)) => Some(addr),
@@ -576,7 +551,8 @@ impl ServeArgs {
             .or(take(&mut file, "leader.imbalance.per.broker.percentage")?)
             .unwrap_or(config.leader_imbalance_per_broker_percentage)
             .min(100);
-        config.security = crate::security::from_file(&mut file, listener_name.as_deref())?;
+        config.security = listeners.security;
+        config.more_listeners = listeners.more;
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use weir_protocol::codec::{Decode, Reader, Request};
@@ -36,6 +35,16 @@ pub struct Connection {
 impl Connection {
     /// Connects to `addr` ("host:port") and negotiates versions with ApiVersions.
     pub async fn connect(addr: &str, client_id: &str) -> Result<Connection, ClientError> {
+        Self::connect_with(addr, client_id, None).await
+    }
+
+    /// Connects to `addr`, inside TLS when `tls` is given (the broker's certificate must
+    /// name the host of `addr`), and negotiates versions.
+    pub async fn connect_with(
+        addr: &str,
+        client_id: &str,
+        tls: Option<&crate::tls::ClientTls>,
+    ) -> Result<Connection, ClientError> {
         let socket = TcpStream::connect(addr)
             .await
             .map_err(|e| ClientError::Io {
@@ -43,7 +52,24 @@ impl Connection {
                 source: e,
             })?;
         let _ = socket.set_nodelay(true);
-        let (rd, wr) = socket.into_split();
+        match tls {
+            None => {
+                let (rd, wr) = socket.into_split();
+                Self::start(rd, wr, client_id).await
+            }
+            Some(tls) => {
+                let stream = tls.connect(addr, socket).await?;
+                let (rd, wr) = tokio::io::split(stream);
+                Self::start(rd, wr, client_id).await
+            }
+        }
+    }
+
+    async fn start<R, W>(rd: R, wr: W, client_id: &str) -> Result<Connection, ClientError>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let (tx, rx) = mpsc::channel(1024);
         let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
         tokio::spawn(write_loop(wr, rx));
@@ -157,7 +183,7 @@ fn decode_body<T: Decode>(body: Bytes, version: i16) -> Result<T, ClientError> {
     Ok(T::decode(&mut r, version)?)
 }
 
-async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<BytesMut>) {
+async fn write_loop<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<BytesMut>) {
     let mut wr = BufWriter::with_capacity(256 * 1024, wr);
     while let Some(frame) = rx.recv().await {
         if wr.write_all(&frame).await.is_err() {
@@ -169,7 +195,7 @@ async fn write_loop(wr: OwnedWriteHalf, mut rx: mpsc::Receiver<BytesMut>) {
     }
 }
 
-async fn read_loop(mut rd: OwnedReadHalf, waiters: Waiters) {
+async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, waiters: Waiters) {
     let mut buf = BytesMut::with_capacity(256 * 1024);
     loop {
         while buf.len() >= 4 {

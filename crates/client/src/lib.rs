@@ -7,6 +7,7 @@
 //! - [`admin`]: topic creation and metadata.
 //! - [`groups`]: consumer groups: list, describe, committed offsets, delete.
 //! - [`sasl`]: logging in with SASL PLAIN or SCRAM.
+//! - [`tls`]: TLS towards brokers.
 //!
 //! Everything enters through [`Connection::connect`].
 
@@ -17,6 +18,7 @@ pub mod error;
 pub mod groups;
 pub mod producer;
 pub mod sasl;
+pub mod tls;
 
 pub use connection::Connection;
 pub use error::ClientError;

@@ -172,6 +172,7 @@ mod tests {
         let mut img = MetadataImage::default();
         img.apply(&MetadataRecord::RegisterBroker {
             controller: None,
+            listeners: Vec::new(),
             node_id: 1,
             host: "h".into(),
             port: 1,

@@ -329,6 +329,7 @@ mod tests {
         let mut img = MetadataImage::default();
         img.apply(&MetadataRecord::RegisterBroker {
             controller: None,
+            listeners: Vec::new(),
             node_id: 1,
             host: "127.0.0.1".into(),
             port: 9092,
@@ -354,6 +355,7 @@ mod tests {
         for (n, rack) in [(1, "a"), (2, "a"), (3, "b"), (4, "b"), (5, "c"), (6, "c")] {
             img.apply(&MetadataRecord::RegisterBroker {
                 controller: None,
+                listeners: Vec::new(),
                 node_id: n,
                 host: "127.0.0.1".into(),
                 port: 9000 + n,
@@ -389,6 +391,7 @@ mod tests {
         for (n, rack) in [(1, "a"), (2, "a"), (3, "b"), (4, "c")] {
             img.apply(&MetadataRecord::RegisterBroker {
                 controller: None,
+                listeners: Vec::new(),
                 node_id: n,
                 host: "127.0.0.1".into(),
                 port: 9000 + n,

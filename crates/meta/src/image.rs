@@ -21,8 +21,24 @@ pub struct BrokerImage {
     pub rack: Option<String>,
     /// Its controller listener, where the quorum reaches it.
     pub controller: Option<String>,
+    /// Every Kafka listener it advertises (empty: only `host:port`).
+    pub listeners: Vec<crate::records::Endpoint>,
     /// Fenced: it stopped heartbeating; it leads nothing and clients are not sent to it.
     pub fenced: bool,
+}
+
+impl BrokerImage {
+    /// Where clients of the listener `name` reach it: that listener's endpoint, or
+    /// `host:port` when it registered none by name; `None` when it lacks that listener.
+    pub fn endpoint(&self, name: &str) -> Option<(&str, i32)> {
+        if self.listeners.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.listeners
+            .iter()
+            .find(|e| e.name.eq_ignore_ascii_case(name))
+            .map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 /// One partition's assignment and leadership.
@@ -124,6 +140,7 @@ impl MetadataImage {
                 port,
                 rack,
                 controller,
+                listeners,
             } => {
                 let b = BrokerImage {
                     node_id: *node_id,
@@ -131,6 +148,7 @@ impl MetadataImage {
                     port: *port,
                     rack: rack.clone(),
                     controller: controller.clone(),
+                    listeners: listeners.clone(),
                     fenced: false,
                 };
                 self.brokers.insert(*node_id, b);
@@ -267,6 +285,7 @@ impl MetadataImage {
                 port: b.port,
                 rack: b.rack.clone(),
                 controller: b.controller.clone(),
+                listeners: b.listeners.clone(),
             });
             if b.fenced {
                 out.push(MetadataRecord::FenceBroker { node_id: b.node_id });

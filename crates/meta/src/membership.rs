@@ -21,6 +21,9 @@ pub struct Registration {
     pub rack: Option<String>,
     /// Its controller listener, where the quorum reaches it.
     pub controller: Option<String>,
+    /// Every Kafka listener it advertises (empty: only `host:port`).
+    #[serde(default)]
+    pub listeners: Vec<crate::records::Endpoint>,
     /// Whether its last run ended without a clean shutdown (KIP-966): it may lack what it
     /// once held, so it leaves every ISR that has another member until it catches up.
     #[serde(default)]
@@ -54,6 +57,7 @@ impl Controller {
                 && b.port == r.port
                 && b.rack == r.rack
                 && b.controller == r.controller
+                && b.listeners == r.listeners
         });
         let mut out = Vec::new();
         if !same {
@@ -63,6 +67,7 @@ impl Controller {
                 port: r.port,
                 rack: r.rack.clone(),
                 controller: r.controller.clone(),
+                listeners: r.listeners.clone(),
             });
         }
         if r.unclean_shutdown {
@@ -254,6 +259,7 @@ mod tests {
             port: 9000 + n,
             rack: None,
             controller: Some(format!("127.0.0.1:{}", 9100 + n)),
+            listeners: Vec::new(),
             unclean_shutdown: false,
         }
     }

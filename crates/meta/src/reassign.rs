@@ -286,6 +286,7 @@ mod tests {
                 port: 9000 + n,
                 rack: None,
                 controller: None,
+                listeners: Vec::new(),
                 unclean_shutdown: false,
             };
             let recs = c.register_broker(&img, &r);

@@ -5,6 +5,18 @@ use serde::{Deserialize, Serialize};
 /// A topic's 16-byte id (Kafka's topic UUID).
 pub type TopicId = [u8; 16];
 
+/// A Kafka listener a broker advertises: its name (`PLAINTEXT`, `SASL_SSL`, ...), host and
+/// port. Clients are sent the endpoints of the listener they connected to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// Listener name, upper case.
+    pub name: String,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
 /// One change to cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -27,6 +39,9 @@ pub enum MetadataRecord {
         /// Its controller listener (HOST:PORT), where the quorum reaches it.
         #[serde(default)]
         controller: Option<String>,
+        /// Every Kafka listener it advertises, by name; empty: only `host:port`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        listeners: Vec<Endpoint>,
     },
     /// A broker stopped heartbeating: it leads nothing until it comes back.
     FenceBroker {

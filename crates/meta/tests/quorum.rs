@@ -49,6 +49,7 @@ fn registration(id: i32) -> Registration {
         port: 9000 + id,
         rack: None,
         controller: None,
+        listeners: Vec::new(),
         unclean_shutdown: false,
     }
 }
@@ -149,6 +150,7 @@ async fn three_voters_survive_their_leader_and_fence_a_silent_broker() {
     .unwrap();
     four.submit(Command::Register(Registration {
         controller: Some(addr4),
+        listeners: Vec::new(),
         unclean_shutdown: false,
         ..registration(4)
     }))

@@ -17,6 +17,9 @@ pub(crate) struct RequestContext {
     pub client_id: String,
     /// The client's address.
     pub peer: SocketAddr,
+    /// The name of the listener the client connected to (`PLAINTEXT`, `SASL_SSL`, ...):
+    /// brokers are advertised to it by their endpoints on that listener.
+    pub listener: Arc<str>,
 }
 
 /// A handler's answer.

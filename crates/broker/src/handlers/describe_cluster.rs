@@ -19,12 +19,15 @@ pub(crate) async fn handle(
             .brokers
             .values()
             .filter(|b| !b.fenced)
-            .map(|b| DescribeClusterBroker {
-                broker_id: b.node_id,
-                host: b.host.clone(),
-                port: b.port,
-                rack: b.rack.clone(),
-                ..Default::default()
+            .filter_map(|b| {
+                let (host, port) = b.endpoint(&ctx.listener)?;
+                Some(DescribeClusterBroker {
+                    broker_id: b.node_id,
+                    host: host.to_string(),
+                    port,
+                    rack: b.rack.clone(),
+                    ..Default::default()
+                })
             })
             .collect(),
         cluster_authorized_operations: i32::MIN,

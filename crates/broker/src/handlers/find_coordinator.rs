@@ -35,8 +35,18 @@ pub(crate) async fn handle(
     let image = state.image();
     let answer = |key: String| {
         let found = ready.and_then(|()| match req.key_type {
-            GROUP => leader_of(&image, OFFSETS_TOPIC, state.groups.partition_for(&key)),
-            _ => leader_of(&image, TXN_TOPIC, state.txns.partition_for(&key)),
+            GROUP => leader_of(
+                &image,
+                OFFSETS_TOPIC,
+                state.groups.partition_for(&key),
+                &ctx.listener,
+            ),
+            _ => leader_of(
+                &image,
+                TXN_TOPIC,
+                state.txns.partition_for(&key),
+                &ctx.listener,
+            ),
         });
         match found {
             Ok((node_id, host, port)) => Coordinator {
@@ -74,18 +84,23 @@ pub(crate) async fn handle(
     }
 }
 
-/// The live leader of partition `index` of `topic`: node id, host and port.
+/// The live leader of partition `index` of `topic`: node id, and host and port on the
+/// listener `listener`.
 fn leader_of(
     image: &MetadataImage,
     topic: &str,
     index: i32,
+    listener: &str,
 ) -> Result<(i32, String, i32), ErrorCode> {
     let leader = image
         .topic(topic)
         .and_then(|t| t.partitions.get(&index))
         .map_or(-1, |p| p.leader);
     match image.brokers.get(&leader) {
-        Some(b) if !b.fenced => Ok((b.node_id, b.host.clone(), b.port)),
+        Some(b) if !b.fenced => match b.endpoint(listener) {
+            Some((host, port)) => Ok((b.node_id, host.to_string(), port)),
+            None => Err(ErrorCode::ListenerNotFound),
+        },
         _ => Err(ErrorCode::CoordinatorNotAvailable),
     }
 }

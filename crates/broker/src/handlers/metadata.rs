@@ -65,17 +65,21 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
                 .collect()
         }
     };
-    // Fenced brokers are left out, as Kafka does: clients should not connect to them.
+    // Fenced brokers are left out, as Kafka does: clients should not connect to them; so
+    // are brokers without the listener this client came in on.
     let brokers = image
         .brokers
         .values()
         .filter(|b| !b.fenced)
-        .map(|b| MetadataResponseBroker {
-            node_id: b.node_id,
-            host: b.host.clone(),
-            port: b.port,
-            rack: b.rack.clone(),
-            ..Default::default()
+        .filter_map(|b| {
+            let (host, port) = b.endpoint(&ctx.listener)?;
+            Some(MetadataResponseBroker {
+                node_id: b.node_id,
+                host: host.to_string(),
+                port,
+                rack: b.rack.clone(),
+                ..Default::default()
+            })
         })
         .collect();
     MetadataResponse {

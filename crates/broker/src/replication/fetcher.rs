@@ -64,8 +64,8 @@ pub(super) async fn run(weak: Weak<Host>, leader: i32) {
         };
         if conn.as_ref().is_none_or(|(a, _)| *a != addr) {
             let id = format!("weir-replica-fetcher-{}", state.config.node_id);
-            let login = state.config.security.inter_broker_login.clone();
-            let connect = crate::peers::connect(&addr, &id, login.as_ref());
+            let security = state.peers.security().clone();
+            let connect = crate::peers::connect(&addr, &id, &security);
             match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
                 Ok(Ok(c)) => conn = Some((addr.clone(), c)),
                 Ok(Err(e)) => {
