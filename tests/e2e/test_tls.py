@@ -24,9 +24,10 @@ from confluent_kafka.admin import (
 )
 
 import kwire
-from brokers import BrokerSet, free_port, log_tail
+from brokers import free_port, log_tail
 from clients import Confluent, Java, KafkaPython, Kcat, Msg, all_ok
 from helpers import wait_until
+from secured import start_broker
 from tlscerts import Ca
 
 ADMIN_PW, ALICE_PW, BOB_PW, CAROL_PW = "admin-pw", "alice-pw", "bob-pw", "carol-pw"
@@ -65,11 +66,6 @@ def tls(target, tmp_path_factory):
     ports = (free_port(), free_port(), free_port())
     plain, ssl, sasl_ssl = ports
     keys = {
-        "listeners": f"PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl},"
-                     f"SASL_SSL://127.0.0.1:{sasl_ssl}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{plain},SSL://127.0.0.1:{ssl},"
-                                f"SASL_SSL://127.0.0.1:{sasl_ssl}",
-        "inter.broker.listener.name": "PLAINTEXT",
         "ssl.keystore.type": "PEM",
         "ssl.keystore.location": str(server.pem),
         "ssl.truststore.type": "PEM",
@@ -81,29 +77,9 @@ def tls(target, tmp_path_factory):
         "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": JAAS_SCRAM,
         "connection.failed.authentication.delay.ms": "100",
     }
-    bs = BrokerSet(target, tmp_path_factory)
-    if target == "kafka":
-        from brokers import KafkaBroker
-
-        cport = free_port()
-        config = {
-            **keys,
-            "listeners": keys["listeners"] + f",CONTROLLER://127.0.0.1:{cport}",
-            "listener.security.protocol.map":
-                "PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
-        }
-        b = KafkaBroker(tmp_path_factory.mktemp("tls") / "kafka", plain, config=config,
-                        args=["--controller-port", str(cport)])
-    else:
-        from pathlib import Path
-
-        from brokers import REPO, WeirBroker
-
-        binary = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
-        b = WeirBroker(binary, tmp_path_factory.mktemp("tls") / "data", plain,
-                       config={**keys, "ssl.crl.location": str(ca.crl)})
-    bs.made.append(b)
-    b.start()
+    bs, b = start_broker(target, tmp_path_factory, "tls", keys,
+                         {"PLAINTEXT": plain, "SSL": ssl, "SASL_SSL": sasl_ssl},
+                         weir_only={"ssl.crl.location": str(ca.crl)})
     a = AdminClient({"bootstrap.servers": b.bootstrap})
     futs = a.alter_user_scram_credentials([
         UserScramCredentialUpsertion("bob", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
@@ -335,21 +311,10 @@ def test_replication_between_brokers_runs_over_tls(target, tmp_path_factory, top
     from confluent_kafka import Producer
 
     require_own_weir(target)
-    from pathlib import Path
-
-    from brokers import REPO, WeirBroker
-
-    class Node(WeirBroker):
-        """A node whose listeners all come from its config (no --listen flag)."""
-
-        def command(self):
-            cmd = super().command()
-            i = cmd.index("--listen")
-            return cmd[:i] + cmd[i + 2:]
+    from secured import WEIR_BIN, ConfigListenersNode
 
     tmp = tmp_path_factory.mktemp("tls-cluster")
     ca = Ca(tmp / "ca", "cluster-ca")
-    binary = Path(os.environ.get("WEIR_BIN", REPO / "target" / "debug" / "weir"))
     cports = {n: free_port() for n in NODES}
     voters = ",".join(f"{n}@127.0.0.1:{cports[n]}" for n in NODES)
     nodes, internal = {}, {}
@@ -366,7 +331,7 @@ def test_replication_between_brokers_runs_over_tls(target, tmp_path_factory, top
             "ssl.truststore.location": str(ca.cert),
             "ssl.client.auth": "required",
         }
-        nodes[n] = Node(binary, tmp / f"node{n}", port, config=config,
+        nodes[n] = ConfigListenersNode(WEIR_BIN, tmp / f"node{n}", port, config=config,
                         args=["--node-id", str(n), "--controller-listen",
                               f"127.0.0.1:{cports[n]}", "--controller-voters", voters,
                               "--replica-lag-time-max-ms", "5000"])

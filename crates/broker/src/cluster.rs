@@ -206,6 +206,17 @@ impl Host {
         }
     }
 
+    /// Adds ACLs (each under a fresh id) and removes ACLs by id (CreateAcls, DeleteAcls);
+    /// this node's image has the change when it returns.
+    pub async fn alter_acls(
+        &self,
+        add: Vec<weir_meta::records::AclEntry>,
+        remove: Vec<[u8; 16]>,
+    ) -> Result<(), MetaError> {
+        let add = add.into_iter().map(|a| (new_topic_id(), a)).collect();
+        first(self.submit(Command::AlterAcls { add, remove }).await)
+    }
+
     /// Deletes a topic (and, as each node applies it, its local logs).
     pub async fn delete_topic(&self, name: &str) -> Result<TopicId, MetaError> {
         let image = self.image();

@@ -30,6 +30,9 @@ pub struct BrokerConfig {
     pub security: crate::listener_security::ListenerSecurity,
     /// The other Kafka listeners (`listeners` beyond `inter.broker.listener.name`).
     pub more_listeners: Vec<crate::listener_security::Listener>,
+    /// The authorizer (`authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found`); `None`: every request is allowed.
+    pub authorizer: Option<crate::authz::AuthorizerConfig>,
     /// `http.listen`: where health and readiness are served; `None` (the library default)
     /// serves none. `weir serve` binds [`DEFAULT_HTTP_LISTEN`] unless told otherwise.
     pub http_listen: Option<SocketAddr>,
@@ -131,6 +134,7 @@ impl Default for BrokerConfig {
             http_listen: None,
             security: crate::listener_security::ListenerSecurity::default(),
             more_listeners: Vec::new(),
+            authorizer: None,
             advertised: None,
             auto_create_topics_enable: true,
             num_partitions: 1,

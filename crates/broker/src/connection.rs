@@ -102,8 +102,8 @@ async fn serve<R, W>(
     let security = &state.config.security;
     // On a SASL listener, the connection authenticates before anything else is served.
     let mut session = listener.protocol.sasl().then(Session::new);
-    // Until the authorizer asks for it, the principal only shows in the logs.
-    let _ = &principal;
+    // The transport's principal, until SASL names another.
+    let mut principal = Arc::new(principal);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'read: loop {
         loop {
@@ -142,6 +142,7 @@ async fn serve<R, W>(
                             if let Some(p) = s.principal() {
                                 state.metrics.authentications.inc();
                                 debug!(%peer, principal = %p, "authenticated");
+                                principal = Arc::new(p.clone());
                             }
                             continue;
                         }
@@ -168,8 +169,11 @@ async fn serve<R, W>(
                 header,
                 api_key,
                 body,
-                peer,
-                listener.name.clone(),
+                dispatch::Caller {
+                    peer,
+                    listener: listener.name.clone(),
+                    principal: principal.clone(),
+                },
                 read,
             )
             .await;

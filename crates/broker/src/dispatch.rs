@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::warn;
+use weir_auth::principal::Principal;
 use weir_protocol::codec::{Decode, Encode, ErrorCodes, Reader};
 use weir_protocol::messages::{ApiKey, RequestHeader};
 
@@ -47,6 +48,16 @@ impl From<Pending> for Dispatched {
     }
 }
 
+/// Who sent a request, and where it came in.
+pub(crate) struct Caller {
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// The listener's name.
+    pub(crate) listener: Arc<str>,
+    /// Who the client is.
+    pub(crate) principal: Arc<Principal>,
+}
+
 /// Checks the API and version, decodes the body, runs its handler and encodes the response;
 /// `read` is when its frame was read.
 pub(crate) async fn handle(
@@ -54,13 +65,12 @@ pub(crate) async fn handle(
     header: RequestHeader,
     api_key: Option<ApiKey>,
     body: Reader,
-    peer: SocketAddr,
-    listener: Arc<str>,
+    caller: Caller,
     read: Instant,
 ) -> Dispatched {
     let started = Instant::now();
     let enabled = state.metrics.enabled;
-    let pending = route(state, header, api_key, body, peer, listener).await;
+    let pending = route(state, header, api_key, body, caller).await;
     let timer = api_key.filter(|_| enabled).map(|api| RequestTimer {
         api,
         read,
@@ -75,9 +85,13 @@ async fn route(
     header: RequestHeader,
     api_key: Option<ApiKey>,
     body: Reader,
-    peer: SocketAddr,
-    listener: Arc<str>,
+    caller: Caller,
 ) -> Pending {
+    let Caller {
+        peer,
+        listener,
+        principal,
+    } = caller;
     let Some(api_key) = api_key else {
         warn!(%peer, api_key = header.request_api_key, "closing connection: unknown API key");
         return Pending::Ready(Outcome::Close);
@@ -106,6 +120,7 @@ async fn route(
             client_id: header.client_id.clone().unwrap_or_default(),
             peer,
             listener,
+            principal,
         },
         correlation_id: header.correlation_id,
         api_key,
@@ -159,10 +174,10 @@ async fn route(
         // Not implemented yet: `supported` does not advertise these, so they never get here.
         K::SaslHandshake => call.now(handlers::sasl::handshake).await,
         K::SaslAuthenticate => call.now(handlers::sasl::authenticate).await,
-        K::DescribeAcls
-        | K::CreateAcls
-        | K::DeleteAcls
-        | K::AlterReplicaLogDirs
+        K::CreateAcls => call.now(handlers::acls::create).await,
+        K::DescribeAcls => call.now(handlers::acls::describe).await,
+        K::DeleteAcls => call.now(handlers::acls::delete).await,
+        K::AlterReplicaLogDirs
         | K::CreateDelegationToken
         | K::RenewDelegationToken
         | K::ExpireDelegationToken

@@ -47,6 +47,8 @@ pub struct Host {
     pub advertised: (String, i32),
     /// Every Kafka listener's advertised endpoint, by name.
     pub endpoints: Vec<weir_meta::records::Endpoint>,
+    /// The authorizer over the image's ACLs.
+    pub authz: crate::authz::Authz,
     /// Woken on every append, for long-polling fetches.
     pub data_notify: Notify,
     /// Group commit for acks=all.
@@ -89,6 +91,7 @@ impl Host {
             default_partitions: config.num_partitions,
             default_replication_factor: config.default_replication_factor,
         };
+        let authz = crate::authz::Authz::new(config.authorizer.clone());
         let metrics = Arc::new(Metrics::new(
             config.metrics_enable,
             config.metrics_partition_series_limit,
@@ -97,6 +100,7 @@ impl Host {
             config,
             advertised,
             endpoints,
+            authz,
             data_notify: Notify::new(),
             group_commit: GroupCommit::start(metrics.clone()),
             metrics,

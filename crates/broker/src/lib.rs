@@ -18,6 +18,7 @@
 //! - [`configs`]: effective topic and broker configs as clients see them.
 //! - `http`: the HTTP listener: health and readiness.
 
+pub mod authz;
 mod clean_shutdown;
 pub mod cluster;
 pub mod config;

@@ -61,6 +61,9 @@ impl SizeHint for m::AlterUserScramCredentialsResponse {}
 impl SizeHint for m::SaslHandshakeResponse {}
 impl SizeHint for m::SaslAuthenticateResponse {}
 impl SizeHint for m::DescribeUserScramCredentialsResponse {}
+impl SizeHint for m::CreateAclsResponse {}
+impl SizeHint for m::DescribeAclsResponse {}
+impl SizeHint for m::DeleteAclsResponse {}
 impl SizeHint for m::DeleteRecordsResponse {}
 impl SizeHint for m::OffsetForLeaderEpochResponse {}
 impl SizeHint for m::IncrementalAlterConfigsResponse {}

@@ -7,6 +7,7 @@
 //! - `user`: SCRAM users ([`user`]).
 //! - `bench`: load generator ([`bench`]).
 
+mod acl;
 mod bench;
 mod cluster;
 mod commands;
@@ -45,6 +46,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Create, delete and list SCRAM users (their credentials live in the metadata log).
     User(user::UserArgs),
+    /// Add, list and remove ACLs (they live in the metadata log).
+    Acl(acl::AclArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
             Command::Cluster(a) => cluster::run(a).await,
             Command::Bench(a) => bench::run(a).await,
             Command::User(a) => user::run(a).await,
+            Command::Acl(a) => acl::run(a).await,
         }
     })
 }

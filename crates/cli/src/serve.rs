@@ -553,12 +553,50 @@ impl ServeArgs {
             .min(100);
         config.security = listeners.security;
         config.more_listeners = listeners.more;
+        config.authorizer = authorizer(&mut file)?;
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }
         config.validate().map_err(anyhow::Error::msg)?;
         Ok(config)
     }
+}
+
+/// The authorizer from `authorizer.class.name` (Kafka's StandardAuthorizer, by any of
+/// the names in [`weir_broker::authz::AUTHORIZER_NAMES`]), `super.users` and
+/// `allow.everyone.if.no.acl.found` (default false, as in Kafka).
+fn authorizer(
+    file: &mut BTreeMap<String, String>,
+) -> anyhow::Result<Option<weir_broker::authz::AuthorizerConfig>> {
+    let super_users = file.remove("super.users").unwrap_or_default();
+    let allow_everyone: Option<bool> = take(file, "allow.everyone.if.no.acl.found")?;
+    let Some(class) = file
+        .remove("authorizer.class.name")
+        .filter(|c| !c.trim().is_empty())
+    else {
+        if !super_users.is_empty() || allow_everyone.is_some() {
+            bail!("super.users and allow.everyone.if.no.acl.found need authorizer.class.name");
+        }
+        return Ok(None);
+    };
+    if !weir_broker::authz::AUTHORIZER_NAMES.contains(&class.trim()) {
+        bail!(
+            "authorizer.class.name {class} is not known; use {}",
+            weir_broker::authz::AUTHORIZER_NAMES[0]
+        );
+    }
+    for p in super_users
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        weir_auth::principal::Principal::parse(p)
+            .map_err(|e| anyhow::anyhow!("super.users: {e}"))?;
+    }
+    Ok(Some(weir_broker::authz::AuthorizerConfig {
+        super_users,
+        allow_everyone_if_no_acl_found: allow_everyone.unwrap_or(false),
+    }))
 }
 
 /// Runs a broker until SIGINT or SIGTERM, then flushes and closes every log.

@@ -116,6 +116,10 @@ pub struct MetadataImage {
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
     /// SCRAM credentials: by user, then by mechanism code.
     pub scram: BTreeMap<String, BTreeMap<i8, StoredScram>>,
+    /// ACLs by id.
+    pub acls: BTreeMap<[u8; 16], crate::records::AclEntry>,
+    /// Bumped on every ACL change, so that authorizers know when to reload.
+    pub acl_epoch: u64,
     names_by_id: HashMap<TopicId, String>,
 }
 
@@ -267,6 +271,13 @@ impl MetadataImage {
                     }
                 }
             },
+            MetadataRecord::Acl { id, acl } => {
+                match acl {
+                    Some(a) => self.acls.insert(*id, a.clone()),
+                    None => self.acls.remove(id),
+                };
+                self.acl_epoch += 1;
+            }
         }
     }
 
@@ -341,6 +352,12 @@ impl MetadataImage {
                     credential: Some(c.clone()),
                 });
             }
+        }
+        for (id, acl) in &self.acls {
+            out.push(MetadataRecord::Acl {
+                id: *id,
+                acl: Some(acl.clone()),
+            });
         }
         out
     }

@@ -124,6 +124,32 @@ pub enum MetadataRecord {
         /// The credential, or `None` when it was deleted.
         credential: Option<StoredScram>,
     },
+    /// An ACL was added (`Some`) or removed (`None`).
+    Acl {
+        /// Its id.
+        id: [u8; 16],
+        /// The ACL, or `None` when it was removed.
+        acl: Option<AclEntry>,
+    },
+}
+
+/// One ACL, with Kafka's wire codes for its enums.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AclEntry {
+    /// Resource type code (2 topic, 3 group, 4 cluster, 5 transactional id, ...).
+    pub resource_type: i8,
+    /// Resource name, prefix, or `*`.
+    pub resource_name: String,
+    /// Pattern type code (3 literal, 4 prefixed).
+    pub pattern_type: i8,
+    /// Principal, `TYPE:NAME`.
+    pub principal: String,
+    /// Host, or `*`.
+    pub host: String,
+    /// Operation code.
+    pub operation: i8,
+    /// Permission code (2 deny, 3 allow).
+    pub permission: i8,
 }
 
 /// A SCRAM credential as stored: the salt, StoredKey, ServerKey and iteration count.

@@ -4,6 +4,8 @@
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::OFFSETS_TOPIC;
 use crate::handlers::context::{Reply, RequestContext};
 use crate::handlers::fenced_for;
@@ -12,8 +14,25 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: AddOffsetsToTxnRequest,
 ) -> Reply<AddOffsetsToTxnResponse> {
-    let state = ctx.state;
+    let state = ctx.state.clone();
     let version = ctx.version;
+    let denied = if !ctx.allowed(
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        Some(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
+        Some(ErrorCode::GroupAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(code) = denied {
+        return Reply::Now(AddOffsetsToTxnResponse {
+            error_code: code.code(),
+            ..Default::default()
+        });
+    }
     Reply::Later(Box::pin(async move {
         // __consumer_offsets must exist first; its group coordinator may be on another broker.
         let result = match state.groups.ensure_topic().await {

@@ -8,6 +8,8 @@ use weir_protocol::messages::add_partitions_to_txn_response::{
 };
 use weir_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::handlers::context::{Reply, RequestContext};
 use crate::handlers::fenced_for;
 
@@ -15,8 +17,21 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: AddPartitionsToTxnRequest,
 ) -> Reply<AddPartitionsToTxnResponse> {
-    let state = ctx.state;
+    let state = ctx.state.clone();
     let version = ctx.version;
+    // WRITE on the transactional id, then on each topic; when one is refused the others
+    // are not attempted.
+    let txn_denied = !ctx.allowed(
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &req.v3_and_below_transactional_id,
+    );
+    let denied_topics: std::collections::HashSet<String> = req
+        .v3_and_below_topics
+        .iter()
+        .filter(|t| !ctx.allowed(Operation::Write, ResourceType::Topic, &t.name))
+        .map(|t| t.name.clone())
+        .collect();
     Reply::Later(Box::pin(async move {
         let image = state.image();
         let partitions: Vec<(String, i32)> = req
@@ -30,7 +45,10 @@ pub(crate) async fn handle(
                 .is_some_and(|t| t.partitions.contains_key(&p))
         };
         let any_unknown = partitions.iter().any(|(t, p)| !known(t, *p));
-        let common = if any_unknown {
+        let refused = txn_denied || !denied_topics.is_empty();
+        let common = if txn_denied {
+            Some(ErrorCode::TransactionalIdAuthorizationFailed)
+        } else if any_unknown || refused {
             None
         } else {
             let r = state
@@ -49,6 +67,7 @@ pub(crate) async fn handle(
         };
         let code = |t: &str, p: i32| match common {
             Some(c) => c,
+            None if denied_topics.contains(t) => ErrorCode::TopicAuthorizationFailed,
             None if known(t, p) => ErrorCode::OperationNotAttempted,
             None => ErrorCode::UnknownTopicOrPartition,
         };

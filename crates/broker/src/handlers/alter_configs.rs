@@ -15,6 +15,8 @@ use weir_protocol::messages::{
     IncrementalAlterConfigsResponse,
 };
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::handlers::context::RequestContext;
 use crate::host::ConfigTarget;
 
@@ -49,6 +51,18 @@ async fn alter(
     replace_all: bool,
     validate_only: bool,
 ) -> (ErrorCode, Option<String>) {
+    // ALTER_CONFIGS on the topic, or on the cluster for broker configs.
+    let allowed = match kind {
+        TOPIC => ctx.allowed(Operation::AlterConfigs, ResourceType::Topic, name),
+        _ => ctx.allowed_cluster(Operation::AlterConfigs),
+    };
+    if !allowed {
+        let code = match kind {
+            TOPIC => ErrorCode::TopicAuthorizationFailed,
+            _ => ErrorCode::ClusterAuthorizationFailed,
+        };
+        return (code, None);
+    }
     let result = match (target(ctx, kind, name), ops) {
         (Ok(t), Ok(ops)) => ctx
             .state

@@ -59,6 +59,9 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
     // SASL (KIP-152). v0 of the handshake (tokens without SaslAuthenticate framing) is
     // advertised, as Kafka does, because librdkafka's feature check asks for it, but clients
     // that can use v1 do; a v0 handshake is refused.

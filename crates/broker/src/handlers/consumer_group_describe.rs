@@ -10,6 +10,8 @@ use weir_protocol::messages::consumer_group_describe_response::{
 };
 use weir_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
@@ -21,6 +23,10 @@ pub(crate) async fn handle(
     let image = state.image();
     let mut groups = Vec::with_capacity(req.group_ids.len());
     for group_id in req.group_ids {
+        if !ctx.allowed(Operation::Describe, ResourceType::Group, &group_id) {
+            groups.push(failed(group_id, ErrorCode::GroupAuthorizationFailed, None));
+            continue;
+        }
         let described = state
             .groups
             .run(&group_id, |c, _| {

@@ -14,6 +14,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::consumer_group_heartbeat_response::{self as resp, Assignment};
 use weir_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
@@ -25,6 +27,18 @@ pub(crate) async fn handle(
     let image = ctx.state.image();
     if let Some(message) = invalid(&req, ctx.version) {
         return error(ErrorCode::InvalidRequest, Some(message));
+    }
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
+        return error(ErrorCode::GroupAuthorizationFailed, None);
+    }
+    // Subscribing to a topic by name needs DESCRIBE on it, as in Kafka.
+    if let Some(names) = &req.subscribed_topic_names {
+        if names
+            .iter()
+            .any(|t| !ctx.allowed(Operation::Describe, ResourceType::Topic, t))
+        {
+            return error(ErrorCode::TopicAuthorizationFailed, None);
+        }
     }
     if let Some(p) = req
         .subscribed_topic_regex

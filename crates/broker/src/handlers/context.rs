@@ -5,6 +5,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tracing::debug;
+use weir_auth::acl::{Operation, ResourceType, CLUSTER_NAME};
+use weir_auth::principal::Principal;
+
 use crate::state::BrokerState;
 
 /// What a handler sees besides its request.
@@ -20,6 +24,43 @@ pub(crate) struct RequestContext {
     /// The name of the listener the client connected to (`PLAINTEXT`, `SASL_SSL`, ...):
     /// brokers are advertised to it by their endpoints on that listener.
     pub listener: Arc<str>,
+    /// Who the client is.
+    pub principal: Arc<Principal>,
+}
+
+impl RequestContext {
+    /// May this client do `op` on the resource `resource_type`/`name`? (Always, without
+    /// an authorizer.) A refusal is logged at debug level, as Kafka's authorizer log does.
+    pub(crate) fn allowed(&self, op: Operation, resource_type: ResourceType, name: &str) -> bool {
+        let authz = &self.state.authz;
+        if !authz.enabled() {
+            return true;
+        }
+        let image = self.state.image();
+        let host = self.peer.ip().to_string();
+        let ok = authz.allowed(&image, &self.principal, &host, op, resource_type, name);
+        if !ok {
+            debug!(principal = %self.principal, %host, operation = op.name(),
+                resource = resource_type.name(), name, "denied");
+        }
+        ok
+    }
+
+    /// May this client do `op` on the cluster?
+    pub(crate) fn allowed_cluster(&self, op: Operation) -> bool {
+        self.allowed(op, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// May this client do `op` on some resource of `resource_type`?
+    pub(crate) fn allowed_any(&self, op: Operation, resource_type: ResourceType) -> bool {
+        let authz = &self.state.authz;
+        if !authz.enabled() {
+            return true;
+        }
+        let image = self.state.image();
+        let host = self.peer.ip().to_string();
+        authz.allowed_any(&image, &self.principal, &host, op, resource_type)
+    }
 }
 
 /// A handler's answer.

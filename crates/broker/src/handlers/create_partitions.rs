@@ -3,6 +3,9 @@
 use weir_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use weir_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+use weir_protocol::error::ErrorCode;
+
 use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
@@ -11,6 +14,14 @@ pub(crate) async fn handle(
 ) -> CreatePartitionsResponse {
     let mut results = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
+        if !ctx.allowed(Operation::Alter, ResourceType::Topic, &t.name) {
+            results.push(CreatePartitionsTopicResult {
+                name: t.name.clone(),
+                error_code: ErrorCode::TopicAuthorizationFailed.code(),
+                ..Default::default()
+            });
+            continue;
+        }
         let assignments: Option<Vec<Vec<i32>>> = t
             .assignments
             .as_ref()

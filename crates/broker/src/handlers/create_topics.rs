@@ -10,6 +10,8 @@ use weir_protocol::messages::create_topics_response::{
 };
 use weir_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::configs::topic_entries;
 use crate::handlers::context::RequestContext;
 use crate::ids::to_uuid;
@@ -25,7 +27,16 @@ pub(crate) async fn handle(ctx: RequestContext, req: CreateTopicsRequest) -> Cre
         .collect();
     let mut results = Vec::with_capacity(req.topics.len());
     let mut specs = Vec::new();
+    let cluster_create = ctx.allowed_cluster(Operation::Create);
     for t in &req.topics {
+        if !cluster_create && !ctx.allowed(Operation::Create, ResourceType::Topic, &t.name) {
+            results.push(Some(error_result(
+                &t.name,
+                ErrorCode::TopicAuthorizationFailed,
+                "Authorization failed.".into(),
+            )));
+            continue;
+        }
         if duplicated.contains(&t.name) {
             results.push(Some(error_result(
                 &t.name,

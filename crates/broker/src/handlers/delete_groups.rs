@@ -4,6 +4,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::delete_groups_response::DeletableGroupResult;
 use weir_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
@@ -11,6 +13,14 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
     let state = &ctx.state;
     let mut results = Vec::with_capacity(req.groups_names.len());
     for group_id in req.groups_names {
+        if !ctx.allowed(Operation::Delete, ResourceType::Group, &group_id) {
+            results.push(DeletableGroupResult {
+                group_id,
+                error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                ..Default::default()
+            });
+            continue;
+        }
         let result = state
             .groups
             .run_durable(&group_id, |c, _| match c.delete_group(&group_id) {

@@ -10,6 +10,8 @@ use weir_protocol::messages::delete_records_response::{
 };
 use weir_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::error::storage_error_code;
 use crate::handlers::context::RequestContext;
 
@@ -23,11 +25,17 @@ pub(crate) async fn handle(
         .iter()
         .map(|t| DeleteRecordsTopicResult {
             name: t.name.clone(),
-            partitions: t
+            partitions: {
+                let allowed = ctx.allowed(Operation::Delete, ResourceType::Topic, &t.name);
+                t
                 .partitions
                 .iter()
                 .map(|p| {
-                    let (low_watermark, code) = match state.leader(&t.name, p.partition_index) {
+                    let leader = match allowed {
+                        true => state.leader(&t.name, p.partition_index),
+                        false => Err(ErrorCode::TopicAuthorizationFailed),
+                    };
+                    let (low_watermark, code) = match leader {
                         Err(code) => (-1, code),
                         Ok(part) if !part.settings().delete => (-1, ErrorCode::PolicyViolation),
                         Ok(part) => match part.delete_records(p.offset) {
@@ -48,7 +56,8 @@ pub(crate) async fn handle(
                         ..Default::default()
                     }
                 })
-                .collect(),
+                .collect()
+            },
             ..Default::default()
         })
         .collect();

@@ -4,6 +4,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::delete_topics_response::DeletableTopicResult;
 use weir_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::handlers::context::RequestContext;
 use crate::ids::{from_uuid, to_uuid};
 
@@ -34,6 +36,9 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteTopicsRequest) -> Del
         };
         match resolved {
             None => r.error_code = ErrorCode::UnknownTopicId.code(),
+            Some(n) if !ctx.allowed(Operation::Delete, ResourceType::Topic, &n) => {
+                r.error_code = ErrorCode::TopicAuthorizationFailed.code();
+            }
             Some(n) => match state.delete_topic(&n).await {
                 Ok(deleted) => {
                     r.name = Some(n);

@@ -6,6 +6,8 @@ use weir_protocol::messages::describe_configs_response::{
 };
 use weir_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::configs::{
     broker_entries, cluster_default_entries, topic_entries, BrokerValues, ConfigEntry,
 };
@@ -35,6 +37,18 @@ pub(crate) async fn handle(
                 ..Default::default()
             };
             let entries = match r.resource_type {
+                TOPIC
+                    if !ctx.allowed(
+                        Operation::DescribeConfigs,
+                        ResourceType::Topic,
+                        &r.resource_name,
+                    ) =>
+                {
+                    Err((ErrorCode::TopicAuthorizationFailed, String::new()))
+                }
+                BROKER | BROKER_LOGGER if !ctx.allowed_cluster(Operation::DescribeConfigs) => {
+                    Err((ErrorCode::ClusterAuthorizationFailed, String::new()))
+                }
                 TOPIC => match image.topic(&r.resource_name) {
                     Some(t) => Ok(topic_entries(&values, t)),
                     None => Err((

@@ -11,6 +11,9 @@ use weir_protocol::messages::describe_groups_response::{DescribedGroup, Describe
 use weir_protocol::messages::ConsumerProtocolAssignment;
 use weir_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+use weir_protocol::error::ErrorCode;
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
@@ -21,6 +24,15 @@ pub(crate) async fn handle(
     let state = &ctx.state;
     let mut groups = Vec::with_capacity(req.groups.len());
     for group_id in req.groups {
+        if !ctx.allowed(Operation::Describe, ResourceType::Group, &group_id) {
+            groups.push(DescribedGroup {
+                group_id,
+                error_code: ErrorCode::GroupAuthorizationFailed.code(),
+                authorized_operations: i32::MIN,
+                ..Default::default()
+            });
+            continue;
+        }
         let described = state
             .groups
             .run(&group_id, |c, _| {

@@ -17,6 +17,12 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    if !ctx.allowed_cluster(weir_auth::acl::Operation::Describe) {
+        return DescribeLogDirsResponse {
+            error_code: weir_protocol::error::ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let wanted = |topic: &str, index: i32| match &req.topics {
         None => true,
         Some(ts) => ts

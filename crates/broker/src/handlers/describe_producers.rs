@@ -21,7 +21,16 @@ pub(crate) async fn handle(
                 .partition_indexes
                 .iter()
                 .map(|&index| {
-                    let p = match ctx.state.leader(&t.name, index) {
+                    let allowed = ctx.allowed(
+                        weir_auth::acl::Operation::Read,
+                        weir_auth::acl::ResourceType::Topic,
+                        &t.name,
+                    );
+                    let leader = match allowed {
+                        true => ctx.state.leader(&t.name, index),
+                        false => Err(weir_protocol::error::ErrorCode::TopicAuthorizationFailed),
+                    };
+                    let p = match leader {
                         Ok(p) => p,
                         Err(code) => {
                             return PartitionResponse {

@@ -13,6 +13,12 @@ use weir_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: ElectLeadersRequest) -> ElectLeadersResponse {
+    if !ctx.allowed_cluster(weir_auth::acl::Operation::Alter) {
+        return ElectLeadersResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let election = match req.election_type {
         0 => Election::Preferred,
         1 => Election::Unclean,

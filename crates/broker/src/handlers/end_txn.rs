@@ -4,12 +4,26 @@
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{EndTxnRequest, EndTxnResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::handlers::context::{Reply, RequestContext};
 use crate::handlers::fenced_for;
 
 pub(crate) async fn handle(ctx: RequestContext, req: EndTxnRequest) -> Reply<EndTxnResponse> {
-    let state = ctx.state;
+    let state = ctx.state.clone();
     let version = ctx.version;
+    if !ctx.allowed(
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        return Reply::Now(EndTxnResponse {
+            error_code: ErrorCode::TransactionalIdAuthorizationFailed.code(),
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        });
+    }
     Reply::Later(Box::pin(async move {
         let result = state
             .txns

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 use tracing::info;
+use weir_auth::acl::{Operation, ResourceType};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -26,7 +27,7 @@ use crate::ids::from_uuid;
 use crate::state::BrokerState;
 
 pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<FetchResponse> {
-    let state = ctx.state;
+    let state = ctx.state.clone();
     let version = ctx.version;
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
     let deadline = Instant::now() + max_wait;
@@ -52,7 +53,9 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
             return Reply::Now(refused(code));
         }
     };
+    let denied = denied(&ctx, &wanted, version >= 13, replica);
     let req = Request {
+        denied,
         wanted,
         version,
         replica,
@@ -82,8 +85,50 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
     }))
 }
 
+/// What the client may not read: every partition (a follower without CLUSTER_ACTION), or
+/// the topics it may not READ; `None` when it may read all.
+enum Denied {
+    All,
+    Topics(std::collections::HashSet<String>),
+}
+
+/// What of `wanted` the client may not read, by Kafka's rules: a follower needs
+/// CLUSTER_ACTION on the cluster, a consumer READ on each topic.
+fn denied(ctx: &RequestContext, wanted: &[Wanted], by_id: bool, replica: i32) -> Option<Denied> {
+    if !ctx.state.authz.enabled() {
+        return None;
+    }
+    if replica >= 0 {
+        return (!ctx.allowed_cluster(Operation::ClusterAction)).then_some(Denied::All);
+    }
+    let image = ctx.state.image();
+    let mut seen: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for w in wanted {
+        let name = if by_id {
+            match image.topic_by_id(&from_uuid(&w.topic.id)) {
+                Some(t) => t.name.clone(),
+                None => continue,
+            }
+        } else {
+            w.topic.name.clone()
+        };
+        if let std::collections::hash_map::Entry::Vacant(v) = seen.entry(name) {
+            let ok = ctx.allowed(Operation::Read, ResourceType::Topic, v.key());
+            v.insert(ok);
+        }
+    }
+    let topics: std::collections::HashSet<String> = seen
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| n)
+        .collect();
+    (!topics.is_empty()).then_some(Denied::Topics(topics))
+}
+
 /// What one fetch reads, as its session decided.
 struct Request {
+    /// What it may not read.
+    denied: Option<Denied>,
     /// The partitions, in order.
     wanted: Vec<Wanted>,
     version: i16,
@@ -253,7 +298,14 @@ fn read_once(
             records: Some(bytes::Bytes::new()),
             ..Default::default()
         };
+        let refused = match (&req.denied, topic) {
+            (Some(Denied::All), _) => true,
+            (Some(Denied::Topics(t)), Some(tp)) => t.contains(&tp.name),
+            (Some(Denied::Topics(t)), None) => !by_id && t.contains(&w.topic.name),
+            (None, _) => false,
+        };
         let partition = match topic {
+            _ if refused => Err(ErrorCode::TopicAuthorizationFailed),
             None => Err(unknown),
             Some(tp) => state.lead(tp, w.partition),
         };

@@ -7,6 +7,8 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::find_coordinator_response::Coordinator;
 use weir_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::OFFSETS_TOPIC;
 use crate::handlers::context::RequestContext;
 use crate::txns::TXN_TOPIC;
@@ -34,6 +36,18 @@ pub(crate) async fn handle(
     };
     let image = state.image();
     let answer = |key: String| {
+        // DESCRIBE on the group or the transactional id, as Kafka checks.
+        let (resource, denied) = match req.key_type {
+            GROUP => (ResourceType::Group, ErrorCode::GroupAuthorizationFailed),
+            _ => (
+                ResourceType::TransactionalId,
+                ErrorCode::TransactionalIdAuthorizationFailed,
+            ),
+        };
+        let ready = match ready {
+            Ok(()) if !ctx.allowed(Operation::Describe, resource, &key) => Err(denied),
+            other => other,
+        };
         let found = ready.and_then(|()| match req.key_type {
             GROUP => leader_of(
                 &image,

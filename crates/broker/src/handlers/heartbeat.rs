@@ -2,11 +2,20 @@
 
 use weir_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+use weir_protocol::error::ErrorCode;
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: HeartbeatRequest) -> HeartbeatResponse {
     let state = &ctx.state;
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
+        return HeartbeatResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     state.metrics.learn_group(&ctx.client_id, &req.group_id);
     let error = state
         .groups

@@ -6,6 +6,8 @@ use tracing::warn;
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::handlers::context::RequestContext;
 use crate::handlers::fenced_for;
 
@@ -20,6 +22,10 @@ pub(crate) async fn handle(
     };
     let state = &ctx.state;
     if let Some(txn_id) = req.transactional_id.as_deref().filter(|t| !t.is_empty()) {
+        if !ctx.allowed(Operation::Write, ResourceType::TransactionalId, txn_id) {
+            resp.error_code = ErrorCode::TransactionalIdAuthorizationFailed.code();
+            return resp;
+        }
         let expected = (req.producer_id >= 0).then_some((req.producer_id, req.producer_epoch));
         match state
             .txns
@@ -32,6 +38,13 @@ pub(crate) async fn handle(
             }
             Err(e) => resp.error_code = fenced_for(e, ctx.version, 4).code(),
         }
+        return resp;
+    }
+    // An idempotent producer needs IDEMPOTENT_WRITE on the cluster or WRITE on some topic.
+    if !ctx.allowed_cluster(Operation::IdempotentWrite)
+        && !ctx.allowed_any(Operation::Write, ResourceType::Topic)
+    {
+        resp.error_code = ErrorCode::ClusterAuthorizationFailed.code();
         return resp;
     }
     match state.next_producer_id().await {

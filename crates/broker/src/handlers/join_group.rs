@@ -5,10 +5,20 @@ use weir_coordinator::{JoinRequest, JoinResponse, Protocol};
 use weir_protocol::messages::join_group_response::JoinGroupResponseMember;
 use weir_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+use weir_protocol::error::ErrorCode;
+
 use crate::handlers::context::{Reply, RequestContext};
 
 pub(crate) async fn handle(ctx: RequestContext, req: JoinGroupRequest) -> Reply<JoinGroupResponse> {
     let v = ctx.version;
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
+        return Reply::Now(JoinGroupResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            generation_id: -1,
+            ..Default::default()
+        });
+    }
     ctx.state.metrics.learn_group(&ctx.client_id, &req.group_id);
     let mut join = JoinRequest {
         token: 0,

@@ -5,11 +5,19 @@ use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::leave_group_response::MemberResponse;
 use weir_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
     let batched = ctx.version >= 3;
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
+        return LeaveGroupResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let members: Vec<LeaveMember> = if batched {
         req.members
             .into_iter()

@@ -4,6 +4,8 @@
 use weir_protocol::messages::list_groups_response::ListedGroup;
 use weir_protocol::messages::{ListGroupsRequest, ListGroupsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListGroupsResponse {
@@ -36,12 +38,15 @@ pub(crate) async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListG
             }
         }
     };
+    // DESCRIBE on the cluster lists every group; otherwise those the client may describe.
+    let all_visible = ctx.allowed_cluster(Operation::Describe);
     ListGroupsResponse {
         groups: groups
             .filter(|g| {
                 req.types_filter.is_empty()
                     || req.types_filter.iter().any(|t| t.eq_ignore_ascii_case(g.3))
             })
+            .filter(|g| all_visible || ctx.allowed(Operation::Describe, ResourceType::Group, &g.0))
             .map(|(group_id, protocol_type, state, group_type)| ListedGroup {
                 group_id,
                 protocol_type,

@@ -7,6 +7,8 @@ use weir_protocol::messages::list_offsets_response::{
 };
 use weir_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::error::storage_error_code;
 use crate::handlers::context::RequestContext;
 use crate::partition::Partition;
@@ -24,36 +26,42 @@ pub(crate) async fn handle(ctx: RequestContext, req: ListOffsetsRequest) -> List
         .iter()
         .map(|t| ListOffsetsTopicResponse {
             name: t.name.clone(),
-            partitions: t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut r = ListOffsetsPartitionResponse {
-                        partition_index: p.partition_index,
-                        timestamp: -1,
-                        offset: -1,
-                        leader_epoch: -1,
-                        ..Default::default()
-                    };
-                    match state.leader(&t.name, p.partition_index) {
-                        Err(code) => r.error_code = code.code(),
-                        Ok(partition) => {
-                            r.leader_epoch = partition.leader_epoch();
-                            match partition
-                                .check_leader_epoch(p.current_leader_epoch)
-                                .and_then(|()| lookup(&partition, p.timestamp, read_committed))
-                            {
-                                Ok((offset, ts)) => {
-                                    r.offset = offset;
-                                    r.timestamp = ts;
+            partitions: {
+                let allowed = ctx.allowed(Operation::Describe, ResourceType::Topic, &t.name);
+                t.partitions
+                    .iter()
+                    .map(|p| {
+                        let mut r = ListOffsetsPartitionResponse {
+                            partition_index: p.partition_index,
+                            timestamp: -1,
+                            offset: -1,
+                            leader_epoch: -1,
+                            ..Default::default()
+                        };
+                        let leader = match allowed {
+                            true => state.leader(&t.name, p.partition_index),
+                            false => Err(ErrorCode::TopicAuthorizationFailed),
+                        };
+                        match leader {
+                            Err(code) => r.error_code = code.code(),
+                            Ok(partition) => {
+                                r.leader_epoch = partition.leader_epoch();
+                                match partition
+                                    .check_leader_epoch(p.current_leader_epoch)
+                                    .and_then(|()| lookup(&partition, p.timestamp, read_committed))
+                                {
+                                    Ok((offset, ts)) => {
+                                        r.offset = offset;
+                                        r.timestamp = ts;
+                                    }
+                                    Err(code) => r.error_code = code.code(),
                                 }
-                                Err(code) => r.error_code = code.code(),
                             }
                         }
-                    }
-                    r
-                })
-                .collect(),
+                        r
+                    })
+                    .collect()
+            },
             ..Default::default()
         })
         .collect();

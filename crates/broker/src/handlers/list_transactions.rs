@@ -53,6 +53,13 @@ pub(crate) async fn handle(
         .filter(|m| {
             req.duration_filter < 0 || (m.start_ms >= 0 && now - m.start_ms >= req.duration_filter)
         })
+        .filter(|m| {
+            ctx.allowed(
+                weir_auth::acl::Operation::Describe,
+                weir_auth::acl::ResourceType::TransactionalId,
+                &m.transactional_id,
+            )
+        })
         .map(|m| TransactionState {
             transactional_id: m.transactional_id,
             producer_id: m.producer_id,

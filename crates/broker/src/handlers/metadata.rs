@@ -12,6 +12,8 @@ use weir_protocol::messages::metadata_response::{
 };
 use weir_protocol::messages::{MetadataRequest, MetadataResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::handlers::context::RequestContext;
 use crate::ids::{from_uuid, to_uuid};
 use crate::state::BrokerState;
@@ -28,17 +30,31 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
         _ => None,
     };
     let topics = match requested {
-        None => image.topics.values().map(|t| describe(&image, t)).collect(),
+        // Every topic the client may describe.
+        None => image
+            .topics
+            .values()
+            .filter(|t| ctx.allowed(Operation::Describe, ResourceType::Topic, &t.name))
+            .map(|t| describe(&image, t))
+            .collect(),
         Some(wanted) => {
             let allow_create = state.config.auto_create_topics_enable
                 && (ctx.version < 4 || req.allow_auto_topic_creation);
             let mut missing = Vec::new();
+            let mut create_denied = std::collections::HashSet::new();
             for w in &wanted {
                 if let Some(name) = &w.name {
                     if image.topic(name).is_none()
                         && validate_topic_name(name).is_ok()
                         && allow_create
                     {
+                        // Auto-creation needs CREATE on the cluster or the topic.
+                        if !ctx.allowed_cluster(Operation::Create)
+                            && !ctx.allowed(Operation::Create, ResourceType::Topic, name)
+                        {
+                            create_denied.insert(name.clone());
+                            continue;
+                        }
                         missing.push(CreateTopicSpec {
                             name: name.clone(),
                             num_partitions: -1,
@@ -60,6 +76,22 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
                     // Java client sends it).
                     let id = from_uuid(&w.topic_id);
                     let name = w.name.as_deref().filter(|n| !n.is_empty() || id == [0; 16]);
+                    let known = match name {
+                        Some(n) => image.topic(n).map(|t| t.name.clone()),
+                        None => image.topic_by_id(&id).map(|t| t.name.clone()),
+                    };
+                    let denied = match (&known, name) {
+                        (Some(n), _) => !ctx.allowed(Operation::Describe, ResourceType::Topic, n),
+                        (None, Some(n)) => {
+                            create_denied.contains(n)
+                                || !ctx.allowed(Operation::Describe, ResourceType::Topic, n)
+                        }
+                        (None, None) => false,
+                    };
+                    if denied {
+                        let code = ErrorCode::TopicAuthorizationFailed;
+                        return error_topic(name.map(str::to_string), id, code);
+                    }
                     describe_requested(&image, name, id)
                 })
                 .collect()

@@ -1,6 +1,7 @@
 //! One file per Kafka API, each the same shape: take the decoded request, validate, call one
 //! subsystem, build the response.
 
+pub(crate) mod acls;
 pub(crate) mod add_offsets_to_txn;
 pub(crate) mod add_partitions_to_txn;
 pub(crate) mod alter_configs;

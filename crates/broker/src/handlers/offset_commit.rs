@@ -8,12 +8,37 @@ use weir_protocol::messages::offset_commit_response::{
 };
 use weir_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
-pub(crate) async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> OffsetCommitResponse {
+pub(crate) async fn handle(
+    ctx: RequestContext,
+    mut req: OffsetCommitRequest,
+) -> OffsetCommitResponse {
     let v = ctx.version;
     ctx.state.metrics.learn_group(&ctx.client_id, &req.group_id);
+    // Kafka's checks: READ on the group for every partition, then READ on each topic.
+    let group_denied = !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id);
+    let (allowed, denied): (Vec<_>, Vec<_>) = std::mem::take(&mut req.topics)
+        .into_iter()
+        .partition(|t| !group_denied && ctx.allowed(Operation::Read, ResourceType::Topic, &t.name));
+    req.topics = allowed;
+    let denied_shape: Vec<(String, Vec<i32>)> = denied
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    let denied_error = if group_denied {
+        ErrorCode::GroupAuthorizationFailed
+    } else {
+        ErrorCode::TopicAuthorizationFailed
+    };
     let shape: Vec<(String, Vec<i32>)> = req
         .topics
         .iter()
@@ -55,21 +80,26 @@ pub(crate) async fn handle(ctx: RequestContext, req: OffsetCommitRequest) -> Off
             .collect(),
     };
     let state = &ctx.state;
-    let result = state
-        .groups
-        .run_durable(&req.group_id, |c, now| {
-            match c.commit_offsets(commit, now) {
-                Ok(r) => Step::records(Ok(r.topics), r.records),
-                Err(e) => Step::records(Err(e), Vec::new()),
-            }
-        })
-        .await;
-    let topics = match result {
-        Ok((Ok(topics), true)) => topics,
-        // A failed write: the commit may not survive, so the client must retry.
-        Ok((Ok(_), false)) => all(&shape, ErrorCode::CoordinatorNotAvailable),
-        Ok((Err(e), _)) | Err(e) => all(&shape, e),
+    let mut topics = if shape.is_empty() && !denied_shape.is_empty() {
+        Vec::new()
+    } else {
+        let result = state
+            .groups
+            .run_durable(&req.group_id, |c, now| {
+                match c.commit_offsets(commit, now) {
+                    Ok(r) => Step::records(Ok(r.topics), r.records),
+                    Err(e) => Step::records(Err(e), Vec::new()),
+                }
+            })
+            .await;
+        match result {
+            Ok((Ok(topics), true)) => topics,
+            // A failed write: the commit may not survive, so the client must retry.
+            Ok((Ok(_), false)) => all(&shape, ErrorCode::CoordinatorNotAvailable),
+            Ok((Err(e), _)) | Err(e) => all(&shape, e),
+        }
     };
+    topics.extend(all(&denied_shape, denied_error));
     OffsetCommitResponse {
         topics: topics
             .into_iter()

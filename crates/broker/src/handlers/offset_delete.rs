@@ -10,8 +10,30 @@ use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> OffsetDeleteResponse {
-    let topics: Vec<(String, Vec<i32>)> = req
+    use weir_auth::acl::{Operation, ResourceType};
+    if !ctx.allowed(Operation::Delete, ResourceType::Group, &req.group_id) {
+        return OffsetDeleteResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
+    // Topics the client may not READ are answered TOPIC_AUTHORIZATION_FAILED, untouched.
+    let (req_topics, denied): (Vec<_>, Vec<_>) = req
         .topics
+        .into_iter()
+        .partition(|t| ctx.allowed(Operation::Read, ResourceType::Topic, &t.name));
+    let denied: Vec<(String, Vec<(i32, ErrorCode)>)> = denied
+        .into_iter()
+        .map(|t| {
+            let ps = t
+                .partitions
+                .into_iter()
+                .map(|p| (p.partition_index, ErrorCode::TopicAuthorizationFailed))
+                .collect();
+            (t.name, ps)
+        })
+        .collect();
+    let topics: Vec<(String, Vec<i32>)> = req_topics
         .into_iter()
         .map(|t| {
             (
@@ -33,11 +55,14 @@ pub(crate) async fn handle(ctx: RequestContext, req: OffsetDeleteRequest) -> Off
             }
         })
         .await;
-    let (error, results) = match result {
+    let (error, mut results) = match result {
         Ok((Ok(r), true)) => (ErrorCode::None, r),
         Ok((Ok(_), false)) => (ErrorCode::CoordinatorNotAvailable, Vec::new()),
         Ok((Err(e), _)) | Err(e) => (e, Vec::new()),
     };
+    if error == ErrorCode::None {
+        results.extend(denied);
+    }
     OffsetDeleteResponse {
         error_code: error.code(),
         topics: results

@@ -10,6 +10,8 @@ use weir_protocol::messages::offset_fetch_response::{
 };
 use weir_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+
 use crate::groups::Step;
 use crate::handlers::context::RequestContext;
 
@@ -102,6 +104,21 @@ async fn fetch(
     require_stable: bool,
 ) -> (ErrorCode, Fetched) {
     let state = &ctx.state;
+    if !ctx.allowed(Operation::Describe, ResourceType::Group, group_id) {
+        return (ErrorCode::GroupAuthorizationFailed, Vec::new());
+    }
+    // Topics the client may not describe: named ones answer TOPIC_AUTHORIZATION_FAILED,
+    // and a fetch of all topics leaves them out.
+    let all_topics = topics.is_none();
+    let (topics, denied): (Option<Vec<_>>, Vec<_>) = match topics {
+        None => (None, Vec::new()),
+        Some(ts) => {
+            let (ok, no): (Vec<_>, Vec<_>) = ts
+                .into_iter()
+                .partition(|(t, _)| ctx.allowed(Operation::Describe, ResourceType::Topic, t));
+            (Some(ok), no)
+        }
+    };
     let result = state
         .groups
         .run(group_id, |c, _| {
@@ -119,7 +136,19 @@ async fn fetch(
         })
         .await;
     match result {
-        Ok(f) => (ErrorCode::None, f),
+        Ok(mut f) => {
+            if all_topics && state.authz.enabled() {
+                f.retain(|(t, _)| ctx.allowed(Operation::Describe, ResourceType::Topic, t));
+            }
+            for (t, ps) in denied {
+                let failed = ps
+                    .into_iter()
+                    .map(|p| failed(p, ErrorCode::TopicAuthorizationFailed))
+                    .collect();
+                f.push((t, failed));
+            }
+            (ErrorCode::None, f)
+        }
         Err(e) => (e, Vec::new()),
     }
 }

@@ -9,6 +9,9 @@ use weir_protocol::messages::offset_for_leader_epoch_response::{
 };
 use weir_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+use weir_protocol::error::ErrorCode;
+
 use crate::handlers::context::RequestContext;
 
 pub(crate) async fn handle(
@@ -16,12 +19,24 @@ pub(crate) async fn handle(
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
     let state = &ctx.state;
+    // Followers need CLUSTER_ACTION, consumers DESCRIBE on the topic.
+    let follower_denied = req.replica_id >= 0 && !ctx.allowed_cluster(Operation::ClusterAction);
     let topics = req
         .topics
         .iter()
         .map(|t| OffsetForLeaderTopicResult {
             topic: t.topic.clone(),
-            partitions: t
+            partitions: {
+                let denied = if follower_denied {
+                    Some(ErrorCode::ClusterAuthorizationFailed)
+                } else if req.replica_id < 0
+                    && !ctx.allowed(Operation::Describe, ResourceType::Topic, &t.topic)
+                {
+                    Some(ErrorCode::TopicAuthorizationFailed)
+                } else {
+                    None
+                };
+                t
                 .partitions
                 .iter()
                 .map(|p| {
@@ -31,7 +46,11 @@ pub(crate) async fn handle(
                         end_offset: -1,
                         ..Default::default()
                     };
-                    let answer = state.leader(&t.topic, p.partition).and_then(|part| {
+                    let leader = match denied {
+                        Some(code) => Err(code),
+                        None => state.leader(&t.topic, p.partition),
+                    };
+                    let answer = leader.and_then(|part| {
                         part.check_leader_epoch(p.current_leader_epoch)?;
                         Ok(part.end_offset_for_epoch(p.leader_epoch))
                     });
@@ -47,7 +66,8 @@ pub(crate) async fn handle(
                     }
                     out
                 })
-                .collect(),
+                .collect()
+            },
             ..Default::default()
         })
         .collect();

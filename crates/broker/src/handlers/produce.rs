@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tracing::{debug, info, warn};
+use weir_auth::acl::{Operation, ResourceType};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use weir_protocol::messages::{ProduceRequest, ProduceResponse};
@@ -50,16 +51,31 @@ impl Outcome {
 }
 
 pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<ProduceResponse> {
-    let state = ctx.state;
+    let state = ctx.state.clone();
     let acks = req.acks;
     let now = now_ms();
     let mut results: Vec<(String, Vec<(i32, Outcome)>)> = Vec::with_capacity(req.topic_data.len());
     let mut appended = false;
     let txn_id = req.transactional_id.as_deref().filter(|t| !t.is_empty());
+    // Kafka's checks: WRITE on the transactional id for every partition, then on each topic.
+    let txn_denied =
+        txn_id.is_some_and(|t| !ctx.allowed(Operation::Write, ResourceType::TransactionalId, t));
     for topic in req.topic_data {
         let mut parts = Vec::with_capacity(topic.partition_data.len());
+        let topic_denied =
+            !txn_denied && !ctx.allowed(Operation::Write, ResourceType::Topic, &topic.name);
         for p in topic.partition_data {
-            let outcome = if !matches!(acks, -1..=1) {
+            let outcome = if txn_denied {
+                Outcome::error(
+                    ErrorCode::TransactionalIdAuthorizationFailed,
+                    ErrorCode::TransactionalIdAuthorizationFailed.message(),
+                )
+            } else if topic_denied {
+                Outcome::error(
+                    ErrorCode::TopicAuthorizationFailed,
+                    ErrorCode::TopicAuthorizationFailed.message(),
+                )
+            } else if !matches!(acks, -1..=1) {
                 Outcome::error(
                     ErrorCode::InvalidRequiredAcks,
                     format!("Invalid required acks {acks}"),

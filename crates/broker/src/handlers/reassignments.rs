@@ -19,6 +19,12 @@ pub(crate) async fn alter(
     ctx: RequestContext,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    if !ctx.allowed_cluster(weir_auth::acl::Operation::Alter) {
+        return AlterPartitionReassignmentsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let items: Vec<(String, i32, Option<Vec<i32>>)> = req
         .topics
         .iter()
@@ -64,6 +70,12 @@ pub(crate) async fn list(
     ctx: RequestContext,
     req: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    if !ctx.allowed_cluster(weir_auth::acl::Operation::Describe) {
+        return ListPartitionReassignmentsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let image = ctx.state.image();
     let wanted = |topic: &str, index: i32| match &req.topics {
         None => true,

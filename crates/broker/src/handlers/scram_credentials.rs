@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use weir_auth::acl::Operation;
 use weir_auth::scram::{Mechanism, ScramCredential};
 use weir_meta::users::ScramChange;
 use weir_meta::StoredScram;
@@ -25,6 +26,23 @@ pub(crate) async fn alter(
     ctx: RequestContext,
     req: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    if !ctx.allowed_cluster(Operation::Alter) {
+        let mut users: Vec<String> = req.deletions.iter().map(|d| d.name.clone()).collect();
+        users.extend(req.upsertions.iter().map(|u| u.name.clone()));
+        users.dedup();
+        let results = users
+            .into_iter()
+            .map(|user| AlterUserScramCredentialsResult {
+                user,
+                error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+                ..Default::default()
+            })
+            .collect();
+        return AlterUserScramCredentialsResponse {
+            results,
+            ..Default::default()
+        };
+    }
     let mut changes: Vec<(String, ScramChange)> = Vec::new();
     for d in req.deletions {
         changes.push((
@@ -107,6 +125,12 @@ pub(crate) async fn describe(
     ctx: RequestContext,
     req: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    if !ctx.allowed_cluster(Operation::Describe) {
+        return DescribeUserScramCredentialsResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        };
+    }
     let image = ctx.state.image();
     let asked: Vec<String> = match req.users {
         Some(users) if !users.is_empty() => users.into_iter().map(|u| u.name).collect(),

@@ -4,9 +4,18 @@
 use weir_coordinator::{SyncRequest, SyncResponse};
 use weir_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+use weir_protocol::error::ErrorCode;
+
 use crate::handlers::context::{Reply, RequestContext};
 
 pub(crate) async fn handle(ctx: RequestContext, req: SyncGroupRequest) -> Reply<SyncGroupResponse> {
+    if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
+        return Reply::Now(SyncGroupResponse {
+            error_code: ErrorCode::GroupAuthorizationFailed.code(),
+            ..Default::default()
+        });
+    }
     let mut sync = SyncRequest {
         token: 0,
         member_id: req.member_id,

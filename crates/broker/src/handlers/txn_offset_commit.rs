@@ -7,6 +7,9 @@ use weir_protocol::messages::txn_offset_commit_response::{
 };
 use weir_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use weir_auth::acl::{Operation, ResourceType};
+use weir_protocol::error::ErrorCode;
+
 use crate::groups::OFFSETS_TOPIC;
 use crate::handlers::context::{Reply, RequestContext};
 
@@ -14,7 +17,25 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: TxnOffsetCommitRequest,
 ) -> Reply<TxnOffsetCommitResponse> {
-    let state = ctx.state;
+    let state = ctx.state.clone();
+    // WRITE on the transactional id, READ on the group, READ on every topic.
+    let denied = if !ctx.allowed(
+        Operation::Write,
+        ResourceType::TransactionalId,
+        &req.transactional_id,
+    ) {
+        Some(ErrorCode::TransactionalIdAuthorizationFailed)
+    } else if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
+        Some(ErrorCode::GroupAuthorizationFailed)
+    } else if req
+        .topics
+        .iter()
+        .any(|t| !ctx.allowed(Operation::Read, ResourceType::Topic, &t.name))
+    {
+        Some(ErrorCode::TopicAuthorizationFailed)
+    } else {
+        None
+    };
     Reply::Later(Box::pin(async move {
         let shape: Vec<(String, Vec<i32>)> = req
             .topics
@@ -24,6 +45,14 @@ pub(crate) async fn handle(
                 (t.name.clone(), ps)
             })
             .collect();
+        if let Some(e) = denied {
+            return response(
+                shape
+                    .into_iter()
+                    .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, e)).collect()))
+                    .collect(),
+            );
+        }
         let commit = TxnOffsetCommit {
             group_id: req.group_id.clone(),
             producer_id: req.producer_id,
@@ -72,23 +101,28 @@ pub(crate) async fn handle(
                 .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, e)).collect()))
                 .collect(),
         };
-        TxnOffsetCommitResponse {
-            topics: results
-                .into_iter()
-                .map(|(name, parts)| TxnOffsetCommitResponseTopic {
-                    name,
-                    partitions: parts
-                        .into_iter()
-                        .map(|(p, e)| TxnOffsetCommitResponsePartition {
-                            partition_index: p,
-                            error_code: e.code(),
-                            ..Default::default()
-                        })
-                        .collect(),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        }
+        response(results)
     }))
+}
+
+/// The response with these per-partition results.
+fn response(results: Vec<(String, Vec<(i32, ErrorCode)>)>) -> TxnOffsetCommitResponse {
+    TxnOffsetCommitResponse {
+        topics: results
+            .into_iter()
+            .map(|(name, parts)| TxnOffsetCommitResponseTopic {
+                name,
+                partitions: parts
+                    .into_iter()
+                    .map(|(p, e)| TxnOffsetCommitResponsePartition {
+                        partition_index: p,
+                        error_code: e.code(),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
 }

@@ -16,7 +16,9 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: WriteTxnMarkersRequest,
 ) -> Reply<WriteTxnMarkersResponse> {
-    let state = ctx.state;
+    let state = ctx.state.clone();
+    // Only brokers (CLUSTER_ACTION on the cluster) write markers.
+    let denied = !ctx.allowed_cluster(weir_auth::acl::Operation::ClusterAction);
     Reply::Later(Box::pin(async move {
         let mut markers = Vec::with_capacity(req.markers.len());
         for m in req.markers {
@@ -24,6 +26,14 @@ pub(crate) async fn handle(
             for t in m.topics {
                 let mut partitions = Vec::with_capacity(t.partition_indexes.len());
                 for p in t.partition_indexes {
+                    if denied {
+                        partitions.push(WritableTxnMarkerPartitionResult {
+                            partition_index: p,
+                            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+                            ..Default::default()
+                        });
+                        continue;
+                    }
                     let written = write_marker(
                         &state.host,
                         &state.groups,

@@ -110,6 +110,14 @@ pub enum Command {
         /// The changes.
         changes: Vec<(String, crate::users::ScramChange)>,
     },
+    /// CreateAcls and DeleteAcls: ACLs to add under fresh ids (one already there is not
+    /// added twice) and ids of ACLs to remove (those gone already are passed over).
+    AlterAcls {
+        /// (new id, ACL).
+        add: Vec<([u8; 16], crate::records::AclEntry)>,
+        /// Ids to remove.
+        remove: Vec<[u8; 16]>,
+    },
     /// The periodic preferred-leader rebalance (`auto.leader.rebalance.enable`).
     RebalanceLeaders {
         /// `leader.imbalance.per.broker.percentage`.
@@ -266,6 +274,26 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
             let (records, results) = crate::users::alter_scram(image, &changes);
             (records, results.into_iter().map(|(_, r)| r).collect(), None)
         }
+        Command::AlterAcls { add, remove } => {
+            let mut records = Vec::new();
+            let mut seen: std::collections::BTreeSet<&crate::records::AclEntry> =
+                image.acls.values().collect();
+            for (id, acl) in &add {
+                if seen.insert(acl) && !image.acls.contains_key(id) {
+                    records.push(MetadataRecord::Acl {
+                        id: *id,
+                        acl: Some(acl.clone()),
+                    });
+                }
+            }
+            let mut removed = std::collections::BTreeSet::new();
+            for id in remove {
+                if image.acls.contains_key(&id) && removed.insert(id) {
+                    records.push(MetadataRecord::Acl { id, acl: None });
+                }
+            }
+            (records, vec![Ok(())], None)
+        }
         Command::AllocateProducerIds => {
             let start = image.next_producer_id;
             let end = start + PRODUCER_ID_BLOCK;
@@ -277,5 +305,86 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
                 Some((start, end)),
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::AclEntry;
+
+    fn entry(name: &str) -> AclEntry {
+        AclEntry {
+            resource_type: 2,
+            resource_name: name.into(),
+            pattern_type: 3,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation: 3,
+            permission: 3,
+        }
+    }
+
+    fn apply(image: &mut MetadataImage, cmd: Command) -> usize {
+        let (records, results, _) = run(&Controller::default(), image, cmd);
+        assert_eq!(results, vec![Ok(())]);
+        for r in &records {
+            image.apply(r);
+        }
+        records.len()
+    }
+
+    #[test]
+    fn acls_are_added_once_and_removed_by_id() {
+        let mut image = MetadataImage::default();
+        let add = vec![
+            ([1; 16], entry("a")),
+            ([2; 16], entry("a")),
+            ([3; 16], entry("b")),
+        ];
+        // The same ACL twice in one request, and again later, is stored once.
+        assert_eq!(
+            apply(
+                &mut image,
+                Command::AlterAcls {
+                    add,
+                    remove: vec![]
+                }
+            ),
+            2
+        );
+        let again = vec![([4; 16], entry("b"))];
+        assert_eq!(
+            apply(
+                &mut image,
+                Command::AlterAcls {
+                    add: again,
+                    remove: vec![]
+                }
+            ),
+            0
+        );
+        assert_eq!(image.acls.len(), 2);
+        let epoch = image.acl_epoch;
+        // Removing an id twice, or one never there, is passed over.
+        let remove = vec![[1; 16], [1; 16], [9; 16]];
+        assert_eq!(
+            apply(
+                &mut image,
+                Command::AlterAcls {
+                    add: vec![],
+                    remove
+                }
+            ),
+            1
+        );
+        assert_eq!(image.acls.keys().collect::<Vec<_>>(), vec![&[3u8; 16]]);
+        assert!(image.acl_epoch > epoch);
+        // A snapshot carries them.
+        let mut rebuilt = MetadataImage::default();
+        for r in image.to_records() {
+            rebuilt.apply(&r);
+        }
+        assert_eq!(rebuilt.acls, image.acls);
     }
 }

@@ -90,6 +90,7 @@ public final class KafkaCli {
             case "txns" -> rc = TxnAdmin.run(a, out);
             case "configs" -> rc = ConfigAdmin.run(a, out);
             case "cluster" -> rc = ClusterAdmin.run(a, out);
+            case "acls" -> rc = AclAdmin.run(a, out);
             default -> {
                 usage();
                 rc = 2;
@@ -100,7 +101,7 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs|cluster --bootstrap B ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs|cluster|acls --bootstrap B ...");
         System.exit(2);
     }
 
