@@ -266,3 +266,59 @@ def _failures(b) -> float:
     from scrape import value
 
     return value(b.http, "weir_authentication_failures_total") or 0
+
+
+REAUTH_MS = 3000
+
+
+@pytest.fixture(scope="module")
+def reauth_broker(target, tmp_path_factory):
+    """A SASL_PLAINTEXT broker whose sessions last REAUTH_MS (connections.max.reauth.ms)."""
+    from secured import start_broker
+
+    keys = {**SASL_KEYS, "connections.max.reauth.ms": str(REAUTH_MS)}
+    bs, b = start_broker(target, tmp_path_factory, "reauth", keys,
+                         {"SASL_PLAINTEXT": free_port()}, login=f"admin:{ADMIN_PW}")
+    yield b
+    bs.close_all()
+
+
+def plain_login(c, user: str, password: str) -> tuple[int, int]:
+    """SaslHandshake v1 + SaslAuthenticate v1 with PLAIN: (error code, session lifetime ms)."""
+    assert sasl_handshake(c, "PLAIN")[0] == 0
+    r = c.request(36, 1, kwire.kbytes(b"\0" + user.encode() + b"\0" + password.encode()))
+    code = r.i16()
+    r.string()  # error message
+    r.kbytes()  # auth bytes
+    return code, r.i64()
+
+
+def test_sessions_expire_and_clients_reauthenticate(reauth_broker, topic):
+    b = reauth_broker
+    # The broker tells the client how long its session lasts (KIP-368).
+    with kwire.Conn.to(b.bootstrap) as c:
+        code, lifetime = plain_login(c, "alice", ALICE_PW)
+        assert code == 0 and 0 < lifetime <= REAUTH_MS
+        # Re-authenticating on the same connection, as the same user, renews the session.
+        assert plain_login(c, "alice", ALICE_PW)[0] == 0
+        assert c.metadata([])["brokers"]
+        # An expired session is refused: the next request closes the connection.
+        time.sleep(REAUTH_MS / 1000 + 0.5)
+        c.send_raw(c.frame(3, 4, kwire.array([]) + kwire.i8(0)))
+        assert c.wait_closed(10)
+    # Re-authenticating as someone else is refused.
+    with kwire.Conn.to(b.bootstrap) as c:
+        assert plain_login(c, "alice", ALICE_PW)[0] == 0
+        assert plain_login(c, "admin", ADMIN_PW)[0] == 58
+        assert c.wait_closed(10)
+    # A real client re-authenticates by itself and keeps working past several lifetimes.
+    create(b, topic)
+    p = Producer(login(b, "PLAIN", "alice", ALICE_PW))
+    deadline = time.monotonic() + 3 * REAUTH_MS / 1000
+    sent = 0
+    while time.monotonic() < deadline:
+        p.produce(topic, value=f"r-{sent}".encode())
+        sent += 1
+        assert p.flush(10) == 0
+        time.sleep(0.25)
+    assert sent >= 10

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use weir_protocol::codec::Reader;
 use weir_protocol::frame;
+use weir_protocol::messages::ApiKey;
 
 use weir_auth::principal::Principal;
 
@@ -132,6 +133,10 @@ async fn serve<R, W>(
                 }
             };
             if let Some(s) = session.as_mut() {
+                // A SaslHandshake after login re-authenticates the session (KIP-368).
+                if api_key == Some(ApiKey::SaslHandshake) && s.begin_reauth() {
+                    debug!(%peer, "re-authenticating");
+                }
                 if s.principal().is_none() {
                     let image = state.image();
                     match s.handle(security, &image, &header, api_key, body, peer) {

@@ -5,8 +5,10 @@
 //! (credentials from the metadata image). A failure answers SASL_AUTHENTICATION_FAILED
 //! (UNSUPPORTED_SASL_MECHANISM for an unknown mechanism, ILLEGAL_SASL_STATE out of order)
 //! and the connection closes after `connection.failed.authentication.delay.ms`; any other
-//! request before authentication closes it with no answer. Tokens are bounded, and no
-//! password, token or proof is ever logged.
+//! request before authentication closes it with no answer. With `connections.max.reauth.ms`
+//! a session expires: the client re-authenticates on the same connection (KIP-368: a new
+//! SaslHandshake and SaslAuthenticate, for the same principal) or is disconnected at its
+//! next request. Tokens are bounded, and no password, token or proof is ever logged.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -61,6 +63,9 @@ pub(crate) enum Step {
 /// One connection's authentication.
 pub(crate) struct Session {
     state: State,
+    /// While re-authenticating (KIP-368): the principal the session had, which the new
+    /// login must name again.
+    reauth_of: Option<Principal>,
 }
 
 impl Session {
@@ -68,6 +73,23 @@ impl Session {
     pub(crate) fn new() -> Self {
         Session {
             state: State::Handshake,
+            reauth_of: None,
+        }
+    }
+
+    /// Starts re-authenticating an authenticated session (a SaslHandshake after login,
+    /// KIP-368); false when it is not authenticated.
+    pub(crate) fn begin_reauth(&mut self) -> bool {
+        let state = std::mem::replace(&mut self.state, State::Handshake);
+        match state {
+            State::Done { principal, .. } => {
+                self.reauth_of = Some(principal);
+                true
+            }
+            other => {
+                self.state = other;
+                false
+            }
         }
     }
 
@@ -161,10 +183,11 @@ impl Session {
     ) -> Step {
         let answer =
             |resp: &SaslAuthenticateResponse| encode(id, ApiKey::SaslAuthenticate, resp, version);
+        let reauth = self.reauth_of.is_some();
         let refused = |mech: &str, e: SaslError| {
             let resp = SaslAuthenticateResponse {
                 error_code: ErrorCode::SaslAuthenticationFailed.code(),
-                error_message: Some(e.client_message(mech, false)),
+                error_message: Some(e.client_message(mech, reauth)),
                 ..Default::default()
             };
             let why = format!("{mech} authentication failed: {e}");
@@ -223,6 +246,19 @@ impl Session {
         reply: Vec<u8>,
         answer: &dyn Fn(&SaslAuthenticateResponse) -> Outcome,
     ) -> Step {
+        if let Some(before) = self.reauth_of.take() {
+            if before != principal {
+                let message = format!(
+                    "Cannot change principals during re-authentication from {before}: {principal}"
+                );
+                let resp = SaslAuthenticateResponse {
+                    error_code: ErrorCode::SaslAuthenticationFailed.code(),
+                    error_message: Some(message.clone()),
+                    ..Default::default()
+                };
+                return fail(Some(answer(&resp)), &message);
+            }
+        }
         let lifetime = security.max_reauth_ms.max(0);
         let expires = (lifetime > 0)
             .then(|| Instant::now() + Duration::from_millis(u64::try_from(lifetime).unwrap_or(0)));

@@ -1,6 +1,7 @@
-//! SaslHandshake and SaslAuthenticate once a connection is past authentication (or on a
-//! PLAINTEXT listener): answered with ILLEGAL_SASL_STATE, as Kafka's KafkaApis answers them.
-//! Authentication itself happens before dispatch, in `crate::sasl`.
+//! SaslHandshake and SaslAuthenticate that reach dispatch (on a listener without SASL, or a
+//! SaslAuthenticate with no handshake after login): answered with ILLEGAL_SASL_STATE, as
+//! Kafka's KafkaApis answers them. Authentication and re-authentication happen before
+//! dispatch, in `crate::sasl`.
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::{
