@@ -353,3 +353,23 @@ def test_replication_between_brokers_runs_over_tls(target, tmp_path_factory, top
     finally:
         for b in nodes.values():
             b.kill9()
+
+
+def test_the_weir_cli_speaks_tls(tls, topic):
+    """`weir` commands take --tls-ca (and a client certificate) for an SSL listener."""
+    import subprocess
+
+    from secured import WEIR_BIN
+
+    create(tls, topic)
+    alice = tls.clients["alice"]
+    base = [str(WEIR_BIN), "topic", "list", "--bootstrap", tls.bootstrap("SSL"),
+            "--tls-ca", str(tls.ca.cert)]
+    ok = subprocess.run(base + ["--tls-cert", str(alice.cert), "--tls-key", str(alice.key)],
+                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert ok.returncode == 0, ok.stderr
+    assert topic in ok.stdout.split()
+    # The SSL listener requires a client certificate.
+    refused = subprocess.run(base, capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+    assert refused.returncode != 0

@@ -22,11 +22,30 @@ pub(crate) struct Target {
         global = true
     )]
     pub(crate) bootstrap: String,
+    /// Connect with TLS, trusting the CA certificates of this PEM file (an SSL listener).
+    #[arg(long, env = "WEIR_TLS_CA", global = true)]
+    pub(crate) tls_ca: Option<std::path::PathBuf>,
+    /// This client's certificate chain (PEM), for a listener that asks for one.
+    #[arg(long, env = "WEIR_TLS_CERT", global = true, requires = "tls_key")]
+    pub(crate) tls_cert: Option<std::path::PathBuf>,
+    /// The key of `--tls-cert` (PEM, unencrypted).
+    #[arg(long, env = "WEIR_TLS_KEY", global = true, requires = "tls_cert")]
+    pub(crate) tls_key: Option<std::path::PathBuf>,
 }
 
 impl Target {
     pub(crate) async fn connect(&self) -> anyhow::Result<Connection> {
-        Connection::connect(&self.bootstrap, "weir-cli")
+        let tls = match &self.tls_ca {
+            None => None,
+            Some(ca) => {
+                let identity = self.tls_cert.as_deref().zip(self.tls_key.as_deref());
+                Some(
+                    weir_client::tls::ClientTls::from_pem_files(ca, identity)
+                        .map_err(anyhow::Error::msg)?,
+                )
+            }
+        };
+        Connection::connect_with(&self.bootstrap, "weir-cli", tls.as_ref())
             .await
             .with_context(|| format!("connecting to {}", self.bootstrap))
     }
