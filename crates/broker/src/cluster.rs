@@ -104,8 +104,15 @@ impl Host {
         // The voters format the cluster; a broker that is not one follows the metadata log
         // only once registered (it becomes a learner then), so it registers first.
         if voter {
+            let scram = self
+                .config
+                .bootstrap_scram
+                .iter()
+                .map(|b| (b.user.clone(), b.change()))
+                .collect();
             steps.push(Command::Format {
                 cluster_id: new_cluster_id(),
+                scram,
             });
         }
         steps.push(Command::Register(self.registration()));

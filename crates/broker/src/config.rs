@@ -14,6 +14,40 @@ pub const DEFAULT_HTTP_LISTEN: SocketAddr = SocketAddr::new(
     9644,
 );
 
+/// A SCRAM user created with the cluster: its name, mechanism and salted credential (never
+/// the password). `Debug` shows the name and mechanism only.
+#[derive(Clone)]
+pub struct BootstrapScram {
+    /// The user name.
+    pub user: String,
+    /// SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub mechanism: weir_auth::scram::Mechanism,
+    /// The salt, StoredKey, ServerKey and iterations.
+    pub credential: weir_auth::scram::ScramCredential,
+}
+
+impl std::fmt::Debug for BootstrapScram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.user, self.mechanism.name())
+    }
+}
+
+impl BootstrapScram {
+    /// The metadata change that stores it.
+    pub fn change(&self) -> weir_meta::users::ScramChange {
+        let c = &self.credential;
+        weir_meta::users::ScramChange::Upsert {
+            mechanism: self.mechanism.code(),
+            credential: weir_meta::StoredScram {
+                salt: c.salt.clone(),
+                stored_key: c.stored_key.clone(),
+                server_key: c.server_key.clone(),
+                iterations: i32::try_from(c.iterations).unwrap_or(i32::MAX),
+            },
+        }
+    }
+}
+
 /// Everything a broker needs to start.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -30,6 +64,9 @@ pub struct BrokerConfig {
     pub security: crate::listener_security::ListenerSecurity,
     /// The other Kafka listeners (`listeners` beyond `inter.broker.listener.name`).
     pub more_listeners: Vec<crate::listener_security::Listener>,
+    /// SCRAM users to create with the cluster when this node formats it (Kafka's
+    /// `kafka-storage format --add-scram`); ignored once the cluster exists.
+    pub bootstrap_scram: Vec<BootstrapScram>,
     /// The authorizer (`authorizer.class.name`, `super.users`,
     /// `allow.everyone.if.no.acl.found`); `None`: every request is allowed.
     pub authorizer: Option<crate::authz::AuthorizerConfig>,
@@ -135,6 +172,7 @@ impl Default for BrokerConfig {
             security: crate::listener_security::ListenerSecurity::default(),
             more_listeners: Vec::new(),
             authorizer: None,
+            bootstrap_scram: Vec::new(),
             advertised: None,
             auto_create_topics_enable: true,
             num_partitions: 1,

@@ -106,6 +106,53 @@ pub(crate) fn from_file(
     Ok(s)
 }
 
+/// Parses one `--add-scram` value as Kafka's `kafka-storage format` does:
+/// `SCRAM-SHA-512=[name=alice,password=alice-secret,iterations=8192]` (iterations default
+/// 4096), salting and hashing the password here. Errors never include the password.
+pub(crate) fn add_scram(spec: &str) -> anyhow::Result<weir_broker::config::BootstrapScram> {
+    use weir_auth::scram::{random_bytes, Mechanism, ScramCredential};
+    let bad = || anyhow::anyhow!("--add-scram: expected MECHANISM=[name=USER,password=PASSWORD]");
+    let (mech, rest) = spec.split_once('=').ok_or_else(bad)?;
+    let mechanism = Mechanism::from_name(mech.trim())
+        .with_context(|| format!("--add-scram: unknown mechanism {}", mech.trim()))?;
+    let body = rest
+        .trim()
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(bad)?;
+    let (mut name, mut password, mut iterations) = (None, None, 4096u32);
+    for field in body.split(',') {
+        let (k, v) = field.split_once('=').ok_or_else(bad)?;
+        let v = v.trim().trim_matches('"');
+        match k.trim() {
+            "name" => name = Some(v.to_string()),
+            "password" => password = Some(v.to_string()),
+            "iterations" => {
+                iterations = v
+                    .parse()
+                    .ok()
+                    .filter(|i| (4096..=16384).contains(i))
+                    .context("--add-scram: iterations must be 4096 to 16384")?
+            }
+            other => bail!("--add-scram: unknown field {other}"),
+        }
+    }
+    let (Some(user), Some(password)) = (name.filter(|n| !n.is_empty()), password) else {
+        return Err(bad());
+    };
+    if password.is_empty() {
+        bail!("--add-scram: empty password for {user}");
+    }
+    let salt = random_bytes(32).map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
+    let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations);
+    let credential = ScramCredential::from_salted_password(mechanism, &salt, &salted, iterations);
+    Ok(weir_broker::config::BootstrapScram {
+        user,
+        mechanism,
+        credential,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,6 +213,26 @@ mod tests {
         assert!(!e.contains("hunter2"), "{e}");
         let mut f = props(&[("sasl.mechanism.inter.broker.protocol", "SCRAM-SHA-256")]);
         assert!(from_file(&mut f, "SASL_PLAINTEXT", &[sasl("SASL_PLAINTEXT")]).is_err());
+    }
+
+    #[test]
+    fn add_scram_as_kafka_storage_format_takes_it() {
+        let b = add_scram("SCRAM-SHA-512=[name=admin,password=\"admin-secret\",iterations=8192]")
+            .unwrap();
+        assert_eq!((b.user.as_str(), b.credential.iterations), ("admin", 8192));
+        assert_eq!(b.mechanism.name(), "SCRAM-SHA-512");
+        let b = add_scram("SCRAM-SHA-256=[name=alice,password=pw]").unwrap();
+        assert_eq!(b.credential.iterations, 4096);
+        for bad in [
+            "SCRAM-SHA-1=[name=a,password=secret-pw]",
+            "SCRAM-SHA-256=name=a,password=secret-pw",
+            "SCRAM-SHA-256=[password=secret-pw]",
+            "SCRAM-SHA-256=[name=a,password=secret-pw,iterations=10]",
+            "SCRAM-SHA-256=[name=a,password=secret-pw,colour=red]",
+        ] {
+            let e = format!("{:#}", add_scram(bad).err().unwrap());
+            assert!(!e.contains("secret-pw"), "{e}");
+        }
     }
 
     fn sasl(name: &str) -> (String, SecurityProtocol) {

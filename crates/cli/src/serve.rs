@@ -28,6 +28,11 @@ pub(crate) struct ServeArgs {
     /// HOST:PORT advertised for it [default: the bound address] (advertised.listeners).
     #[arg(long, env = "WEIR_ADVERTISED_LISTENER")]
     advertised_listener: Option<String>,
+    /// A SCRAM user created with the cluster when this node first formats it, as Kafka's
+    /// `kafka-storage format --add-scram`: 'SCRAM-SHA-512=[name=admin,password=secret]'
+    /// (optionally `iterations=N`; repeatable). Ignored once the cluster exists.
+    #[arg(long = "add-scram")]
+    add_scram: Vec<String>,
     /// This node's id [default: 1] (node.id).
     #[arg(long, env = "WEIR_NODE_ID")]
     node_id: Option<i32>,
@@ -554,6 +559,11 @@ impl ServeArgs {
         config.security = listeners.security;
         config.more_listeners = listeners.more;
         config.authorizer = authorizer(&mut file)?;
+        config.bootstrap_scram = self
+            .add_scram
+            .iter()
+            .map(|s| crate::security::add_scram(s))
+            .collect::<anyhow::Result<_>>()?;
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

@@ -260,6 +260,7 @@ async fn a_single_voter_needs_no_network_and_keeps_its_log() {
     let n = MetaNode::start(config(tmp.path(), 1, &[])).await.unwrap();
     n.submit(Command::Format {
         cluster_id: "c1".into(),
+        scram: Vec::new(),
     })
     .await
     .unwrap();
@@ -275,6 +276,7 @@ async fn a_single_voter_needs_no_network_and_keeps_its_log() {
     assert_eq!(out.producer_ids, Some((1000, 2000)), "never reused");
     n.submit(Command::Format {
         cluster_id: "c2".into(),
+        scram: Vec::new(),
     })
     .await
     .unwrap();

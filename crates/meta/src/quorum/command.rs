@@ -25,6 +25,10 @@ pub enum Command {
     Format {
         /// The id to use.
         cluster_id: String,
+        /// SCRAM users created with the cluster (Kafka's `kafka-storage format
+        /// --add-scram`): written only by the Format that formats it.
+        #[serde(default)]
+        scram: Vec<(String, crate::users::ScramChange)>,
     },
     /// A broker (re)starting.
     Register(Registration),
@@ -188,15 +192,19 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
         Err(e) => (Vec::new(), vec![Err(e)], None),
     };
     match cmd {
-        Command::Format { cluster_id } => {
+        Command::Format { cluster_id, scram } => {
             if image.cluster_id.is_some() {
                 (Vec::new(), vec![Ok(())], None)
             } else {
-                (
-                    vec![MetadataRecord::Cluster { cluster_id }],
-                    vec![Ok(())],
-                    None,
-                )
+                let mut records = vec![MetadataRecord::Cluster { cluster_id }];
+                let (users, results) = crate::users::alter_scram(image, &scram);
+                match results.into_iter().find_map(|(_, r)| r.err()) {
+                    Some(e) => (Vec::new(), vec![Err(e)], None),
+                    None => {
+                        records.extend(users);
+                        (records, vec![Ok(())], None)
+                    }
+                }
             }
         }
         Command::Register(r) => (c.register_broker(image, &r), vec![Ok(())], None),
@@ -332,6 +340,38 @@ mod tests {
             image.apply(r);
         }
         records.len()
+    }
+
+    #[test]
+    fn scram_users_come_with_the_format_that_formats_the_cluster() {
+        let user = |pw: u8| {
+            (
+                "admin".to_string(),
+                crate::users::ScramChange::Upsert {
+                    mechanism: 2,
+                    credential: crate::records::StoredScram {
+                        salt: vec![pw; 16],
+                        stored_key: vec![pw; 64],
+                        server_key: vec![pw; 64],
+                        iterations: 4096,
+                    },
+                },
+            )
+        };
+        let mut image = MetadataImage::default();
+        let first = Command::Format {
+            cluster_id: "c1".into(),
+            scram: vec![user(1)],
+        };
+        assert_eq!(apply(&mut image, first), 2);
+        // Formatting again (another voter, a restart) changes nothing.
+        let again = Command::Format {
+            cluster_id: "c2".into(),
+            scram: vec![user(2)],
+        };
+        assert_eq!(apply(&mut image, again), 0);
+        assert_eq!(image.cluster_id.as_deref(), Some("c1"));
+        assert_eq!(image.scram["admin"][&2].salt, vec![1; 16]);
     }
 
     #[test]
