@@ -79,7 +79,9 @@ def tls(target, tmp_path_factory):
     }
     bs, b = start_broker(target, tmp_path_factory, "tls", keys,
                          {"PLAINTEXT": plain, "SSL": ssl, "SASL_SSL": sasl_ssl},
-                         weir_only={"ssl.crl.location": str(ca.crl)})
+                         weir_only={"ssl.crl.location": str(ca.crl),
+                                    # The console and /metrics over TLS, with HTTP Basic.
+                                    "http.tls.listener": "SASL_SSL", "http.auth": "basic"})
     a = AdminClient({"bootstrap.servers": b.bootstrap})
     futs = a.alter_user_scram_credentials([
         UserScramCredentialUpsertion("bob", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
@@ -373,3 +375,46 @@ def test_the_weir_cli_speaks_tls(tls, topic):
     refused = subprocess.run(base, capture_output=True, text=True, timeout=60,
                              stdin=subprocess.DEVNULL)
     assert refused.returncode != 0
+
+
+def test_the_http_listener_takes_the_same_users_over_tls(tls):
+    """Weir's HTTP listener with `http.tls.listener=SASL_SSL` and `http.auth=basic`: health and
+    readiness open, /metrics and the console only for users of the Kafka listeners (PLAIN and
+    SCRAM), over TLS only; bad credentials get 401 and the broker serves on."""
+    if tls.broker.kind == "kafka":
+        pytest.skip("Kafka has no HTTP listener")
+    import base64
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=str(tls.ca.cert))
+    base = f"https://{tls.broker.http}"
+
+    def get(path, user=None, password=None, header=None):
+        req = urllib.request.Request(base + path)
+        if user is not None:
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            req.add_header("Authorization", f"Basic {token}")
+        if header is not None:
+            req.add_header("Authorization", header)
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                return r.status, r.read().decode(errors="replace"), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(errors="replace"), e.headers
+
+    assert get("/healthz")[0] == 200
+    status, _, headers = get("/metrics")
+    assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
+    assert get("/metrics", "alice", "wrong")[0] == 401
+    assert get("/metrics", "nobody", ALICE_PW)[0] == 401
+    for header in ["Basic !!!not-base64", "Bearer abc", "Basic " + "A" * 5000]:
+        assert get("/metrics", header=header)[0] in (401, 431)
+    status, body, _ = get("/metrics", "alice", ALICE_PW)  # a PLAIN user
+    assert status == 200 and "weir_" in body
+    assert get("/", "carol", CAROL_PW)[0] == 200  # a SCRAM user, the console
+    # Plain HTTP on the TLS port gets nothing.
+    with pytest.raises(Exception):
+        urllib.request.urlopen(f"http://{tls.broker.http}/healthz", timeout=10)
+    assert tls.broker.alive()

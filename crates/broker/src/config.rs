@@ -73,6 +73,12 @@ pub struct BrokerConfig {
     /// `http.listen`: where health and readiness are served; `None` (the library default)
     /// serves none. `weir serve` binds [`DEFAULT_HTTP_LISTEN`] unless told otherwise.
     pub http_listen: Option<SocketAddr>,
+    /// `http.tls.listener`: the SSL or SASL_SSL Kafka listener whose certificate the HTTP
+    /// listener serves TLS with; `None`: plain HTTP.
+    pub http_tls_listener: Option<String>,
+    /// `http.auth=basic`: everything on the HTTP listener but health and readiness asks for
+    /// a user of the Kafka listeners (HTTP Basic, over TLS only).
+    pub http_basic_auth: bool,
     /// `auto.create.topics.enable`.
     pub auto_create_topics_enable: bool,
     /// `num.partitions`: partitions of an auto-created topic.
@@ -169,6 +175,8 @@ impl Default for BrokerConfig {
             data_dir: PathBuf::from("weir-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
             http_listen: None,
+            http_tls_listener: None,
+            http_basic_auth: false,
             security: crate::listener_security::ListenerSecurity::default(),
             more_listeners: Vec::new(),
             authorizer: None,
@@ -263,6 +271,9 @@ impl BrokerConfig {
             protocols.push(l.protocol);
         }
         self.security.validate(&protocols)?;
+        if self.http_basic_auth && self.http_tls_listener.is_none() {
+            return Err("http.auth=basic sends passwords: it needs http.tls.listener".into());
+        }
         if self.node_id < 0 {
             return Err(format!("node.id must be >= 0, got {}", self.node_id));
         }

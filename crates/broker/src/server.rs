@@ -85,6 +85,23 @@ impl Broker {
             });
             bound.push((name, local, listener, ctx));
         }
+        let http_security = crate::http::HttpSecurity {
+            tls: match &config.http_tls_listener {
+                None => None,
+                Some(name) => Some(
+                    bound
+                        .iter()
+                        .find(|(n, _, _, _)| n.eq_ignore_ascii_case(name))
+                        .and_then(|(_, _, _, ctx)| ctx.tls.clone())
+                        .ok_or_else(|| {
+                            BrokerError::Config(format!(
+                                "http.tls.listener {name} is not an SSL or SASL_SSL listener"
+                            ))
+                        })?,
+                ),
+            },
+            basic: config.http_basic_auth,
+        };
         let local_addr = bound[0].1;
         let advertised = (endpoints[0].host.clone(), endpoints[0].port);
         let (stop, stopped) = watch::channel(false);
@@ -96,10 +113,16 @@ impl Broker {
                     context: "reading the bound HTTP address".into(),
                     source: e,
                 })?;
-                info!(listen = %bound, "HTTP listener (health, readiness)");
+                info!(listen = %bound, tls = http_security.tls.is_some(),
+                    basic_auth = http_security.basic, "HTTP listener (health, readiness, metrics, console)");
                 (
                     Some(bound),
-                    Some(crate::http::serve(listener, served, stopped.clone())),
+                    Some(crate::http::serve(
+                        listener,
+                        served,
+                        stopped.clone(),
+                        http_security,
+                    )),
                 )
             }
             None => (None, None),

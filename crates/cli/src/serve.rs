@@ -559,6 +559,15 @@ impl ServeArgs {
         config.security = listeners.security;
         config.more_listeners = listeners.more;
         config.authorizer = authorizer(&mut file)?;
+        config.http_tls_listener = file
+            .remove("http.tls.listener")
+            .map(|v| v.trim().to_ascii_uppercase())
+            .filter(|v| !v.is_empty());
+        config.http_basic_auth = match file.remove("http.auth").as_deref().map(str::trim) {
+            None | Some("none") => false,
+            Some("basic") => true,
+            Some(other) => bail!("http.auth must be none or basic, got {other}"),
+        };
         config.bootstrap_scram = self
             .add_scram
             .iter()

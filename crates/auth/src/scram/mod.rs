@@ -148,6 +148,14 @@ impl ScramCredential {
         let salted = mech.salted_password(password.as_bytes(), salt, iterations);
         ScramCredential::from_salted_password(mech, salt, &salted, iterations)
     }
+
+    /// Whether `password` is the one this credential was made from (for logins that carry
+    /// the password itself, such as HTTP Basic); compared in constant time.
+    pub fn matches_password(&self, mech: Mechanism, password: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let derived = ScramCredential::from_password(mech, password, &self.salt, self.iterations);
+        derived.stored_key.ct_eq(&self.stored_key).into()
+    }
 }
 
 /// `n` random bytes from the operating system.

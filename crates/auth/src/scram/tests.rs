@@ -197,3 +197,13 @@ fn stored_credentials_below_the_minimum_and_servers_out_of_range_are_refused() {
     assert!(c.client_final(b"r=abc,s=c2FsdA==,i=4096").is_err());
     assert!(c.client_final(b"r=abcdef,s=!!,i=4096").is_err());
 }
+
+#[test]
+fn a_credential_recognises_only_its_password() {
+    for mech in Mechanism::ALL {
+        let c = ScramCredential::from_password(mech, "s3cret", b"salty-salt", 4096);
+        assert!(c.matches_password(mech, "s3cret"));
+        assert!(!c.matches_password(mech, "s3cret "));
+        assert!(!c.matches_password(mech, ""));
+    }
+}

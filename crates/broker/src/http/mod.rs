@@ -6,10 +6,15 @@
 //! Requests with a body, other methods and unknown paths are refused (413, 405, 404) with a
 //! log line; hyper answers a malformed request with 400 and an oversized head with 431.
 //!
+//! With `http.tls.listener` the listener speaks TLS with that Kafka listener's certificate;
+//! with `http.auth=basic` everything but health and readiness asks for a user (`auth`).
+//!
+//! - `auth`: HTTP Basic against the Kafka listeners' users.
 //! - `readiness`: whether the broker is ready, and why not.
 //! - `scrape`: `GET /metrics`.
 //! - `console`: the web console at `/` and its JSON API under `/api/`.
 
+mod auth;
 mod console;
 mod readiness;
 mod scrape;
@@ -22,7 +27,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+use hyper::header::{
+    HeaderValue, ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
+    WWW_AUTHENTICATE,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -57,11 +65,21 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, BrokerError> {
     })
 }
 
+/// How the HTTP listener is secured.
+#[derive(Clone, Default)]
+pub(crate) struct HttpSecurity {
+    /// TLS, with a Kafka listener's certificate.
+    pub(crate) tls: Option<Arc<crate::tls::TlsServer>>,
+    /// HTTP Basic required outside health and readiness.
+    pub(crate) basic: bool,
+}
+
 /// Serves HTTP on `listener` until `stopped` turns true.
 pub(crate) fn serve(
     listener: TcpListener,
     served: Served,
     mut stopped: watch::Receiver<bool>,
+    security: HttpSecurity,
 ) -> JoinHandle<()> {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
@@ -82,23 +100,19 @@ pub(crate) fn serve(
                 continue;
             };
             let served = served.clone();
+            let security = security.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let served = served.clone();
-                    async move { Ok::<_, Infallible>(route(req, served, peer).await) }
-                });
-                let mut builder = http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_TIMEOUT)
-                    .max_header_size(MAX_HEAD_BYTES)
-                    .max_headers(MAX_HEADERS)
-                    .keep_alive(false);
-                let conn = builder.serve_connection(TokioIo::new(socket), service);
-                match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => debug!(%peer, error = %e, "HTTP connection ended"),
-                    Err(_) => info!(%peer, "HTTP connection closed: took too long"),
+                let basic = security.basic;
+                match security.tls {
+                    None => connection(socket, served, peer, basic).await,
+                    Some(tls) => {
+                        let handshake = tls.acceptor().accept(socket);
+                        match tokio::time::timeout(HEADER_TIMEOUT, handshake).await {
+                            Ok(Ok(stream)) => connection(stream, served, peer, basic).await,
+                            Ok(Err(e)) => info!(%peer, error = %e, "HTTP TLS handshake failed"),
+                            Err(_) => info!(%peer, "HTTP TLS handshake not finished in time"),
+                        }
+                    }
                 }
                 drop(slot);
             });
@@ -106,9 +120,65 @@ pub(crate) fn serve(
     })
 }
 
-/// The answer to one request.
-async fn route(req: Request<Incoming>, served: Served, peer: SocketAddr) -> Response<Full<Bytes>> {
+/// Serves one HTTP connection, bounded in time.
+async fn connection<I>(io: I, served: Served, peer: SocketAddr, basic: bool)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req: Request<Incoming>| {
+        let served = served.clone();
+        async move { Ok::<_, Infallible>(route(req, served, peer, basic).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(false);
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    match tokio::time::timeout(CONNECTION_TIMEOUT, conn).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(%peer, error = %e, "HTTP connection ended"),
+        Err(_) => info!(%peer, "HTTP connection closed: took too long"),
+    }
+}
+
+/// The answer to one request; with `basic`, only health and readiness answer without a
+/// user.
+async fn route(
+    req: Request<Incoming>,
+    served: Served,
+    peer: SocketAddr,
+    basic: bool,
+) -> Response<Full<Bytes>> {
     let path = req.uri().path();
+    if basic && path != "/healthz" && path != "/readyz" {
+        let Some(state) = served.borrow().clone() else {
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: joining the cluster\n",
+            );
+        };
+        let header = req.headers().get(AUTHORIZATION).map(|v| v.as_bytes());
+        match auth::check(&state, header, peer) {
+            Ok(_) => {}
+            Err(auth::Refused::Unauthenticated(why)) => {
+                state.metrics.authentication_failures.inc();
+                info!(%peer, path = %short(path), reason = why, "HTTP request refused: not authenticated");
+                let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+                r.headers_mut().insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"weir\", charset=\"UTF-8\""),
+                );
+                return r;
+            }
+            Err(auth::Refused::Forbidden(why)) => {
+                info!(%peer, path = %short(path), reason = %why, "HTTP request refused: not authorized");
+                return text(StatusCode::FORBIDDEN, "not authorized\n");
+            }
+        }
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         info!(%peer, method = %req.method(), path = %short(path), "HTTP request refused: method not allowed");
         let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
