@@ -418,3 +418,54 @@ def test_the_http_listener_takes_the_same_users_over_tls(tls):
     with pytest.raises(Exception):
         urllib.request.urlopen(f"http://{tls.broker.http}/healthz", timeout=10)
     assert tls.broker.alive()
+
+
+def test_the_controller_quorum_runs_over_mutual_tls(target, tmp_path_factory, topic):
+    """Three Weir nodes whose controller listener is SSL (`controller.listener.names` and
+    the protocol map, as in Kafka): the Raft traffic and forwarded commands go through TLS
+    with a certificate on both sides, and a node that speaks plain TCP is refused."""
+    from cluster import NODES, converged, create, require_own_weir, start_voters
+    from confluent_kafka import Producer
+
+    require_own_weir(target)
+    from secured import WEIR_BIN, ConfigListenersNode
+
+    tmp = tmp_path_factory.mktemp("tls-quorum")
+    ca = Ca(tmp / "ca", "quorum-ca")
+    cports = {n: free_port() for n in NODES}
+    voters = ",".join(f"{n}@127.0.0.1:{cports[n]}" for n in NODES)
+    nodes = {}
+    for n in NODES:
+        cert = ca.sign(f"node{n}", f"/O=Weir Test/CN=node{n}", server=True)
+        port = free_port()
+        config = {
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cports[n]}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL",
+            "listener.name.controller.ssl.keystore.type": "PEM",
+            "listener.name.controller.ssl.keystore.location": str(cert.pem),
+            "listener.name.controller.ssl.truststore.type": "PEM",
+            "listener.name.controller.ssl.truststore.location": str(ca.cert),
+        }
+        nodes[n] = ConfigListenersNode(WEIR_BIN, tmp / f"node{n}", port, config=config,
+                                       args=["--node-id", str(n), "--controller-voters", voters])
+    try:
+        start_voters(nodes, NODES)
+        create(nodes, topic, 3, min_isr=3)
+        p = Producer({"bootstrap.servers": nodes[3].bootstrap, "acks": "all"})
+        for i in range(100):
+            p.produce(topic, value=b"q" * 100)
+        assert p.flush(60) == 0
+        assert converged(nodes, topic)
+        # Plain TCP to a controller listener: refused at the handshake.
+        with socket.create_connection(("127.0.0.1", cports[1]), timeout=10) as s:
+            s.sendall(b"\x00\x00\x00\x10" + b"not a TLS client")
+            s.settimeout(15)
+            try:
+                assert s.recv(4096)[:1] in (b"", b"\x15")  # closed, or a TLS alert
+            except ConnectionResetError:
+                pass
+        assert all(b.alive() for b in nodes.values())
+    finally:
+        for b in nodes.values():
+            b.kill9()

@@ -52,6 +52,17 @@ impl Host {
                 default_replication_factor: config.default_replication_factor,
             },
             session_timeout_ms: config.broker_session_timeout_ms,
+            tls: match &config.controller_tls {
+                None => None,
+                Some(t) => {
+                    let named =
+                        |e: String| BrokerError::Config(format!("controller listener: {e}"));
+                    Some(weir_meta::quorum::QuorumTls {
+                        server: Arc::new(t.server_config().map_err(named)?),
+                        client: Arc::new(t.client_config().map_err(named)?),
+                    })
+                }
+            },
         };
         let tls = match config
             .security

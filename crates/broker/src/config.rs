@@ -147,6 +147,9 @@ pub struct BrokerConfig {
     pub log_cleaner_io_max_bytes_per_second: f64,
     /// Address the controller (metadata quorum) listener binds; needed with other nodes.
     pub controller_listen: Option<SocketAddr>,
+    /// Mutual TLS between the nodes on the controller listener (its protocol SSL in
+    /// `listener.security.protocol.map`); `None`: plain TCP.
+    pub controller_tls: Option<crate::tls::TlsSettings>,
     /// `controller.quorum.voters`: (node id, HOST:PORT) of each voter; empty: this node
     /// alone is the quorum.
     pub controller_voters: Vec<(i32, String)>,
@@ -211,6 +214,7 @@ impl Default for BrokerConfig {
             log_cleaner_dedupe_buffer_size: 128 * 1024 * 1024,
             log_cleaner_io_max_bytes_per_second: f64::MAX,
             controller_listen: None,
+            controller_tls: None,
             controller_voters: Vec::new(),
             rack: None,
             broker_session_timeout_ms: 9000,

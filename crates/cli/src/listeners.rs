@@ -25,6 +25,8 @@ pub(crate) struct Listeners {
     pub(crate) more: Vec<Listener>,
     /// The controller listener named by `controller.listener.names`, if `listeners` has one.
     pub(crate) controller: Option<SocketAddr>,
+    /// Its TLS, when the protocol map makes it SSL (mutual TLS between the nodes).
+    pub(crate) controller_tls: Option<TlsSettings>,
 }
 
 /// `NAME://HOST:PORT` (or a bare `HOST:PORT`, a PLAINTEXT listener); an empty host binds
@@ -77,6 +79,7 @@ pub(crate) fn from_file(
         None => Vec::new(),
     };
     let mut controller = None;
+    let mut controller_name = None;
     if let Some(names) = file.remove("controller.listener.names") {
         let names: Vec<String> = names
             .split(',')
@@ -87,6 +90,7 @@ pub(crate) fn from_file(
             controller = Some(socket_addr(&n, &a)?);
         }
         entries.retain(|(n, _)| !names.contains(n));
+        controller_name = names.into_iter().next().filter(|n| !n.is_empty());
     }
     let mut map: BTreeMap<String, String> = BTreeMap::new();
     if let Some(m) = file.remove("listener.security.protocol.map") {
@@ -138,7 +142,23 @@ pub(crate) fn from_file(
     if let Some(a) = advertised {
         advertised_by_name.insert(inter_broker.clone(), host_port(&inter_broker, &a)?);
     }
-    let tls_keys = TlsKeys::take(file, &entries);
+    let mut named = entries.clone();
+    named.extend(controller_name.clone().map(|n| (n, String::new())));
+    let tls_keys = TlsKeys::take(file, &named);
+    // The controller listener: PLAINTEXT unless the map says SSL (mutual TLS); SASL is not
+    // spoken between controllers.
+    let controller_tls = match controller_name.as_deref().map(|n| (n, map.get(n))) {
+        Some((n, Some(p))) => match SecurityProtocol::from_name(p).map_err(anyhow::Error::msg)? {
+            SecurityProtocol::Plaintext => None,
+            SecurityProtocol::Ssl => {
+                let mut s = tls_keys.settings(n)?;
+                s.client_auth = ClientAuth::Required;
+                Some(s)
+            }
+            other => bail!("the controller listener {n} must be PLAINTEXT or SSL, not {other:?}"),
+        },
+        _ => None,
+    };
     let mut more = Vec::new();
     let mut names = Vec::new();
     let mut inter = None;
@@ -179,6 +199,7 @@ pub(crate) fn from_file(
         security,
         more,
         controller,
+        controller_tls,
     })
 }
 

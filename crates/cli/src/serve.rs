@@ -515,6 +515,7 @@ impl ServeArgs {
             .or(take(&mut file, "log.cleaner.io.max.bytes.per.second")?)
             .unwrap_or(config.log_cleaner_io_max_bytes_per_second);
         config.controller_listen = self.controller_listen.or(listeners.controller);
+        config.controller_tls = listeners.controller_tls.clone();
         config.http_listen = match self.http_listen.or(take(&mut file, "http.listen")?) {
             Some(HttpListen::Off) => None,
             Some(HttpListen::At(addr)) => Some(addr),

@@ -30,6 +30,7 @@ fn config(dir: &Path, id: i32, voters: &[(i32, String)]) -> QuorumConfig {
         listen: addr,
         voters: voters.to_vec(),
         controller: Controller::default(),
+        tls: None,
         session_timeout_ms: 1_500,
     }
 }

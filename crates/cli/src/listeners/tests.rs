@@ -158,3 +158,34 @@ fn mistakes_are_refused_by_name() {
         assert!(!e.contains("secret-pw"), "{e}");
     }
 }
+
+#[test]
+fn an_ssl_controller_listener_is_mutual_tls() {
+    let keys = |proto: &str| {
+        props(&[
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093",
+            ),
+            ("controller.listener.names", "CONTROLLER"),
+            (
+                "listener.security.protocol.map",
+                &format!("PLAINTEXT:PLAINTEXT,CONTROLLER:{proto}"),
+            ),
+            (
+                "listener.name.controller.ssl.keystore.location",
+                "/certs/node.pem",
+            ),
+            (
+                "listener.name.controller.ssl.truststore.location",
+                "/certs/ca.pem",
+            ),
+        ])
+    };
+    let l = from_file(&mut keys("SSL"), None, None, default_listen()).unwrap();
+    let tls = l.controller_tls.unwrap();
+    assert_eq!(tls.client_auth, ClientAuth::Required);
+    assert_eq!(l.controller, Some("127.0.0.1:9093".parse().unwrap()));
+    assert!(l.security.tls.is_none() && l.more.is_empty());
+    assert!(from_file(&mut keys("SASL_SSL"), None, None, default_listen()).is_err());
+}

@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-
 use super::command::{Command, Outcome, SubmitError};
 use super::rpc::{self, Request, Response};
+use super::transport::{self, QuorumTls, Stream};
 
 /// Most idle connections kept (commands in flight at once beyond this open their own).
 const MAX_IDLE: usize = 4;
@@ -19,11 +18,20 @@ const MAX_IDLE: usize = 4;
 /// Idle connections to the last controller address used.
 #[derive(Default)]
 pub(crate) struct Forwarder {
-    idle: Mutex<(String, Vec<TcpStream>)>,
+    idle: Mutex<(String, Vec<Stream>)>,
     opened: AtomicU64,
+    tls: Option<QuorumTls>,
 }
 
 impl Forwarder {
+    /// No connections yet; they are opened through `tls` if given.
+    pub(crate) fn new(tls: Option<QuorumTls>) -> Self {
+        Forwarder {
+            tls,
+            ..Forwarder::default()
+        }
+    }
+
     /// Sends `cmd` to the controller at `addr` within `ttl` and returns its answer.
     pub(crate) async fn submit(
         &self,
@@ -40,8 +48,7 @@ impl Forwarder {
                     return Ok(r);
                 }
             }
-            let mut s = TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
+            let mut s = transport::connect(addr, self.tls.as_ref()).await?;
             self.opened.fetch_add(1, Ordering::Relaxed);
             let r = call(&mut s, cmd).await?;
             self.give_back(addr, s);
@@ -58,7 +65,7 @@ impl Forwarder {
     }
 
     /// An idle connection to `addr`; idle ones to any other address are dropped.
-    fn take(&self, addr: &str) -> Option<TcpStream> {
+    fn take(&self, addr: &str) -> Option<Stream> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.0 != addr {
             *idle = (addr.to_owned(), Vec::new());
@@ -68,7 +75,7 @@ impl Forwarder {
     }
 
     /// Keeps `s` for the next command to `addr`.
-    fn give_back(&self, addr: &str, s: TcpStream) {
+    fn give_back(&self, addr: &str, s: Stream) {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.0 == addr && idle.1.len() < MAX_IDLE {
             idle.1.push(s);
@@ -77,7 +84,7 @@ impl Forwarder {
 }
 
 /// One request and its answer on `s`.
-async fn call(s: &mut TcpStream, cmd: &Command) -> std::io::Result<Result<Outcome, SubmitError>> {
+async fn call(s: &mut Stream, cmd: &Command) -> std::io::Result<Result<Outcome, SubmitError>> {
     rpc::write(s, &Request::Submit(cmd.clone())).await?;
     match rpc::read::<_, Response>(s).await? {
         Response::Submit(r) => Ok(r),

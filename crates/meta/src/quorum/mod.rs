@@ -12,6 +12,7 @@
 //! - `command`: what brokers ask of the controller (create topics, register, heartbeat,
 //!   ...), run on the leader against its image and turned into records there.
 //! - `node`: [`MetaNode`], which starts it all and submits commands to the leader.
+//! - `transport`: TCP or mutual TLS between the nodes.
 
 mod command;
 mod forward;
@@ -20,11 +21,13 @@ mod network;
 mod node;
 mod rpc;
 mod state_machine;
+mod transport;
 
 pub use command::{Command, Outcome, SubmitError, PRODUCER_ID_BLOCK};
 pub use log_store::METADATA_DIR;
 pub use node::{MetaNode, QuorumConfig, QuorumError, QuorumStatus};
 pub use state_machine::Published;
+pub use transport::QuorumTls;
 
 use std::io::Cursor;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -13,21 +13,23 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
-use tokio::net::TcpStream;
 
 use super::rpc::{self, Request, Response};
+use super::transport::{self, QuorumTls, Stream};
 use super::TypeConfig;
 
 /// Makes a [`Conn`] per peer, to the address this node's voters setting gives it, else to
 /// the one in the membership.
 pub(crate) struct Network {
     addrs: HashMap<u64, String>,
+    tls: Option<QuorumTls>,
 }
 
 impl Network {
-    /// A factory with these addresses (Raft id -> HOST:PORT) ahead of the membership's.
-    pub(crate) fn new(addrs: HashMap<u64, String>) -> Self {
-        Self { addrs }
+    /// A factory with these addresses (Raft id -> HOST:PORT) ahead of the membership's,
+    /// connecting through `tls` if given.
+    pub(crate) fn new(addrs: HashMap<u64, String>, tls: Option<QuorumTls>) -> Self {
+        Self { addrs, tls }
     }
 }
 
@@ -39,6 +41,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         Conn {
             target,
             addr,
+            tls: self.tls.clone(),
             stream: None,
         }
     }
@@ -48,7 +51,8 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub(crate) struct Conn {
     target: u64,
     addr: String,
-    stream: Option<TcpStream>,
+    tls: Option<QuorumTls>,
+    stream: Option<Stream>,
 }
 
 /// A failed call: the peer could not be reached, or answered nonsense.
@@ -63,12 +67,11 @@ enum CallError {
 impl Conn {
     async fn call(&mut self, req: &Request, ttl: Duration) -> Result<Response, CallError> {
         let addr = self.addr.clone();
+        let tls = self.tls.clone();
         let stream = &mut self.stream;
         let attempt = async move {
             if stream.is_none() {
-                let s = TcpStream::connect(&addr).await?;
-                s.set_nodelay(true)?;
-                *stream = Some(s);
+                *stream = Some(transport::connect(&addr, tls.as_ref()).await?);
             }
             let s = stream
                 .as_mut()
@@ -155,10 +158,10 @@ pub(crate) async fn submit_to(
     addr: &str,
     cmd: &super::Command,
     ttl: Duration,
+    tls: Option<&QuorumTls>,
 ) -> std::io::Result<Result<super::Outcome, super::command::SubmitError>> {
     let attempt = async {
-        let mut s = TcpStream::connect(addr).await?;
-        s.set_nodelay(true)?;
+        let mut s = transport::connect(addr, tls).await?;
         rpc::write(&mut s, &Request::Submit(cmd.clone())).await?;
         match rpc::read::<_, Response>(&mut s).await? {
             Response::Submit(r) => Ok(r),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -51,6 +51,8 @@ pub struct QuorumConfig {
     pub controller: Controller,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
     pub session_timeout_ms: u64,
+    /// Mutual TLS between the nodes, if the controller listener is SSL.
+    pub tls: Option<super::QuorumTls>,
 }
 
 /// Why the quorum could not start.
@@ -100,6 +102,8 @@ pub struct MetaNode {
     session_timeout: Duration,
     /// Connections to the active controller, kept for forwarded commands.
     forwarder: Forwarder,
+    /// Mutual TLS between the nodes, if any.
+    tls: Option<super::QuorumTls>,
 }
 
 impl MetaNode {
@@ -126,6 +130,7 @@ impl MetaNode {
                 .filter(|(id, addr)| *id != cfg.node_id && !addr.is_empty())
                 .map(|(id, addr)| (raft_id(*id), addr.clone()))
                 .collect(),
+            cfg.tls.clone(),
         );
         let raft = Raft::new(
             raft_id(cfg.node_id),
@@ -153,7 +158,8 @@ impl MetaNode {
             heartbeats: StdMutex::new(HashMap::new()),
             leader_since: StdMutex::new(None),
             session_timeout: Duration::from_millis(cfg.session_timeout_ms),
-            forwarder: Forwarder::default(),
+            forwarder: Forwarder::new(cfg.tls.clone()),
+            tls: cfg.tls.clone(),
         });
         if let Some(addr) = cfg.listen {
             let listener = TcpListener::bind(addr).await?;
@@ -268,7 +274,7 @@ impl MetaNode {
             if *id == self.node_id || addr.is_empty() {
                 continue;
             }
-            match network::submit_to(addr, cmd, Duration::from_secs(5)).await {
+            match network::submit_to(addr, cmd, Duration::from_secs(5), self.tls.as_ref()).await {
                 Ok(Err(SubmitError::NotLeader)) => {}
                 Ok(r) => return Some(r),
                 Err(e) => debug!(voter = id, error = %e, "could not reach a voter"),
@@ -466,9 +472,16 @@ async fn accept_loop(listener: TcpListener, weak: Weak<MetaNode>) {
         if weak.strong_count() == 0 {
             return;
         }
-        let _ = socket.set_nodelay(true);
         let weak = weak.clone();
+        let tls = weak.upgrade().and_then(|n| n.tls.clone());
         tokio::spawn(async move {
+            let socket = match super::transport::accept(socket, tls.as_ref()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    info!(%peer, error = %e, "controller connection refused: TLS handshake failed");
+                    return;
+                }
+            };
             if let Err(e) = serve(socket, weak).await {
                 debug!(%peer, error = %e, "controller connection closed");
             }
@@ -477,7 +490,7 @@ async fn accept_loop(listener: TcpListener, weak: Weak<MetaNode>) {
 }
 
 /// Answers one connection's requests in turn until it closes.
-async fn serve(mut socket: TcpStream, weak: Weak<MetaNode>) -> std::io::Result<()> {
+async fn serve(mut socket: super::transport::Stream, weak: Weak<MetaNode>) -> std::io::Result<()> {
     loop {
         let req: Request = rpc::read(&mut socket).await?;
         let Some(node) = weak.upgrade() else {
