@@ -21,7 +21,9 @@ use crate::error::ClientError;
 /// Largest response this client accepts.
 const MAX_RESPONSE: usize = 256 * 1024 * 1024;
 
-type Waiters = Arc<Mutex<HashMap<i32, (i16, oneshot::Sender<Bytes>)>>>;
+/// Requests waiting for their responses, by correlation id; `None` once the connection is
+/// closed, so that a request sent after that fails at once instead of waiting forever.
+type Waiters = Arc<Mutex<Option<HashMap<i32, (i16, oneshot::Sender<Bytes>)>>>>;
 
 /// A connection with negotiated API versions.
 pub struct Connection {
@@ -71,7 +73,7 @@ impl Connection {
         W: AsyncWrite + Unpin + Send + 'static,
     {
         let (tx, rx) = mpsc::channel(1024);
-        let waiters: Waiters = Arc::new(Mutex::new(HashMap::new()));
+        let waiters: Waiters = Arc::new(Mutex::new(Some(HashMap::new())));
         tokio::spawn(write_loop(wr, rx));
         tokio::spawn(read_loop(rd, waiters.clone()));
         let mut conn = Connection {
@@ -161,7 +163,10 @@ impl Connection {
             frame::encode_request(&header, key.request_header_version(version), req, version)?;
         let rx = if expect_response {
             let (tx, rx) = oneshot::channel();
-            lock(&self.waiters).insert(id, (key.response_header_version(version), tx));
+            match lock(&self.waiters).as_mut() {
+                Some(w) => w.insert(id, (key.response_header_version(version), tx)),
+                None => return Err(ClientError::Closed),
+            };
             Some(rx)
         } else {
             None
@@ -195,7 +200,14 @@ async fn write_loop<W: AsyncWrite + Unpin>(wr: W, mut rx: mpsc::Receiver<BytesMu
     }
 }
 
-async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, waiters: Waiters) {
+/// Reads responses until the connection ends, then fails every request still waiting and
+/// every later one.
+async fn read_loop<R: AsyncRead + Unpin>(rd: R, waiters: Waiters) {
+    read_responses(rd, &waiters).await;
+    *lock(&waiters) = None;
+}
+
+async fn read_responses<R: AsyncRead + Unpin>(mut rd: R, waiters: &Waiters) {
     let mut buf = BytesMut::with_capacity(256 * 1024);
     loop {
         while buf.len() >= 4 {
@@ -212,7 +224,8 @@ async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, waiters: Waiters) {
             }
             let frame = buf.split_to(4 + size).freeze().slice(4..);
             let id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
-            let Some((header_version, tx)) = lock(&waiters).remove(&id) else {
+            let Some((header_version, tx)) = lock(waiters).as_mut().and_then(|w| w.remove(&id))
+            else {
                 continue;
             };
             let mut r = Reader::new(frame);
@@ -222,10 +235,7 @@ async fn read_loop<R: AsyncRead + Unpin>(mut rd: R, waiters: Waiters) {
             let _ = tx.send(r.into_bytes());
         }
         match rd.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => {
-                lock(&waiters).clear();
-                return;
-            }
+            Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
     }
