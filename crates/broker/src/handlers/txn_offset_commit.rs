@@ -18,7 +18,8 @@ pub(crate) async fn handle(
     req: TxnOffsetCommitRequest,
 ) -> Reply<TxnOffsetCommitResponse> {
     let state = ctx.state.clone();
-    // WRITE on the transactional id, READ on the group, READ on every topic.
+    // WRITE on the transactional id and READ on the group for the whole request; READ on
+    // each topic, whose refusal fails only that topic's partitions, as in Kafka.
     let denied = if !ctx.allowed(
         Operation::Write,
         ResourceType::TransactionalId,
@@ -27,15 +28,27 @@ pub(crate) async fn handle(
         Some(ErrorCode::TransactionalIdAuthorizationFailed)
     } else if !ctx.allowed(Operation::Read, ResourceType::Group, &req.group_id) {
         Some(ErrorCode::GroupAuthorizationFailed)
-    } else if req
-        .topics
-        .iter()
-        .any(|t| !ctx.allowed(Operation::Read, ResourceType::Topic, &t.name))
-    {
-        Some(ErrorCode::TopicAuthorizationFailed)
     } else {
         None
     };
+    let mut req = req;
+    let (allowed, refused): (Vec<_>, Vec<_>) =
+        std::mem::take(&mut req.topics).into_iter().partition(|t| {
+            denied.is_none() && ctx.allowed(Operation::Read, ResourceType::Topic, &t.name)
+        });
+    req.topics = allowed;
+    let refused_error = denied.unwrap_or(ErrorCode::TopicAuthorizationFailed);
+    let refused: Vec<(String, Vec<(i32, ErrorCode)>)> = refused
+        .into_iter()
+        .map(|t| {
+            let ps = t
+                .partitions
+                .iter()
+                .map(|p| (p.partition_index, refused_error))
+                .collect();
+            (t.name, ps)
+        })
+        .collect();
     Reply::Later(Box::pin(async move {
         let shape: Vec<(String, Vec<i32>)> = req
             .topics
@@ -45,13 +58,8 @@ pub(crate) async fn handle(
                 (t.name.clone(), ps)
             })
             .collect();
-        if let Some(e) = denied {
-            return response(
-                shape
-                    .into_iter()
-                    .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, e)).collect()))
-                    .collect(),
-            );
+        if shape.is_empty() && !refused.is_empty() {
+            return response(refused);
         }
         let commit = TxnOffsetCommit {
             group_id: req.group_id.clone(),
@@ -101,6 +109,8 @@ pub(crate) async fn handle(
                 .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, e)).collect()))
                 .collect(),
         };
+        let mut results = results;
+        results.extend(refused);
         response(results)
     }))
 }
