@@ -166,6 +166,7 @@ def test_confluent_kafka_over_tls(tls, topic, listener, mechanism, user, passwor
 @pytest.mark.parametrize("listener,mechanism,user,password", [
     ("SSL", None, None, None),
     ("SASL_SSL", "SCRAM-SHA-256", "bob", BOB_PW),
+    ("SASL_SSL", "SCRAM-SHA-512", "carol", CAROL_PW),
 ])
 def test_kafka_python_over_tls(tls, topic, listener, mechanism, user, password):
     extra = (python_ssl(tls) if listener == "SSL"

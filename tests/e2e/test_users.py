@@ -149,3 +149,24 @@ def test_users_survive_a_restart(new_broker, target):
     assert isinstance(b, WeirBroker)
     log = b.log_path.read_text(errors="replace")
     assert "dave-pw" not in log
+
+
+def test_the_java_admin_client_creates_users(broker):
+    import json
+
+    from clients import java_command
+
+    name = user()
+
+    def java(*args: str) -> dict:
+        res = subprocess.run(java_command() + ["users", "--bootstrap", broker.bootstrap, *args],
+                             capture_output=True, text=True, timeout=120,
+                             stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return json.loads(res.stdout.strip().splitlines()[-1])
+
+    assert java("--action", "create", "--name", name, "--mechanism", "SCRAM-SHA-512",
+                "--iterations", "8192", "--password", "java-pw") == {"ok": True}
+    assert java("--action", "describe", "--name", name) == {
+        "credentials": [["SCRAM_SHA_512", 8192]]}
+    assert describe(broker.bootstrap, [name]) == {name: [("SCRAM_SHA_512", 8192)]}

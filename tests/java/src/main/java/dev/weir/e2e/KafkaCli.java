@@ -91,6 +91,7 @@ public final class KafkaCli {
             case "configs" -> rc = ConfigAdmin.run(a, out);
             case "cluster" -> rc = ClusterAdmin.run(a, out);
             case "acls" -> rc = AclAdmin.run(a, out);
+            case "users" -> rc = UserAdmin.run(a, out);
             default -> {
                 usage();
                 rc = 2;
@@ -101,7 +102,7 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs|cluster|acls --bootstrap B ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs|cluster|acls|users --bootstrap B ...");
         System.exit(2);
     }
 
