@@ -127,7 +127,7 @@ def test_confluent_kafka_logs_in_produces_and_consumes(sasl_broker, topic, mecha
 
 
 def test_kafka_python_logs_in_with_scram_and_kcat_with_plain(sasl_broker, topic):
-    """(Debian's kcat is built on librdkafka 1.9, whose SCRAM sends its nonce twice in the
+    """(Debian's kcat is built on librdkafka 2.0.2, whose SCRAM sends its nonce twice in the
     final message: Kafka 4.3 refuses it, and so does Weir. It logs in with PLAIN.)"""
     from kafka import KafkaConsumer, KafkaProducer
 
