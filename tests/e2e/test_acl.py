@@ -161,6 +161,14 @@ def test_granted_acls_take_effect_without_a_restart(acl_broker, topic):
         assert got[0].offset == 1
     finally:
         c.close()
+    # ListGroups shows each principal only the groups it may describe.
+    def groups(user, password):
+        admin_client = AdminClient(conf(b, user, password))
+        listed = admin_client.list_consumer_groups().result(60)
+        return {g.group_id for g in listed.valid}
+    assert group in groups("bob", BOB_PW)
+    assert group not in groups("alice", ALICE_PW)
+    assert group in groups("admin", ADMIN_PW)
 
 
 def test_deny_wins_over_allow(acl_broker, topic):
