@@ -153,6 +153,47 @@ pub(crate) fn add_scram(spec: &str) -> anyhow::Result<weir_broker::config::Boots
     })
 }
 
+/// The authorizer from `authorizer.class.name` (Kafka's StandardAuthorizer, by any of
+/// the names in [`weir_broker::authz::AUTHORIZER_NAMES`]), `super.users` and
+/// `allow.everyone.if.no.acl.found` (default false, as in Kafka).
+pub(crate) fn authorizer(
+    file: &mut BTreeMap<String, String>,
+) -> anyhow::Result<Option<weir_broker::authz::AuthorizerConfig>> {
+    let super_users = file.remove("super.users").unwrap_or_default();
+    let allow_everyone: Option<bool> = file
+        .remove("allow.everyone.if.no.acl.found")
+        .map(|v| v.trim().parse::<bool>())
+        .transpose()
+        .context("allow.everyone.if.no.acl.found must be true or false")?;
+    let Some(class) = file
+        .remove("authorizer.class.name")
+        .filter(|c| !c.trim().is_empty())
+    else {
+        if !super_users.is_empty() || allow_everyone.is_some() {
+            bail!("super.users and allow.everyone.if.no.acl.found need authorizer.class.name");
+        }
+        return Ok(None);
+    };
+    if !weir_broker::authz::AUTHORIZER_NAMES.contains(&class.trim()) {
+        bail!(
+            "authorizer.class.name {class} is not known; use {}",
+            weir_broker::authz::AUTHORIZER_NAMES[0]
+        );
+    }
+    for p in super_users
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        weir_auth::principal::Principal::parse(p)
+            .map_err(|e| anyhow::anyhow!("super.users: {e}"))?;
+    }
+    Ok(Some(weir_broker::authz::AuthorizerConfig {
+        super_users,
+        allow_everyone_if_no_acl_found: allow_everyone.unwrap_or(false),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +273,36 @@ mod tests {
         ] {
             let e = format!("{:#}", add_scram(bad).err().unwrap());
             assert!(!e.contains("secret-pw"), "{e}");
+        }
+    }
+
+    #[test]
+    fn the_authorizer_from_a_kafka_server_properties() {
+        let mut f = props(&[
+            (
+                "authorizer.class.name",
+                "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            ),
+            ("super.users", "User:admin;User:ANONYMOUS"),
+        ]);
+        let a = authorizer(&mut f).unwrap().unwrap();
+        assert!(f.is_empty());
+        assert_eq!(a.super_users, "User:admin;User:ANONYMOUS");
+        assert!(!a.allow_everyone_if_no_acl_found);
+        assert!(authorizer(&mut props(&[])).unwrap().is_none());
+        for bad in [
+            &[("authorizer.class.name", "com.example.Mine")][..],
+            &[("super.users", "User:admin")][..],
+            &[
+                ("authorizer.class.name", "weir.StandardAuthorizer"),
+                ("super.users", "admin"),
+            ][..],
+            &[
+                ("authorizer.class.name", "weir.StandardAuthorizer"),
+                ("allow.everyone.if.no.acl.found", "perhaps"),
+            ][..],
+        ] {
+            assert!(authorizer(&mut props(bad)).is_err(), "{bad:?}");
         }
     }
 

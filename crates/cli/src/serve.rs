@@ -559,7 +559,7 @@ impl ServeArgs {
             .min(100);
         config.security = listeners.security;
         config.more_listeners = listeners.more;
-        config.authorizer = authorizer(&mut file)?;
+        config.authorizer = crate::security::authorizer(&mut file)?;
         config.http_tls_listener = file
             .remove("http.tls.listener")
             .map(|v| v.trim().to_ascii_uppercase())
@@ -582,43 +582,6 @@ impl ServeArgs {
     }
 }
 
-/// The authorizer from `authorizer.class.name` (Kafka's StandardAuthorizer, by any of
-/// the names in [`weir_broker::authz::AUTHORIZER_NAMES`]), `super.users` and
-/// `allow.everyone.if.no.acl.found` (default false, as in Kafka).
-fn authorizer(
-    file: &mut BTreeMap<String, String>,
-) -> anyhow::Result<Option<weir_broker::authz::AuthorizerConfig>> {
-    let super_users = file.remove("super.users").unwrap_or_default();
-    let allow_everyone: Option<bool> = take(file, "allow.everyone.if.no.acl.found")?;
-    let Some(class) = file
-        .remove("authorizer.class.name")
-        .filter(|c| !c.trim().is_empty())
-    else {
-        if !super_users.is_empty() || allow_everyone.is_some() {
-            bail!("super.users and allow.everyone.if.no.acl.found need authorizer.class.name");
-        }
-        return Ok(None);
-    };
-    if !weir_broker::authz::AUTHORIZER_NAMES.contains(&class.trim()) {
-        bail!(
-            "authorizer.class.name {class} is not known; use {}",
-            weir_broker::authz::AUTHORIZER_NAMES[0]
-        );
-    }
-    for p in super_users
-        .split(';')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-    {
-        weir_auth::principal::Principal::parse(p)
-            .map_err(|e| anyhow::anyhow!("super.users: {e}"))?;
-    }
-    Ok(Some(weir_broker::authz::AuthorizerConfig {
-        super_users,
-        allow_everyone_if_no_acl_found: allow_everyone.unwrap_or(false),
-    }))
-}
-
 /// Runs a broker until SIGINT or SIGTERM, then flushes and closes every log.
 pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let broker = Broker::start(args.config()?)
@@ -638,61 +601,4 @@ pub(crate) async fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn flags_win_over_the_file_and_the_file_over_defaults() {
-        let dir = std::env::temp_dir().join(format!("weir-serve-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("weir.properties");
-        std::fs::write(
-            &file,
-            "# comment\nlisteners=PLAINTEXT://127.0.0.1:9999\nnum.partitions=3\nlog.dirs=/var/weir\n",
-        )
-        .unwrap();
-        let args = ServeArgs {
-            config: Some(file.clone()),
-            num_partitions: Some(5),
-            ..Default::default()
-        };
-        let c = args.config().unwrap();
-        assert_eq!(c.listen.port(), 9999);
-        assert_eq!(
-            c.http_listen,
-            Some(weir_broker::config::DEFAULT_HTTP_LISTEN)
-        );
-        assert_eq!(c.num_partitions, 5);
-        assert_eq!(c.data_dir, PathBuf::from("/var/weir"));
-        assert_eq!(
-            c.message_max_bytes,
-            BrokerConfig::default().message_max_bytes
-        );
-        std::fs::write(&file, "no.such.key=1\n").unwrap();
-        let args = ServeArgs {
-            config: Some(file),
-            ..Default::default()
-        };
-        assert!(args
-            .config()
-            .unwrap_err()
-            .to_string()
-            .contains("no.such.key"));
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn the_http_listener_can_be_moved_or_turned_off() {
-        assert_eq!("off".parse::<HttpListen>(), Ok(HttpListen::Off));
-        assert_eq!(
-            "127.0.0.1:8080".parse::<HttpListen>(),
-            Ok(HttpListen::At(SocketAddr::from(([127, 0, 0, 1], 8080))))
-        );
-        assert!("nowhere".parse::<HttpListen>().is_err());
-        let args = ServeArgs {
-            http_listen: Some(HttpListen::Off),
-            ..Default::default()
-        };
-        assert_eq!(args.config().unwrap().http_listen, None);
-    }
-}
+mod tests;
