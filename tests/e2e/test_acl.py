@@ -341,3 +341,38 @@ def test_an_acl_reaches_every_node_of_a_cluster(target, tmp_path_factory, topic)
     finally:
         for b in nodes.values():
             b.kill9()
+
+
+TOPIC_OPS = {"READ", "WRITE", "CREATE", "DESCRIBE", "DELETE", "ALTER", "DESCRIBE_CONFIGS",
+             "ALTER_CONFIGS"}
+CLUSTER_OPS = {"CREATE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
+               "IDEMPOTENT_WRITE", "ALTER", "DESCRIBE"}
+
+
+def ops(conf_: dict, topic: str) -> tuple[set, set]:
+    """(the topic's, the cluster's) authorized operations, as KIP-430 reports them."""
+    from confluent_kafka import TopicCollection
+
+    a = AdminClient(conf_)
+    t = a.describe_topics(TopicCollection([topic]), include_authorized_operations=True)
+    described = t[topic].result(60)
+    c = a.describe_cluster(include_authorized_operations=True).result(60)
+    return ({o.name for o in described.authorized_operations or []},
+            {o.name for o in c.authorized_operations or []})
+
+
+def test_authorized_operations_as_kafka_reports_them(acl_broker, topic):
+    b = acl_broker
+    create(b, topic)
+    assert ops(conf(b, "admin", ADMIN_PW), topic) == (TOPIC_OPS, CLUSTER_OPS)
+    grant(b, acl(ResourceType.TOPIC, topic, "User:bob", AclOperation.WRITE))
+    # WRITE implies DESCRIBE; bob may do nothing on the cluster.
+    wait_until(lambda: ops(conf(b, "bob", BOB_PW), topic) == ({"WRITE", "DESCRIBE"}, set()),
+               30, "bob's operations")
+
+
+def test_authorized_operations_without_an_authorizer(broker, topic):
+    from helpers import create_topic
+
+    create_topic(broker.bootstrap, topic)
+    assert ops({"bootstrap.servers": broker.bootstrap}, topic) == (TOPIC_OPS, CLUSTER_OPS)

@@ -51,6 +51,46 @@ impl RequestContext {
         self.allowed(op, ResourceType::Cluster, CLUSTER_NAME)
     }
 
+    /// The operations this client may do on `resource_type`/`name`, among those Kafka
+    /// defines for the type, as KIP-430's bit field (bit `1 << code` per operation); all of
+    /// them without an authorizer, as Kafka answers.
+    pub(crate) fn authorized_operations(&self, resource_type: ResourceType, name: &str) -> i32 {
+        use Operation as O;
+        let ops: &[Operation] = match resource_type {
+            ResourceType::Topic => &[
+                O::Read,
+                O::Write,
+                O::Create,
+                O::Describe,
+                O::Delete,
+                O::Alter,
+                O::DescribeConfigs,
+                O::AlterConfigs,
+            ],
+            ResourceType::Cluster => &[
+                O::Create,
+                O::ClusterAction,
+                O::DescribeConfigs,
+                O::AlterConfigs,
+                O::IdempotentWrite,
+                O::Alter,
+                O::Describe,
+            ],
+            ResourceType::Group => &[
+                O::Read,
+                O::Describe,
+                O::Delete,
+                O::DescribeConfigs,
+                O::AlterConfigs,
+            ],
+            ResourceType::TransactionalId => &[O::Describe, O::Write],
+            _ => &[],
+        };
+        ops.iter()
+            .filter(|op| self.allowed(**op, resource_type, name))
+            .fold(0, |bits, op| bits | (1 << op.code()))
+    }
+
     /// May this client do `op` on some resource of `resource_type`?
     pub(crate) fn allowed_any(&self, op: Operation, resource_type: ResourceType) -> bool {
         let authz = &self.state.authz;

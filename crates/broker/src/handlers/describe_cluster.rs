@@ -30,7 +30,14 @@ pub(crate) async fn handle(
                 })
             })
             .collect(),
-        cluster_authorized_operations: i32::MIN,
+        cluster_authorized_operations: if req.include_cluster_authorized_operations {
+            ctx.authorized_operations(
+                weir_auth::acl::ResourceType::Cluster,
+                weir_auth::acl::CLUSTER_NAME,
+            )
+        } else {
+            i32::MIN
+        },
         ..Default::default()
     }
 }

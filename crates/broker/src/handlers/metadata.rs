@@ -114,12 +114,27 @@ pub(crate) async fn handle(ctx: RequestContext, req: MetadataRequest) -> Metadat
             })
         })
         .collect();
+    // KIP-430: the operations the client may do, when it asks.
+    let mut topics: Vec<MetadataResponseTopic> = topics;
+    if req.include_topic_authorized_operations {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(name) = &t.name {
+                t.topic_authorized_operations =
+                    ctx.authorized_operations(ResourceType::Topic, name);
+            }
+        }
+    }
+    let cluster_authorized_operations = if req.include_cluster_authorized_operations {
+        ctx.authorized_operations(ResourceType::Cluster, weir_auth::acl::CLUSTER_NAME)
+    } else {
+        OPS_NOT_REQUESTED
+    };
     MetadataResponse {
         brokers,
         cluster_id: image.cluster_id.clone(),
         controller_id: controller_for_clients(state, &image).await,
         topics,
-        cluster_authorized_operations: OPS_NOT_REQUESTED,
+        cluster_authorized_operations,
         ..Default::default()
     }
 }
