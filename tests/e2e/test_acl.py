@@ -170,6 +170,15 @@ def test_granted_acls_take_effect_without_a_restart(acl_broker, topic):
     assert group not in groups("alice", ALICE_PW)
     assert group in groups("admin", ADMIN_PW)
 
+    # KIP-430 for groups: READ implies DESCRIBE; a super user may do all of them.
+    def group_ops(user, password):
+        admin_client = AdminClient(conf(b, user, password))
+        fut = admin_client.describe_consumer_groups([group], include_authorized_operations=True)
+        return {o.name for o in fut[group].result(60).authorized_operations or []}
+    assert group_ops("bob", BOB_PW) == {"READ", "DESCRIBE"}
+    assert group_ops("admin", ADMIN_PW) == {"READ", "DESCRIBE", "DELETE", "DESCRIBE_CONFIGS",
+                                            "ALTER_CONFIGS"}
+
 
 def test_deny_wins_over_allow(acl_broker, topic):
     b = acl_broker

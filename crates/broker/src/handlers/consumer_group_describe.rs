@@ -22,7 +22,7 @@ pub(crate) async fn handle(
     let state = &ctx.state;
     let image = state.image();
     let mut groups = Vec::with_capacity(req.group_ids.len());
-    for group_id in req.group_ids {
+    for group_id in req.group_ids.clone() {
         if !ctx.allowed(Operation::Describe, ResourceType::Group, &group_id) {
             groups.push(failed(group_id, ErrorCode::GroupAuthorizationFailed, None));
             continue;
@@ -67,6 +67,12 @@ pub(crate) async fn handle(
             ),
             Err(e) => failed(group_id, e, None),
         });
+    }
+    // KIP-430: what the client may do on each group it could describe, when it asks.
+    if req.include_authorized_operations {
+        for g in groups.iter_mut().filter(|g| g.error_code == 0) {
+            g.authorized_operations = ctx.authorized_operations(ResourceType::Group, &g.group_id);
+        }
     }
     ConsumerGroupDescribeResponse {
         groups,

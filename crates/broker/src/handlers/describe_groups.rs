@@ -23,7 +23,7 @@ pub(crate) async fn handle(
 ) -> DescribeGroupsResponse {
     let state = &ctx.state;
     let mut groups = Vec::with_capacity(req.groups.len());
-    for group_id in req.groups {
+    for group_id in req.groups.clone() {
         if !ctx.allowed(Operation::Describe, ResourceType::Group, &group_id) {
             groups.push(DescribedGroup {
                 group_id,
@@ -70,6 +70,12 @@ pub(crate) async fn handle(
                 ..Default::default()
             },
         });
+    }
+    // KIP-430: what the client may do on each group it could describe, when it asks.
+    if req.include_authorized_operations {
+        for g in groups.iter_mut().filter(|g| g.error_code == 0) {
+            g.authorized_operations = ctx.authorized_operations(ResourceType::Group, &g.group_id);
+        }
     }
     DescribeGroupsResponse {
         groups,
