@@ -273,7 +273,11 @@ impl Session {
 }
 
 /// A user's stored credential for `mech`, from the image.
-fn stored(image: &MetadataImage, user: &str, mech: Mechanism) -> Option<ScramCredential> {
+pub(crate) fn stored(
+    image: &MetadataImage,
+    user: &str,
+    mech: Mechanism,
+) -> Option<ScramCredential> {
     let c = image.scram.get(user)?.get(&mech.code())?;
     Some(ScramCredential {
         salt: c.salt.clone(),

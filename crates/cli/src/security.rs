@@ -144,8 +144,7 @@ pub(crate) fn add_scram(spec: &str) -> anyhow::Result<weir_broker::config::Boots
         bail!("--add-scram: empty password for {user}");
     }
     let salt = random_bytes(32).map_err(|e| anyhow::anyhow!("reading random bytes: {e}"))?;
-    let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations);
-    let credential = ScramCredential::from_salted_password(mechanism, &salt, &salted, iterations);
+    let credential = ScramCredential::from_password(mechanism, &password, &salt, iterations);
     Ok(weir_broker::config::BootstrapScram {
         user,
         mechanism,

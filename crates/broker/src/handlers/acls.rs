@@ -50,23 +50,15 @@ pub(crate) async fn create(ctx: RequestContext, req: CreateAclsRequest) -> Creat
         error_message: message,
         ..Default::default()
     };
-    if !ctx.state.authz.enabled() {
-        let results = req
-            .creations
-            .iter()
-            .map(|_| refuse(ErrorCode::SecurityDisabled, None))
-            .collect();
-        return CreateAclsResponse {
-            results,
-            ..Default::default()
-        };
-    }
-    if !ctx.allowed_cluster(Operation::Alter) {
-        let results = req
-            .creations
-            .iter()
-            .map(|_| refuse(ErrorCode::ClusterAuthorizationFailed, None))
-            .collect();
+    let refused = if !ctx.state.authz.enabled() {
+        Some(ErrorCode::SecurityDisabled)
+    } else if !ctx.allowed_cluster(Operation::Alter) {
+        Some(ErrorCode::ClusterAuthorizationFailed)
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        let results = req.creations.iter().map(|_| refuse(code, None)).collect();
         return CreateAclsResponse {
             results,
             ..Default::default()

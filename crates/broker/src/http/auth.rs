@@ -10,7 +10,7 @@ use base64::Engine;
 use subtle::ConstantTimeEq;
 use weir_auth::acl::{Operation, ResourceType, CLUSTER_NAME};
 use weir_auth::principal::Principal;
-use weir_auth::scram::{Mechanism, ScramCredential};
+use weir_auth::scram::Mechanism;
 
 use crate::state::BrokerState;
 
@@ -76,19 +76,7 @@ fn password_ok(state: &BrokerState, user: &str, password: &str) -> bool {
         }
     }
     let image = state.image();
-    let Some(creds) = image.scram.get(user) else {
-        return false;
-    };
-    creds.iter().any(|(code, c)| {
-        let Some(mech) = Mechanism::from_code(*code) else {
-            return false;
-        };
-        let stored = ScramCredential {
-            salt: c.salt.clone(),
-            stored_key: c.stored_key.clone(),
-            server_key: c.server_key.clone(),
-            iterations: u32::try_from(c.iterations).unwrap_or(0),
-        };
-        stored.iterations > 0 && stored.matches_password(mech, password)
+    Mechanism::ALL.into_iter().any(|mech| {
+        crate::sasl::stored(&image, user, mech).is_some_and(|c| c.matches_password(mech, password))
     })
 }
