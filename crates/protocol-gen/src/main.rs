@@ -6,6 +6,9 @@
 //!     --out crates/protocol/src/messages --arb-out crates/protocol/tests/arb
 //! ```
 //!
+//! `--overlay crates/protocol-gen/overlay/message` replaces specs of the same name with
+//! newer ones (the share-group APIs as Kafka 4.3 speaks them; see the overlay's headers).
+//!
 //! `--arb-out` also writes proptest strategies for the round-trip tests, for a representative
 //! set of messages (`ARB_MESSAGES`); add `--arb-all` for every spec (a full sweep: the test
 //! crate then takes about half a minute longer to compile, so it is not committed).
@@ -66,6 +69,7 @@ const ARB_MESSAGES: &[&str] = &[
 
 struct Args {
     specs: PathBuf,
+    overlay: Option<PathBuf>,
     out: PathBuf,
     arb_out: Option<PathBuf>,
     arb_all: bool,
@@ -73,6 +77,7 @@ struct Args {
 
 fn parse_args() -> Result<Args> {
     let mut specs = None;
+    let mut overlay = None;
     let mut out = None;
     let mut arb_out = None;
     let mut arb_all = false;
@@ -81,12 +86,13 @@ fn parse_args() -> Result<Args> {
         let mut val = || it.next().with_context(|| format!("{a} needs a value"));
         match a.as_str() {
             "--specs" => specs = Some(PathBuf::from(val()?)),
+            "--overlay" => overlay = Some(PathBuf::from(val()?)),
             "--out" => out = Some(PathBuf::from(val()?)),
             "--arb-out" => arb_out = Some(PathBuf::from(val()?)),
             "--arb-all" => arb_all = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: weir-protocol-gen --specs <dir> --out <dir> [--arb-out <dir> [--arb-all]]"
+                    "usage: weir-protocol-gen --specs <dir> [--overlay <dir>] --out <dir> [--arb-out <dir> [--arb-all]]"
                 );
                 std::process::exit(0);
             }
@@ -95,6 +101,7 @@ fn parse_args() -> Result<Args> {
     }
     Ok(Args {
         specs: specs.context("--specs is required")?,
+        overlay,
         out: out.context("--out is required")?,
         arb_out,
         arb_all,
@@ -115,6 +122,21 @@ fn load_specs(dir: &Path) -> Result<Vec<MessageSpec>> {
         specs.push(spec);
     }
     specs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(specs)
+}
+
+/// The specs of `dir` with those of `overlay` in place of the ones of the same name.
+fn load_with_overlay(dir: &Path, overlay: Option<&Path>) -> Result<Vec<MessageSpec>> {
+    let mut specs = load_specs(dir)?;
+    if let Some(overlay) = overlay {
+        for newer in load_specs(overlay)? {
+            match specs.iter_mut().find(|s| s.name == newer.name) {
+                Some(old) => *old = newer,
+                None => specs.push(newer),
+            }
+        }
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     Ok(specs)
 }
 
@@ -156,7 +178,7 @@ fn write_all(dir: &Path, files: &[(String, String)]) -> Result<()> {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
-    let specs = load_specs(&args.specs)?;
+    let specs = load_with_overlay(&args.specs, args.overlay.as_deref())?;
     let mut files = Vec::new();
     for m in &specs {
         let src = file::emit_message_file(m, &specs).with_context(|| m.name.clone())?;

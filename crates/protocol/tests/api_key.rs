@@ -33,9 +33,11 @@ fn versions_follow_the_specs() {
         ApiKey::ListOffsets.valid_versions(),
         ApiKey::ListOffsets.codec_versions()
     );
-    // Every ShareFetch version is unstable: the advertised range is empty.
-    let (lo, hi) = ApiKey::ShareFetch.valid_versions();
+    // Every ReadShareGroupState version is unstable: the advertised range is empty.
+    let (lo, hi) = ApiKey::ReadShareGroupState.valid_versions();
     assert!(hi < lo);
+    // ShareFetch comes from the overlay: Kafka 4.3's stable versions 1 and 2.
+    assert_eq!(ApiKey::ShareFetch.valid_versions(), (1, 2));
     assert_eq!(ProduceResponse::API_KEY, 0);
     assert_eq!(ProduceRequest::FLEXIBLE_MIN, 9);
 }
