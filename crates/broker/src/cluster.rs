@@ -292,16 +292,19 @@ impl Host {
                 let v = match &target {
                     ConfigTarget::Topic(_) => configs::effective(&values, &none, k),
                     ConfigTarget::Broker(_) => values.value(k),
+                    ConfigTarget::Group(_) => String::new(),
                 };
                 (k.clone(), v)
             })
             .collect();
-        let (topic, node_id) = match &target {
-            ConfigTarget::Topic(name) => (Some(name.clone()), -1),
-            ConfigTarget::Broker(node) => (None, *node),
+        let (topic, group, node_id) = match &target {
+            ConfigTarget::Topic(name) => (Some(name.clone()), None, -1),
+            ConfigTarget::Broker(node) => (None, None, *node),
+            ConfigTarget::Group(name) => (None, Some(name.clone()), -1),
         };
         let cmd = Command::AlterConfigs {
             topic,
+            group,
             node_id,
             ops: ops.to_vec(),
             replace_all,

@@ -22,6 +22,8 @@ pub mod source {
     pub const STATIC_BROKER: i8 = 4;
     /// DEFAULT_CONFIG: nobody set it.
     pub const DEFAULT: i8 = 5;
+    /// DYNAMIC_GROUP_CONFIG: set for one group.
+    pub const DYNAMIC_GROUP: i8 = 8;
 }
 
 /// One reported config.
@@ -482,4 +484,32 @@ pub fn broker_entries(b: &BrokerValues<'_>) -> Vec<ConfigEntry> {
     out.extend(dynamic);
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// Every group config of `group`: its override, or the default.
+pub fn group_entries(image: &MetadataImage, group: &str) -> Vec<ConfigEntry> {
+    use weir_meta::group_config::{GroupConfigKind, GROUP_CONFIGS};
+    let overrides = image.group_configs.get(group);
+    GROUP_CONFIGS
+        .iter()
+        .map(|d| {
+            let set = overrides.and_then(|o| o.get(d.name));
+            ConfigEntry {
+                name: d.name.to_string(),
+                value: Some(set.map_or(d.default, String::as_str).to_string()),
+                source: if set.is_some() {
+                    source::DYNAMIC_GROUP
+                } else {
+                    source::DEFAULT
+                },
+                read_only: false,
+                kind: match d.kind {
+                    GroupConfigKind::Int(..) => ConfigType::Int,
+                    GroupConfigKind::OneOf(_) | GroupConfigKind::Text => ConfigType::String,
+                },
+                doc: d.doc,
+                synonyms: Vec::new(),
+            }
+        })
+        .collect()
 }

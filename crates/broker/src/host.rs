@@ -30,6 +30,8 @@ pub enum ConfigTarget {
     Topic(String),
     /// A broker's dynamic configs; -1 is the cluster-wide default.
     Broker(i32),
+    /// A group's configs.
+    Group(String),
 }
 
 /// Milliseconds since the Unix epoch.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::controller::Controller;
 use crate::error::MetaError;
+use crate::group_config;
 use crate::image::MetadataImage;
 use crate::records::MetadataRecord;
 use crate::topic_config::{self, ConfigType, TOPIC_CONFIGS};
@@ -156,6 +157,58 @@ impl Controller {
             .filter(|(k, v)| existing.get(k) != v.as_ref())
             .map(|(key, value)| MetadataRecord::BrokerConfig {
                 node_id,
+                key,
+                value,
+            })
+            .collect())
+    }
+}
+
+impl Controller {
+    /// Records for changing group `group`'s configs; a group need not exist to be
+    /// configured (as in Kafka). Unknown keys and bad values are INVALID_CONFIG.
+    pub fn alter_group_configs(
+        &self,
+        image: &MetadataImage,
+        group: &str,
+        ops: &[(String, ConfigOp)],
+        replace_all: bool,
+    ) -> Result<Vec<MetadataRecord>, MetaError> {
+        if group.is_empty() {
+            return Err(MetaError::InvalidRequest(
+                "Group id must not be empty".into(),
+            ));
+        }
+        let empty = BTreeMap::new();
+        let existing = image.group_configs.get(group).unwrap_or(&empty);
+        let mut next: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for (key, op) in ops {
+            if group_config::lookup(key).is_none() {
+                return Err(MetaError::InvalidConfig(format!(
+                    "Unknown group config name: {key}"
+                )));
+            }
+            let value = apply_op(
+                key,
+                ConfigType::String,
+                existing.get(key).map(String::as_str),
+                op,
+            )?;
+            if let Some(v) = &value {
+                group_config::validate(key, v).map_err(MetaError::InvalidConfig)?;
+            }
+            next.insert(key.clone(), value);
+        }
+        if replace_all {
+            for key in existing.keys() {
+                next.entry(key.clone()).or_insert(None);
+            }
+        }
+        Ok(next
+            .into_iter()
+            .filter(|(k, v)| existing.get(k) != v.as_ref())
+            .map(|(key, value)| MetadataRecord::GroupConfig {
+                group: group.to_string(),
                 key,
                 value,
             })

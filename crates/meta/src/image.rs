@@ -114,6 +114,8 @@ pub struct MetadataImage {
     pub topics: BTreeMap<String, Arc<TopicImage>>,
     /// Dynamic broker configs: by node id, -1 holding the cluster-wide defaults.
     pub broker_configs: BTreeMap<i32, BTreeMap<String, String>>,
+    /// Group configs by group id (keys absent take the broker default).
+    pub group_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// SCRAM credentials: by user, then by mechanism code.
     pub scram: BTreeMap<String, BTreeMap<i8, StoredScram>>,
     /// ACLs by id.
@@ -251,6 +253,16 @@ impl MetadataImage {
                     self.broker_configs.remove(node_id);
                 }
             }
+            MetadataRecord::GroupConfig { group, key, value } => {
+                let configs = self.group_configs.entry(group.clone()).or_default();
+                match value {
+                    Some(v) => configs.insert(key.clone(), v.clone()),
+                    None => configs.remove(key),
+                };
+                if configs.is_empty() {
+                    self.group_configs.remove(group);
+                }
+            }
             MetadataRecord::UserScramCredential {
                 name,
                 mechanism,
@@ -339,6 +351,15 @@ impl MetadataImage {
             for (k, v) in configs {
                 out.push(MetadataRecord::BrokerConfig {
                     node_id: *node,
+                    key: k.clone(),
+                    value: Some(v.clone()),
+                });
+            }
+        }
+        for (group, configs) in &self.group_configs {
+            for (k, v) in configs {
+                out.push(MetadataRecord::GroupConfig {
+                    group: group.clone(),
                     key: k.clone(),
                     value: Some(v.clone()),
                 });

@@ -8,6 +8,7 @@
 //! - [`membership`]: brokers registering, fenced and unfenced, and the leadership that
 //!   moves with them.
 //! - [`topic_config`]: Kafka's topic config keys, defaults and validation.
+//! - [`group_config`]: group config keys (share groups, KIP-1191 dead-letter topics).
 //! - [`names`]: topic-name rules.
 //! - [`users`]: SCRAM credentials, checked as Kafka's controller checks them.
 //! - [`quorum`]: the metadata log replicated among the controller voters (openraft).
@@ -18,6 +19,7 @@
 pub mod config_change;
 pub mod controller;
 pub mod error;
+pub mod group_config;
 pub mod image;
 pub mod membership;
 pub mod names;

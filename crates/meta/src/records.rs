@@ -114,6 +114,16 @@ pub enum MetadataRecord {
         /// New value, or `None` to remove the dynamic setting.
         value: Option<String>,
     },
+    /// A group config was set (`Some`) or removed (`None`): Kafka's GROUP config resource
+    /// (share group settings, dead-letter topic, session timeouts).
+    GroupConfig {
+        /// The group id.
+        group: String,
+        /// Config key.
+        key: String,
+        /// New value, or `None` to go back to the broker default.
+        value: Option<String>,
+    },
     /// A user's SCRAM credential for one mechanism was set (`Some`) or deleted (`None`).
     /// Only the salted and hashed form is stored, never the password.
     UserScramCredential {

@@ -1,6 +1,6 @@
 //! AlterConfigs (legacy: each resource's configs replaced as a whole) and
-//! IncrementalAlterConfigs (SET, DELETE, APPEND, SUBTRACT per key), for topics and for
-//! brokers (a broker id, or "" for the cluster-wide default). Changes go to the metadata
+//! IncrementalAlterConfigs (SET, DELETE, APPEND, SUBTRACT per key), for topics, groups
+//! (Kafka's GROUP resource) and brokers (a broker id, or "" for the cluster-wide default). Changes go to the metadata
 //! log, so they survive a restart; an invalid value fails its resource with INVALID_CONFIG
 //! naming the key, and nothing of that resource changes.
 
@@ -22,11 +22,13 @@ use crate::host::ConfigTarget;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 
 /// The target of a resource, or the error it gets.
 fn target(ctx: &RequestContext, kind: i8, name: &str) -> Result<ConfigTarget, (ErrorCode, String)> {
     match kind {
         TOPIC => Ok(ConfigTarget::Topic(name.to_string())),
+        GROUP => Ok(ConfigTarget::Group(name.to_string())),
         BROKER if name.is_empty() => Ok(ConfigTarget::Broker(-1)),
         BROKER => match name.parse::<i32>() {
             Ok(id) if ctx.state.image().brokers.contains_key(&id) => Ok(ConfigTarget::Broker(id)),
@@ -54,11 +56,13 @@ async fn alter(
     // ALTER_CONFIGS on the topic, or on the cluster for broker configs.
     let allowed = match kind {
         TOPIC => ctx.allowed(Operation::AlterConfigs, ResourceType::Topic, name),
+        GROUP => ctx.allowed(Operation::AlterConfigs, ResourceType::Group, name),
         _ => ctx.allowed_cluster(Operation::AlterConfigs),
     };
     if !allowed {
         let code = match kind {
             TOPIC => ErrorCode::TopicAuthorizationFailed,
+            GROUP => ErrorCode::GroupAuthorizationFailed,
             _ => ErrorCode::ClusterAuthorizationFailed,
         };
         return (code, None);

@@ -1,4 +1,5 @@
-//! DescribeConfigs: topic configs and the broker's own settings, with sources and synonyms.
+//! DescribeConfigs: topic and group configs and the broker's own settings, with sources and
+//! synonyms.
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::describe_configs_response::{
@@ -16,6 +17,7 @@ use crate::handlers::context::RequestContext;
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const BROKER_LOGGER: i8 = 8;
+const GROUP: i8 = 32;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -46,6 +48,16 @@ pub(crate) async fn handle(
                 {
                     Err((ErrorCode::TopicAuthorizationFailed, String::new()))
                 }
+                GROUP
+                    if !ctx.allowed(
+                        Operation::DescribeConfigs,
+                        ResourceType::Group,
+                        &r.resource_name,
+                    ) =>
+                {
+                    Err((ErrorCode::GroupAuthorizationFailed, String::new()))
+                }
+                GROUP => Ok(crate::configs::group_entries(&image, &r.resource_name)),
                 BROKER | BROKER_LOGGER if !ctx.allowed_cluster(Operation::DescribeConfigs) => {
                     Err((ErrorCode::ClusterAuthorizationFailed, String::new()))
                 }

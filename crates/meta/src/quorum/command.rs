@@ -60,10 +60,14 @@ pub enum Command {
         /// Check only.
         validate_only: bool,
     },
-    /// Config changes of a topic (`topic: Some`) or of broker `node_id` (-1: all).
+    /// Config changes of a topic (`topic: Some`), a group (`group: Some`) or of broker
+    /// `node_id` (-1: all).
     AlterConfigs {
         /// The topic, if a topic's.
         topic: Option<String>,
+        /// The group, if a group's.
+        #[serde(default)]
+        group: Option<String>,
         /// The broker, if a broker's.
         node_id: i32,
         /// The changes.
@@ -234,6 +238,7 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
         }
         Command::AlterConfigs {
             topic,
+            group,
             node_id,
             ops,
             replace_all,
@@ -241,9 +246,10 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
             current,
         } => {
             let cur = |k: &str| current.get(k).cloned();
-            let r = match topic {
-                Some(t) => c.alter_topic_configs(image, &t, &ops, replace_all, &cur),
-                None => c.alter_broker_configs(image, node_id, &ops, replace_all, &cur),
+            let r = match (topic, group) {
+                (Some(t), _) => c.alter_topic_configs(image, &t, &ops, replace_all, &cur),
+                (None, Some(g)) => c.alter_group_configs(image, &g, &ops, replace_all),
+                (None, None) => c.alter_broker_configs(image, node_id, &ops, replace_all, &cur),
             };
             one(r.map(|recs| if validate_only { Vec::new() } else { recs }))
         }
