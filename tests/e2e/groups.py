@@ -39,6 +39,8 @@ class Member:
         threading.Thread(target=self._read, daemon=True).start()
 
     def _command(self) -> list[str]:
+        if self.opts["client"] == "java-share":
+            return self._share_command()
         if self.opts["client"] != "java":
             return [sys.executable, str(MEMBER), json.dumps(self.opts)]
         from clients import java_command
@@ -52,6 +54,22 @@ class Member:
                           ("pattern", "--pattern")):
             if o.get(key) is not None:
                 cmd += [flag, str(o[key])]
+        return cmd
+
+    def _share_command(self) -> list[str]:
+        """`KafkaCli share`: a KafkaShareConsumer (KIP-932)."""
+        from clients import java_command
+
+        o = self.opts
+        cmd = java_command() + ["share", "--bootstrap", o["bootstrap"], "--topic", o["topic"],
+                                "--group", o["group"]]
+        for key, flag in (("mode", "--mode"), ("release", "--release"), ("reject", "--reject"),
+                          ("hold_values", "--hold-values"), ("delay_ms", "--delay-ms"),
+                          ("max_seconds", "--max-seconds")):
+            if o.get(key) is not None:
+                cmd += [flag, str(o[key])]
+        for k, v in (o.get("props") or {}).items():
+            cmd += ["--prop", f"{k}={v}"]
         return cmd
 
     def _read(self) -> None:

@@ -152,6 +152,10 @@ async fn route(
         K::OffsetDelete => call.now(handlers::offset_delete::handle).await,
         K::ConsumerGroupHeartbeat => call.now(handlers::consumer_group_heartbeat::handle).await,
         K::ConsumerGroupDescribe => call.now(handlers::consumer_group_describe::handle).await,
+        K::ShareGroupHeartbeat => call.now(handlers::share_group_heartbeat::handle).await,
+        K::ShareGroupDescribe => call.now(handlers::share_group_describe::handle).await,
+        K::ShareFetch => call.run(handlers::share_fetch::handle).await,
+        K::ShareAcknowledge => call.now(handlers::share_acknowledge::handle).await,
         K::AddPartitionsToTxn => call.run(handlers::add_partitions_to_txn::handle).await,
         K::AddOffsetsToTxn => call.run(handlers::add_offsets_to_txn::handle).await,
         K::EndTxn => call.run(handlers::end_txn::handle).await,
@@ -202,10 +206,6 @@ async fn route(
         | K::AssignReplicasToDirs
         | K::ListClientMetricsResources
         | K::DescribeTopicPartitions
-        | K::ShareGroupHeartbeat
-        | K::ShareGroupDescribe
-        | K::ShareFetch
-        | K::ShareAcknowledge
         | K::AddRaftVoter
         | K::RemoveRaftVoter
         | K::UpdateRaftVoter

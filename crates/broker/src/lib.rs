@@ -49,6 +49,7 @@ mod sampler;
 pub mod samples;
 mod sasl;
 pub mod server;
+pub mod shares;
 pub mod state;
 pub mod tls;
 pub mod txns;

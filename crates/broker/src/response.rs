@@ -75,6 +75,9 @@ impl SizeHint for m::TxnOffsetCommitResponse {}
 impl SizeHint for m::WriteTxnMarkersResponse {}
 impl SizeHint for m::ConsumerGroupDescribeResponse {}
 impl SizeHint for m::ConsumerGroupHeartbeatResponse {}
+impl SizeHint for m::ShareGroupHeartbeatResponse {}
+impl SizeHint for m::ShareGroupDescribeResponse {}
+impl SizeHint for m::ShareAcknowledgeResponse {}
 impl SizeHint for m::CreatePartitionsResponse {}
 impl SizeHint for m::DeleteGroupsResponse {}
 impl SizeHint for m::DescribeGroupsResponse {}
@@ -95,6 +98,18 @@ impl SizeHint for m::InitProducerIdResponse {}
 impl SizeHint for m::ListOffsetsResponse {}
 impl SizeHint for m::MetadataResponse {}
 impl SizeHint for m::ProduceResponse {}
+
+impl SizeHint for m::ShareFetchResponse {
+    fn size_hint(&self) -> usize {
+        let records: usize = self
+            .responses
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .map(|p| p.records.as_ref().map_or(0, |r| r.len()) + 64 + 18 * p.acquired_records.len())
+            .sum();
+        256 + records
+    }
+}
 
 impl SizeHint for m::FetchResponse {
     fn size_hint(&self) -> usize {

@@ -11,6 +11,7 @@ use crate::fetch_session::FetchSessions;
 use crate::groups::Groups;
 use crate::host::Host;
 use crate::samples::Samples;
+use crate::shares::Shares;
 use crate::txns::Txns;
 
 /// The broker's shared state: the node and its coordinators.
@@ -21,6 +22,8 @@ pub struct BrokerState {
     pub groups: Arc<Groups>,
     /// The transaction coordinators.
     pub txns: Arc<Txns>,
+    /// The share-partitions led here and the share sessions of their members.
+    pub shares: Arc<Shares>,
     /// The fetch sessions of clients (KIP-227).
     pub(crate) fetch_sessions: FetchSessions,
     /// Consumer lag and plotted history, as the sampler last saw them.
@@ -55,11 +58,13 @@ impl BrokerState {
             c.txn.clone(),
             c.transaction_state_log_num_partitions,
         ));
+        let shares = Arc::new(Shares::new(host.clone(), c.group.share.clone()));
         let fetch_sessions = FetchSessions::new(c.max_incremental_fetch_session_cache_slots);
         Ok(Arc::new(Self {
             host,
             groups,
             txns,
+            shares,
             fetch_sessions,
             samples: RwLock::new(Samples::default()),
         }))
@@ -70,6 +75,7 @@ impl BrokerState {
     pub(crate) fn start_coordinators(self: &Arc<Self>) {
         self.groups.start();
         self.txns.start();
+        self.shares.start();
         self.reconcile_coordinators();
         let changed = self.coordinators_changed.clone();
         let weak: Weak<BrokerState> = Arc::downgrade(self);

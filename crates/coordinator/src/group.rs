@@ -88,6 +88,13 @@ pub struct GroupConfig {
     pub consumer_heartbeat_interval_ms: i32,
     /// `group.consumer.max.size`: the most members of a KIP-848 group.
     pub consumer_max_size: usize,
+    /// `group.share.session.timeout.ms`: how long a share group member may go without a
+    /// heartbeat.
+    pub share_session_timeout_ms: i64,
+    /// `group.share.heartbeat.interval.ms`: how often share group members heartbeat.
+    pub share_heartbeat_interval_ms: i32,
+    /// The broker's defaults for share-partitions (locks, delivery limit, backoff).
+    pub share: crate::share::ShareSettings,
 }
 
 impl Default for GroupConfig {
@@ -104,6 +111,9 @@ impl Default for GroupConfig {
             consumer_session_timeout_ms: 45_000,
             consumer_heartbeat_interval_ms: 5_000,
             consumer_max_size: usize::MAX,
+            share_session_timeout_ms: 45_000,
+            share_heartbeat_interval_ms: 5_000,
+            share: crate::share::ShareSettings::default(),
         }
     }
 }

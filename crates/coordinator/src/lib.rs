@@ -45,6 +45,7 @@ pub mod coordinator;
 pub mod group;
 pub mod offsets;
 pub mod records;
+pub mod share;
 pub mod subscription;
 pub mod txn;
 

@@ -47,6 +47,12 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 0),
+    // Share groups (KIP-932) as Kafka 4.3 speaks them: the early-access version 0 of Kafka
+    // 4.0 is gone, as in Kafka 4.1 and later.
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::ShareFetch, 1, 2),
+    (ApiKey::ShareAcknowledge, 1, 2),
     // Transactions at transaction version 1 (no finalized transaction.version feature):
     // the producer adds partitions itself, so AddPartitionsToTxn stops at its client
     // versions and EndTxn before v5's per-transaction epoch bump.

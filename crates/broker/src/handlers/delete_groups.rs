@@ -23,9 +23,14 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
         }
         let result = state
             .groups
-            .run_durable(&group_id, |c, _| match c.delete_group(&group_id) {
-                Ok(records) => Step::records(ErrorCode::None, records),
-                Err(e) => Step::records(e, Vec::new()),
+            .run_durable(&group_id, |c, _| {
+                if let Some(e) = c.delete_share_group(&group_id) {
+                    return Step::records(e, Vec::new());
+                }
+                match c.delete_group(&group_id) {
+                    Ok(records) => Step::records(ErrorCode::None, records),
+                    Err(e) => Step::records(e, Vec::new()),
+                }
             })
             .await;
         let error = match result {

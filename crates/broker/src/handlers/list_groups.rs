@@ -27,6 +27,12 @@ pub(crate) async fn handle(ctx: RequestContext, req: ListGroupsRequest) -> ListG
                 ));
             }
         }
+        for g in c.share_groups() {
+            let state = g.state().as_str();
+            if states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(state)) {
+                all.push((g.group_id().to_string(), "share".into(), state, "share"));
+            }
+        }
         all
     });
     let groups = match listed {

@@ -6,6 +6,7 @@
 //!
 //! - `offsets`: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups and offset expiry.
 //! - `consumer`: ConsumerGroupHeartbeat for KIP-848 groups ([`ConsumerGroup`]).
+//! - `share`: ShareGroupHeartbeat for share groups ([`ShareGroup`]).
 //! - `txn_offsets`: TxnOffsetCommit and the pending offsets of open transactions.
 //!
 //! Offset changes apply to the in-memory store at once and return the records to append;
@@ -15,6 +16,7 @@
 
 mod consumer;
 mod offsets;
+mod share;
 mod txn_offsets;
 
 #[cfg(test)]
@@ -35,6 +37,7 @@ use crate::classic::{
 use crate::consumer::{AssignmentRecord, ConsumerGroup, MemberRecord};
 use crate::group::{GroupConfig, GroupState, MemberIdSource};
 use crate::offsets::{OffsetAndMetadata, OffsetStore};
+use crate::share::group::ShareGroup;
 
 /// A record of the `__consumer_offsets` log, as the coordinator writes and replays it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +135,7 @@ pub struct GroupCoordinator {
     config: GroupConfig,
     groups: BTreeMap<String, ClassicGroup>,
     consumer_groups: BTreeMap<String, ConsumerGroup>,
+    share_groups: BTreeMap<String, ShareGroup>,
     offsets: BTreeMap<String, OffsetStore>,
     /// Transactional offsets by producer id, waiting for their transaction's marker.
     pending: BTreeMap<i64, txn_offsets::Pending>,
@@ -144,6 +148,7 @@ impl GroupCoordinator {
             config,
             groups: BTreeMap::new(),
             consumer_groups: BTreeMap::new(),
+            share_groups: BTreeMap::new(),
             offsets: BTreeMap::new(),
             pending: BTreeMap::new(),
         }
@@ -285,10 +290,15 @@ impl GroupCoordinator {
             .consumer_groups
             .values()
             .filter_map(ConsumerGroup::next_deadline);
+        let share = self
+            .share_groups
+            .values()
+            .filter_map(ShareGroup::next_deadline);
         self.groups
             .values()
             .filter_map(ClassicGroup::next_deadline)
             .chain(consumer)
+            .chain(share)
             .min()
     }
 
@@ -403,6 +413,7 @@ impl GroupCoordinator {
             .collect();
         self.groups.clear();
         self.consumer_groups.clear();
+        self.share_groups.clear();
         self.offsets.clear();
         self.pending.clear();
         out

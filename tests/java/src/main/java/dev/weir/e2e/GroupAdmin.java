@@ -31,6 +31,8 @@ import org.apache.kafka.common.TopicPartition;
  * alter-offsets --group G --topic T --offsets 0=5,1=7    {"ok":true} | {"error":..}
  * delete-offsets --group G --topic T --partitions 0,1    {"ok":true} | {"error":..}
  * delete --group G...                   {"G":"ok" | {"error":..}}
+ * share-describe --group G...           {"G":{"state","epoch","members":[{"member","client",
+ *                                         "parts":{"topic":[p..]}}]} | {"error":..}}
  * </pre>
  */
 final class GroupAdmin {
@@ -43,6 +45,7 @@ final class GroupAdmin {
             String json = switch (a.get("action", "list")) {
                 case "list" -> list(admin);
                 case "describe" -> describe(admin, a);
+                case "share-describe" -> shareDescribe(admin, a);
                 case "offsets" -> offsets(admin, a);
                 case "alter-offsets" -> alterOffsets(admin, a);
                 case "delete-offsets" -> deleteOffsets(admin, a);
@@ -77,6 +80,55 @@ final class GroupAdmin {
             sb.append(",\"protocol\":").append(KafkaCli.jsonString(g.protocol())).append('}');
         }
         return sb.append(']').toString();
+    }
+
+    private static String shareDescribe(Admin admin, KafkaCli.Args a) throws Exception {
+        Map<String, KafkaFuture<org.apache.kafka.clients.admin.ShareGroupDescription>> fs =
+                admin.describeShareGroups(a.groups).describedGroups();
+        StringBuilder sb = new StringBuilder("{");
+        for (String g : a.groups) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            sb.append(KafkaCli.jsonString(g)).append(':');
+            org.apache.kafka.clients.admin.ShareGroupDescription d;
+            try {
+                d = get(fs.get(g));
+            } catch (ExecutionException e) {
+                Throwable c = e.getCause() == null ? e : e.getCause();
+                sb.append("{\"error\":").append(KafkaCli.jsonString(c.getClass().getSimpleName())).append('}');
+                continue;
+            }
+            sb.append("{\"state\":").append(KafkaCli.jsonString(String.valueOf(d.groupState())));
+            sb.append(",\"epoch\":").append(d.groupEpoch());
+            sb.append(",\"members\":[");
+            boolean firstMember = true;
+            for (org.apache.kafka.clients.admin.ShareMemberDescription m : d.members()) {
+                if (!firstMember) {
+                    sb.append(',');
+                }
+                firstMember = false;
+                sb.append("{\"member\":").append(KafkaCli.jsonString(m.consumerId()));
+                sb.append(",\"client\":").append(KafkaCli.jsonString(m.clientId()));
+                Map<String, java.util.TreeSet<Integer>> parts = new TreeMap<>();
+                for (TopicPartition tp : m.assignment().topicPartitions()) {
+                    parts.computeIfAbsent(tp.topic(), k -> new java.util.TreeSet<>()).add(tp.partition());
+                }
+                sb.append(",\"parts\":{");
+                boolean firstTopic = true;
+                for (Map.Entry<String, java.util.TreeSet<Integer>> e : parts.entrySet()) {
+                    if (!firstTopic) {
+                        sb.append(',');
+                    }
+                    firstTopic = false;
+                    sb.append(KafkaCli.jsonString(e.getKey())).append(':')
+                            .append(e.getValue().toString().replace(" ", ""));
+                }
+                sb.append("}}");
+            }
+            sb.append("]}");
+        }
+        return sb.append('}').toString();
     }
 
     private static String describe(Admin admin, KafkaCli.Args a) throws Exception {

@@ -58,6 +58,8 @@ import org.apache.kafka.common.serialization.ByteArraySerializer;
  * group    --bootstrap B --topic T --group G [--protocol classic|consumer] [--assignor A]
  *          [--instance-id I] [--session-ms MS] [--reset earliest|latest] [--max-seconds S]
  *          a consumer-group member, like tests/e2e/group_member.py (see GroupMember).
+ * share    --bootstrap B --group G --topic T [--mode implicit|explicit] ...
+ *          a share group member (KIP-932, see ShareMember).
  * groups   list|describe|offsets|alter-offsets|delete-offsets|delete --bootstrap B
  *          [--group G]... the Admin client's group calls (see GroupAdmin).
  * configs  --action describe|alter --type topic|broker --name N ... the Admin client's
@@ -85,6 +87,7 @@ public final class KafkaCli {
             case "consume" -> rc = consume(a, out);
             case "metadata" -> rc = metadata(a, out);
             case "group" -> rc = GroupMember.run(a);
+            case "share" -> rc = ShareMember.run(a);
             case "groups" -> rc = GroupAdmin.run(a, out);
             case "txn" -> rc = TxnProducer.run(a);
             case "txns" -> rc = TxnAdmin.run(a, out);
@@ -102,7 +105,7 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata|group|groups|txn|txns|configs|cluster|acls|users --bootstrap B ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|share|groups|txn|txns|configs|cluster|acls|users --bootstrap B ...");
         System.exit(2);
     }
 

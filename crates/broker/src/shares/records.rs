@@ -1,0 +1,99 @@
+//! What a ShareFetch read holds for acquisition: the offsets of its records with their
+//! delivery times (Weir's `weir-deliver-at` header, epoch milliseconds as decimal text),
+//! and the part of the read that covers what was acquired.
+
+use bytes::Bytes;
+use tracing::warn;
+use weir_coordinator::share::{AcquiredRange, Candidate};
+use weir_protocol::record::records::Batches;
+
+/// The header that holds a record back from share consumers until a time (epoch ms).
+pub(crate) const DELIVER_AT_HEADER: &str = "weir-deliver-at";
+
+/// Bounds the decompressed size of one batch read for its headers.
+const MAX_UNCOMPRESSED: usize = 64 << 20;
+
+/// The records of `bytes` (whole batches) in offset order; control batches and the
+/// records of `aborted` transactions (producer id, first offset) hold none. `delay_ms` (the
+/// topic's `delivery.delay.ms`) holds every record back from its timestamp.
+pub(crate) fn candidates(bytes: &Bytes, delay_ms: i64, aborted: &[(i64, i64)]) -> Vec<Candidate> {
+    let mut out = Vec::new();
+    // Producers whose aborted transaction the read is inside of, as a read_committed
+    // consumer tracks them.
+    let mut aborting: Vec<i64> = Vec::new();
+    for batch in Batches::new(bytes.clone()) {
+        let Ok(batch) = batch else { break };
+        let producer = batch.header().producer_id;
+        for (pid, first) in aborted {
+            if *first <= batch.last_offset() && *pid == producer && !aborting.contains(pid) {
+                aborting.push(*pid);
+            }
+        }
+        if batch.is_control() {
+            aborting.retain(|p| *p != producer);
+            continue;
+        }
+        if batch.is_transactional() && aborting.contains(&producer) {
+            continue;
+        }
+        match batch.records(MAX_UNCOMPRESSED) {
+            Ok(records) => {
+                for r in records {
+                    let header = r
+                        .headers
+                        .iter()
+                        .find(|(k, _)| k == DELIVER_AT_HEADER)
+                        .and_then(|(_, v)| v.as_ref())
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .and_then(|v| v.trim().parse::<i64>().ok());
+                    let delayed = (delay_ms > 0).then(|| r.timestamp.saturating_add(delay_ms));
+                    out.push(Candidate {
+                        offset: r.offset,
+                        deliver_at: header.max(delayed),
+                    });
+                }
+            }
+            Err(e) => {
+                // The log validated it on append: this is damage. Deliver by offsets alone.
+                warn!(base_offset = batch.base_offset(), error = %e, "cannot read a batch's records for share delivery");
+                out.extend(
+                    (batch.base_offset()..=batch.last_offset()).map(|offset| Candidate {
+                        offset,
+                        deliver_at: None,
+                    }),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The batches of `bytes` that hold an acquired offset (the client skips the rest of a
+/// batch by the acquired ranges).
+pub(crate) fn covering(bytes: &Bytes, ranges: &[AcquiredRange]) -> Bytes {
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        return Bytes::new();
+    };
+    let (lo, hi) = (first.first, last.last);
+    let mut start = None;
+    let mut end = 0usize;
+    let mut batches = Batches::new(bytes.clone());
+    loop {
+        let at = batches.position();
+        let Some(Ok(batch)) = batches.next() else {
+            break;
+        };
+        if batch.last_offset() < lo {
+            continue;
+        }
+        if batch.base_offset() > hi {
+            break;
+        }
+        start.get_or_insert(at);
+        end = batches.position();
+    }
+    match start {
+        Some(s) if s < end => bytes.slice(s..end),
+        _ => Bytes::new(),
+    }
+}

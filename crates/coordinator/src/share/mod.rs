@@ -1,0 +1,14 @@
+//! Share groups (KIP-932, "queues for Kafka"): members that share the records of their
+//! partitions, each record acquired by one member at a time and acknowledged one by one.
+//!
+//! - `group`: [`group::ShareGroup`], the membership of one group (kept by its coordinator).
+//! - `partition`: [`SharePartition`], the delivery state of one partition for one group
+//!   (kept by the partition's leader).
+
+pub mod group;
+pub mod partition;
+
+pub use partition::{
+    AckBatch, AckType, AcquiredRange, ArchiveReason, Archived, Candidate, DeliveryState,
+    SharePartition, ShareSettings, StateBatch,
+};

@@ -1,0 +1,567 @@
+//! [`SharePartition`]: one share group's view of one topic partition (KIP-932's
+//! "share-partition"), after Kafka's `SharePartition`. Records between the share-partition
+//! start offset (SPSO) and end offset (SPEO) are in flight, each Available, Acquired (locked
+//! by one member until a deadline), Acknowledged or Archived, with the number of times it has
+//! been delivered. Offsets below the start are done; offsets from the end on have never been
+//! fetched.
+//!
+//! Weir adds two things Kafka lacks, both as an availability time per record: a released or
+//! lock-expired record waits out a retry backoff that grows with its delivery count, and a
+//! record produced with a delivery time is not acquired before it.
+//!
+//! Pure: the broker reads the log, hands the record offsets it found to
+//! [`SharePartition::acquire`], and passes the time in.
+
+use std::collections::BTreeMap;
+
+use weir_protocol::error::ErrorCode;
+
+/// An acknowledgement type, as ShareFetch and ShareAcknowledge carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckType {
+    /// An offset with no record (compacted away, or a control record).
+    Gap,
+    /// Processed: the record is done.
+    Accept,
+    /// Not processed: deliver it again (to any member).
+    Release,
+    /// Unprocessable: never deliver it again.
+    Reject,
+    /// Still being processed: extend the acquisition lock (KIP-1222).
+    Renew,
+}
+
+impl AckType {
+    /// The type for its wire code, `None` for an unknown one.
+    pub fn from_code(code: i8) -> Option<Self> {
+        Some(match code {
+            0 => AckType::Gap,
+            1 => AckType::Accept,
+            2 => AckType::Release,
+            3 => AckType::Reject,
+            4 => AckType::Renew,
+            _ => return None,
+        })
+    }
+}
+
+/// The state of an in-flight record, with Kafka's persisted codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// May be acquired (once its availability time has come).
+    Available,
+    /// Locked by one member.
+    Acquired,
+    /// Accepted by a member.
+    Acknowledged,
+    /// Rejected, or out of delivery attempts.
+    Archived,
+}
+
+impl DeliveryState {
+    /// The code in `__share_group_state` (0 available, 1 acquired, 2 acknowledged, 4 archived).
+    pub fn code(self) -> i8 {
+        match self {
+            DeliveryState::Available => 0,
+            DeliveryState::Acquired => 1,
+            DeliveryState::Acknowledged => 2,
+            DeliveryState::Archived => 4,
+        }
+    }
+
+    /// The state for a persisted code; an acquired record comes back available, its lock lost.
+    pub fn from_code(code: i8) -> Option<Self> {
+        Some(match code {
+            0 | 1 => DeliveryState::Available,
+            2 => DeliveryState::Acknowledged,
+            4 => DeliveryState::Archived,
+            _ => return None,
+        })
+    }
+
+    fn is_done(self) -> bool {
+        matches!(self, DeliveryState::Acknowledged | DeliveryState::Archived)
+    }
+}
+
+/// The share group settings a share-partition follows (Kafka's names and defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShareSettings {
+    /// `group.share.record.lock.duration.ms` (30 s): how long an acquisition lock lasts.
+    pub lock_duration_ms: i64,
+    /// `group.share.delivery.count.limit` (5): deliveries before a record is archived.
+    pub delivery_count_limit: i16,
+    /// `group.share.partition.max.record.locks` (2000): the most records in flight.
+    pub max_in_flight: usize,
+    /// `share.retry.backoff.ms` (Weir, 0): wait before a released record's second delivery.
+    pub retry_backoff_ms: i64,
+    /// `share.retry.backoff.max.ms` (Weir, 60 s): the cap of the doubling backoff.
+    pub retry_backoff_max_ms: i64,
+}
+
+impl Default for ShareSettings {
+    fn default() -> Self {
+        ShareSettings {
+            lock_duration_ms: 30_000,
+            delivery_count_limit: 5,
+            max_in_flight: 2_000,
+            retry_backoff_ms: 0,
+            retry_backoff_max_ms: 60_000,
+        }
+    }
+}
+
+impl ShareSettings {
+    /// How long a record delivered `count` times waits before its next delivery.
+    pub fn backoff_ms(&self, count: i16) -> i64 {
+        if self.retry_backoff_ms <= 0 || count <= 0 {
+            return 0;
+        }
+        let doublings = u32::try_from(count - 1).unwrap_or(0).min(40);
+        self.retry_backoff_ms
+            .saturating_mul(1_i64 << doublings)
+            .min(self.retry_backoff_max_ms.max(self.retry_backoff_ms))
+    }
+}
+
+/// Why a record was archived, as a dead-letter record names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveReason {
+    /// A member rejected it.
+    Rejected,
+    /// Its delivery count reached the limit.
+    DeliveryLimit,
+}
+
+impl ArchiveReason {
+    /// The reason's name in a dead-letter record's header.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveReason::Rejected => "REJECTED",
+            ArchiveReason::DeliveryLimit => "DELIVERY_COUNT_LIMIT",
+        }
+    }
+}
+
+/// A record that has just been archived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archived {
+    /// Its offset.
+    pub offset: i64,
+    /// How often it was delivered.
+    pub delivery_count: i16,
+    /// Why.
+    pub reason: ArchiveReason,
+}
+
+/// A run of acquired offsets with one delivery count, as ShareFetch returns them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquiredRange {
+    /// The first offset.
+    pub first: i64,
+    /// The last offset (inclusive).
+    pub last: i64,
+    /// The delivery count of each record in the run.
+    pub delivery_count: i16,
+}
+
+/// One acknowledgement batch off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckBatch {
+    /// The first offset.
+    pub first: i64,
+    /// The last offset (inclusive).
+    pub last: i64,
+    /// One type for the whole batch, or one per offset.
+    pub types: Vec<i8>,
+}
+
+/// A record the log holds at an offset, as acquisition sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    /// Its offset.
+    pub offset: i64,
+    /// Not to be delivered before this time (epoch ms), if it says so.
+    pub deliver_at: Option<i64>,
+}
+
+/// A run of offsets with one state and delivery count, as `__share_group_state` stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateBatch {
+    /// The first offset.
+    pub first: i64,
+    /// The last offset (inclusive).
+    pub last: i64,
+    /// The state.
+    pub state: DeliveryState,
+    /// The delivery count.
+    pub delivery_count: i16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct InFlight {
+    state: DeliveryState,
+    delivery_count: i16,
+    owner: Option<String>,
+    lock_until: i64,
+    available_at: i64,
+}
+
+/// One share group's delivery state of one partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharePartition {
+    start: i64,
+    end: i64,
+    records: BTreeMap<i64, InFlight>,
+}
+
+impl SharePartition {
+    /// A share-partition whose first record to deliver is at `start`.
+    pub fn new(start: i64) -> Self {
+        SharePartition {
+            start,
+            end: start,
+            records: BTreeMap::new(),
+        }
+    }
+
+    /// Rebuilds the state persisted as `start` and `batches`; locks are lost, so acquired
+    /// records come back available.
+    pub fn restore(start: i64, batches: &[StateBatch]) -> Self {
+        let mut p = SharePartition::new(start);
+        for b in batches {
+            for offset in b.first.max(start)..=b.last {
+                let state = match b.state {
+                    DeliveryState::Acquired => DeliveryState::Available,
+                    s => s,
+                };
+                p.records.insert(
+                    offset,
+                    InFlight {
+                        state,
+                        delivery_count: b.delivery_count,
+                        owner: None,
+                        lock_until: 0,
+                        available_at: 0,
+                    },
+                );
+                p.end = p.end.max(offset + 1);
+            }
+        }
+        p.advance();
+        p
+    }
+
+    /// The share-partition start offset: every record below it is done.
+    pub fn start_offset(&self) -> i64 {
+        self.start
+    }
+
+    /// The first offset never fetched.
+    pub fn end_offset(&self) -> i64 {
+        self.end
+    }
+
+    /// Records in flight (known, and not yet below the start offset).
+    pub fn in_flight(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Records in flight by state.
+    pub fn count(&self, state: DeliveryState) -> usize {
+        self.records.values().filter(|r| r.state == state).count()
+    }
+
+    /// The state and delivery count of one offset, if it is in flight.
+    pub fn state_of(&self, offset: i64) -> Option<(DeliveryState, i16)> {
+        self.records
+            .get(&offset)
+            .map(|r| (r.state, r.delivery_count))
+    }
+
+    /// Where the next read of the log should start: the first record that could be acquired
+    /// at `now`, or the end offset.
+    pub fn fetch_offset(&self, now: i64) -> i64 {
+        self.records
+            .iter()
+            .find(|(_, r)| r.state == DeliveryState::Available && r.available_at <= now)
+            .map_or(self.end, |(o, _)| *o)
+    }
+
+    /// The earliest time an available record becomes acquirable, if one is waiting.
+    pub fn next_available_at(&self, now: i64) -> Option<i64> {
+        self.records
+            .values()
+            .filter(|r| r.state == DeliveryState::Available && r.available_at > now)
+            .map(|r| r.available_at)
+            .min()
+    }
+
+    /// Moves the start up to `log_start` (records below it are gone from the log).
+    pub fn skip_to(&mut self, log_start: i64) {
+        if log_start > self.start {
+            self.records = self.records.split_off(&log_start);
+            self.start = log_start;
+            self.end = self.end.max(log_start);
+            self.advance();
+        }
+    }
+
+    /// Resets the share-partition to start at `offset` with nothing in flight
+    /// (AlterShareGroupOffsets, while no member is consuming).
+    pub fn reset(&mut self, offset: i64) {
+        *self = SharePartition::new(offset);
+    }
+
+    /// Acquires for `member` up to `max_records` of the `candidates` (the records the log
+    /// holds from [`SharePartition::fetch_offset`] up to `read_upto`, in offset order),
+    /// locking them until `now` plus the lock duration. Records whose delivery time has not
+    /// come are taken in flight but not acquired. Offsets of the read that hold no record
+    /// (control batches, compacted records) are passed over.
+    pub fn acquire(
+        &mut self,
+        member: &str,
+        candidates: &[Candidate],
+        max_records: usize,
+        read_upto: i64,
+        now: i64,
+        settings: &ShareSettings,
+    ) -> Vec<AcquiredRange> {
+        let mut out: Vec<AcquiredRange> = Vec::new();
+        let mut taken = 0usize;
+        let mut cut_short = false;
+        for c in candidates {
+            if taken >= max_records {
+                cut_short = true;
+                break;
+            }
+            if c.offset < self.start {
+                continue;
+            }
+            if c.offset >= self.end {
+                if self.records.len() >= settings.max_in_flight {
+                    cut_short = true;
+                    break;
+                }
+                let available_at = c.deliver_at.unwrap_or(0);
+                self.records.insert(
+                    c.offset,
+                    InFlight {
+                        state: DeliveryState::Available,
+                        delivery_count: 0,
+                        owner: None,
+                        lock_until: 0,
+                        available_at,
+                    },
+                );
+                self.end = c.offset + 1;
+            }
+            let Some(r) = self.records.get_mut(&c.offset) else {
+                continue;
+            };
+            if r.state != DeliveryState::Available || r.available_at > now {
+                continue;
+            }
+            r.state = DeliveryState::Acquired;
+            r.delivery_count = r.delivery_count.saturating_add(1);
+            r.owner = Some(member.to_string());
+            r.lock_until = now + settings.lock_duration_ms;
+            taken += 1;
+            match out.last_mut() {
+                Some(run) if run.last + 1 == c.offset && run.delivery_count == r.delivery_count => {
+                    run.last = c.offset;
+                }
+                _ => out.push(AcquiredRange {
+                    first: c.offset,
+                    last: c.offset,
+                    delivery_count: r.delivery_count,
+                }),
+            }
+        }
+        if !cut_short && read_upto > self.end {
+            self.end = read_upto;
+            self.advance();
+        }
+        out
+    }
+
+    /// Applies `member`'s acknowledgements, all or none: INVALID_REQUEST for malformed or
+    /// overlapping batches or an unknown type, INVALID_RECORD_STATE if any offset is not a
+    /// record this member holds. Returns the records archived by it.
+    pub fn acknowledge(
+        &mut self,
+        member: &str,
+        batches: &[AckBatch],
+        now: i64,
+        settings: &ShareSettings,
+    ) -> Result<Vec<Archived>, ErrorCode> {
+        let mut changes: Vec<(i64, AckType)> = Vec::new();
+        let mut previous_last: Option<i64> = None;
+        for b in batches {
+            if b.last < b.first || previous_last.is_some_and(|p| b.first <= p) {
+                return Err(ErrorCode::InvalidRequest);
+            }
+            previous_last = Some(b.last);
+            let width = b.last - b.first + 1;
+            if b.types.len() != 1 && i64::try_from(b.types.len()).ok() != Some(width) {
+                return Err(ErrorCode::InvalidRequest);
+            }
+            if width > i64::try_from(settings.max_in_flight).unwrap_or(i64::MAX) {
+                // No member ever holds more than the in-flight limit.
+                return Err(ErrorCode::InvalidRecordState);
+            }
+            for (i, offset) in (b.first..=b.last).enumerate() {
+                let code = if b.types.len() == 1 {
+                    b.types[0]
+                } else {
+                    b.types[i]
+                };
+                let kind = AckType::from_code(code).ok_or(ErrorCode::InvalidRequest)?;
+                changes.push((offset, kind));
+            }
+        }
+        for (offset, kind) in &changes {
+            match self.records.get(offset) {
+                Some(r)
+                    if r.state == DeliveryState::Acquired && r.owner.as_deref() == Some(member) => {
+                }
+                // A gap inside what was fetched: no record there to hold.
+                None if *kind == AckType::Gap && *offset >= self.start && *offset < self.end => {}
+                _ => return Err(ErrorCode::InvalidRecordState),
+            }
+        }
+        let mut archived = Vec::new();
+        for (offset, kind) in changes {
+            let Some(r) = self.records.get_mut(&offset) else {
+                continue;
+            };
+            match kind {
+                AckType::Accept => finish(r, DeliveryState::Acknowledged),
+                AckType::Gap => finish(r, DeliveryState::Archived),
+                AckType::Reject => {
+                    finish(r, DeliveryState::Archived);
+                    archived.push(Archived {
+                        offset,
+                        delivery_count: r.delivery_count,
+                        reason: ArchiveReason::Rejected,
+                    });
+                }
+                AckType::Release => {
+                    if let Some(a) = release(r, offset, now, settings) {
+                        archived.push(a);
+                    }
+                }
+                AckType::Renew => r.lock_until = now + settings.lock_duration_ms,
+            }
+        }
+        self.advance();
+        Ok(archived)
+    }
+
+    /// Releases every record `member` holds (its share session closed or it left the
+    /// group), as a RELEASE would. Returns the records archived by it.
+    pub fn release_member(
+        &mut self,
+        member: &str,
+        now: i64,
+        settings: &ShareSettings,
+    ) -> Vec<Archived> {
+        let mut archived = Vec::new();
+        for (offset, r) in self.records.iter_mut() {
+            if r.state == DeliveryState::Acquired && r.owner.as_deref() == Some(member) {
+                archived.extend(release(r, *offset, now, settings));
+            }
+        }
+        self.advance();
+        archived
+    }
+
+    /// Releases every record whose lock expired at or before `now`. Returns the records
+    /// archived by it.
+    pub fn expire_locks(&mut self, now: i64, settings: &ShareSettings) -> Vec<Archived> {
+        let mut archived = Vec::new();
+        for (offset, r) in self.records.iter_mut() {
+            if r.state == DeliveryState::Acquired && r.lock_until <= now {
+                archived.extend(release(r, *offset, now, settings));
+            }
+        }
+        self.advance();
+        archived
+    }
+
+    /// The earliest lock deadline, if any record is acquired.
+    pub fn next_lock_deadline(&self) -> Option<i64> {
+        self.records
+            .values()
+            .filter(|r| r.state == DeliveryState::Acquired)
+            .map(|r| r.lock_until)
+            .min()
+    }
+
+    /// The in-flight records as runs of equal state and delivery count, for persisting.
+    pub fn state_batches(&self) -> Vec<StateBatch> {
+        let mut out: Vec<StateBatch> = Vec::new();
+        for (offset, r) in &self.records {
+            match out.last_mut() {
+                Some(b)
+                    if b.last + 1 == *offset
+                        && b.state == r.state
+                        && b.delivery_count == r.delivery_count =>
+                {
+                    b.last = *offset;
+                }
+                _ => out.push(StateBatch {
+                    first: *offset,
+                    last: *offset,
+                    state: r.state,
+                    delivery_count: r.delivery_count,
+                }),
+            }
+        }
+        out
+    }
+
+    /// Drops the finished records at the start and moves the start offset past them and
+    /// past offsets that hold no record.
+    fn advance(&mut self) {
+        loop {
+            let Some((&offset, r)) = self.records.first_key_value() else {
+                self.start = self.end;
+                return;
+            };
+            if offset > self.start {
+                self.start = offset;
+            }
+            if !r.state.is_done() {
+                return;
+            }
+            self.records.remove(&offset);
+            self.start = offset + 1;
+        }
+    }
+}
+
+fn finish(r: &mut InFlight, state: DeliveryState) {
+    r.state = state;
+    r.owner = None;
+}
+
+/// Makes an acquired record available again after its backoff, or archives it when it has
+/// used up its deliveries.
+fn release(r: &mut InFlight, offset: i64, now: i64, settings: &ShareSettings) -> Option<Archived> {
+    r.owner = None;
+    if r.delivery_count >= settings.delivery_count_limit {
+        r.state = DeliveryState::Archived;
+        return Some(Archived {
+            offset,
+            delivery_count: r.delivery_count,
+            reason: ArchiveReason::DeliveryLimit,
+        });
+    }
+    r.state = DeliveryState::Available;
+    r.available_at = now + settings.backoff_ms(r.delivery_count);
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+"""Share groups (KIP-932, "queues for Kafka") with Kafka's own KafkaShareConsumer, each
+member a process of its own: members of one single-partition topic share its records and
+together get each once; a kill -9ed member's records come again to another member after the
+acquisition lock, with a higher delivery count; RELEASE redelivers until the delivery count
+limit and REJECT never redelivers; share groups are listed and described by the Admin
+client. Every test here also runs against Apache Kafka 4.3.1."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from clients import java_command, unique_group
+from groups import Member, Members
+from helpers import create_topic, wait_until
+from logtools import java_configs
+
+
+@pytest.fixture
+def members():
+    ms = Members()
+    yield ms
+    ms.close_all()
+
+
+def configure(bootstrap: str, group: str, **configs) -> None:
+    """Sets group configs (IncrementalAlterConfigs on the GROUP resource)."""
+    ops = [("SET", k.replace("_", "."), str(v)) for k, v in configs.items()]
+    out = java_configs(bootstrap, "alter", "group", group, ops=ops)
+    assert out.get("ok"), out
+
+
+def produce_one_by_one(bootstrap: str, topic: str, values: list[str]) -> None:
+    """Each value its own batch, so that acquisition can split them between members."""
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "batch.num.messages": 1,
+                  "enable.idempotence": True})
+    errors = []
+    for v in values:
+        p.produce(topic, value=v.encode(), partition=0,
+                  on_delivery=lambda err, _m: err and errors.append(err))
+        p.poll(0)
+    assert p.flush(30) == 0, "producer did not deliver everything in time"
+    assert not errors, errors
+
+
+def start(members: Members, bootstrap: str, topic: str, group: str, **opts) -> Member:
+    m = members.start("java-share", bootstrap, topic, group, max_seconds=170, **opts)
+    wait_until(lambda: m.of("ready") or m.proc.poll() is not None, 60, "the member to start")
+    assert m.of("ready"), f"share member exited with {m.proc.returncode}"
+    return m
+
+
+def delivered(ms: list[Member]) -> list[tuple[str, int]]:
+    """Every (value, delivery count) the members were handed."""
+    return [(e["v"], e["dc"]) for m in ms for e in m.of("rec")]
+
+
+def test_members_of_one_partition_share_its_records(broker, topic, members):
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest")
+    ms = [start(members, bs, topic, group, delay_ms=30, props={"max.poll.records": 5})
+          for _ in range(3)]
+    values = [f"job-{i}" for i in range(200)]
+    produce_one_by_one(bs, topic, values)
+    wait_until(lambda: len(delivered(ms)) >= len(values), 120, "every record to be delivered")
+    got = delivered(ms)
+    # Each record once, to one member: no record twice (no lock expired on the way).
+    assert sorted(v for v, _ in got) == sorted(values)
+    assert all(dc == 1 for _, dc in got), [g for g in got if g[1] != 1]
+    busy = [m for m in ms if m.of("rec")]
+    assert len(busy) >= 2, "one partition's records should be shared by several members"
+    for m in ms:
+        assert not m.errors(), m.errors()
+
+
+def test_a_killed_members_records_come_again_with_a_higher_count(broker, topic, members):
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest", share_record_lock_duration_ms=2000)
+    values = [f"task-{i}" for i in range(10)]
+    first = start(members, bs, topic, group, mode="explicit", hold_values="task-0")
+    produce_one_by_one(bs, topic, values)
+    wait_until(lambda: first.of("rec"), 60, "the first member to acquire records")
+    held = {e["v"] for e in first.of("rec")}
+    first.kill9()
+    second = start(members, bs, topic, group, mode="explicit")
+    wait_until(lambda: {v for v, _ in delivered([second])} >= set(values), 90,
+               "the second member to get every record")
+    counts = dict(delivered([second]))
+    # What the killed member held comes again once its lock ran out, counted twice.
+    assert all(counts[v] == 2 for v in held), (held, counts)
+    assert all(counts[v] == 1 for v in set(values) - held), (held, counts)
+    assert not second.errors(), second.errors()
+
+
+def test_release_redelivers_to_the_limit_and_reject_never(broker, topic, members):
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest")
+    m = start(members, bs, topic, group, mode="explicit", release="again", reject="poison")
+    produce_one_by_one(bs, topic, ["a", "again", "poison", "b"])
+    # The default group.share.delivery.count.limit is 5: five deliveries, then archived.
+    wait_until(lambda: [dc for v, dc in delivered([m]) if v == "again"] == [1, 2, 3, 4, 5],
+               60, "the released record's five deliveries")
+    produce_one_by_one(bs, topic, ["after"])
+    wait_until(lambda: any(v == "after" for v, _ in delivered([m])), 60, "a later record")
+    got = delivered([m])
+    assert [dc for v, dc in got if v == "again"] == [1, 2, 3, 4, 5]
+    assert [dc for v, dc in got if v == "poison"] == [1]
+    assert sorted(v for v, _ in got if v not in ("again", "poison")) == ["a", "after", "b"]
+    assert not m.errors(), m.errors()
+
+
+def java_groups(bootstrap: str, action: str, groups: list[str] = ()):
+    """`KafkaCli groups`: the Java Admin client's group calls."""
+    cmd = java_command() + ["groups", "--action", action, "--bootstrap", bootstrap]
+    for g in groups:
+        cmd += ["--group", g]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_share_groups_are_listed_and_described(broker, topic, members):
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=2)
+    group = unique_group()
+    ms = [start(members, bs, topic, group) for _ in range(2)]
+
+    def assigned(d):
+        return sorted({p for m in d.get("members", []) for p in m["parts"].get(topic, [])})
+
+    def two_members():
+        d = java_groups(bs, "share-describe", [group])[group]
+        # Kafka assigns in the background: wait until both partitions have a member.
+        return d if len(d.get("members", [])) == 2 and assigned(d) == [0, 1] else None
+
+    d = wait_until(two_members, 60, "both members to be described with both partitions")
+    assert d["state"].lower() == "stable", d
+    listed = {g["group"]: g for g in java_groups(bs, "list")}
+    assert listed[group]["type"].lower() == "share", listed[group]
+    assert listed[group]["state"].lower() == "stable", listed[group]
+    for m in ms:
+        m.close()
+    wait_until(lambda: java_groups(bs, "share-describe", [group])[group].get("state", "").lower() == "empty",
+               60, "the group to be empty once its members left")
+    deleted = java_groups(bs, "delete", [group])
+    assert deleted[group] == "ok", deleted
+    listed = {g["group"] for g in java_groups(bs, "list")}
+    assert group not in listed
