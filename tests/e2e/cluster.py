@@ -89,7 +89,8 @@ def three_nodes(target: str, tmp_path_factory, name: str):
                            ["--broker-session-timeout-ms", str(SESSION_MS),
                             "--broker-heartbeat-interval-ms", str(HEARTBEAT_MS),
                             "--replica-lag-time-max-ms", str(LAG_MS),
-                            "--auto-leader-rebalance-enable", "false"])
+                            "--auto-leader-rebalance-enable", "false",
+                            "--share-coordinator-state-topic-num-partitions", "5"])
     try:
         start_voters(nodes, NODES)
         yield nodes
@@ -126,6 +127,9 @@ KAFKA_CLUSTER_CONFIG = {
     "transaction.state.log.replication.factor": "3",
     "transaction.state.log.min.isr": "2",
     "transaction.state.log.num.partitions": "5",
+    "share.coordinator.state.topic.replication.factor": "3",
+    "share.coordinator.state.topic.min.isr": "2",
+    "share.coordinator.state.topic.num.partitions": "5",
 }
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 
 import pytest
 
 from clients import java_command, unique_group
 from groups import Member, Members
+from cluster import bootstrap_of, create, state
 from helpers import create_topic, wait_until
 from logtools import java_configs
 
@@ -156,3 +158,62 @@ def test_share_groups_are_listed_and_described(broker, topic, members):
     assert deleted[group] == "ok", deleted
     listed = {g["group"] for g in java_groups(bs, "list")}
     assert group not in listed
+
+
+def accepted_values(m: Member) -> list[str]:
+    return [e["v"] for e in m.of("rec") if e["ack"] == "accept"]
+
+
+def test_share_state_survives_a_broker_kill9(new_broker, topic, members):
+    b = new_broker()
+    bs = b.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest", share_delivery_count_limit=10)
+    first = start(members, bs, topic, group, mode="explicit", release="again")
+    produce_one_by_one(bs, topic, ["a", "b", "again", "c"])
+    wait_until(lambda: sorted(accepted_values(first)) == ["a", "b", "c"]
+               and any(e["v"] == "again" for e in first.of("rec")), 60,
+               "the first member to accept three records and release one")
+    wait_until(lambda: first.of("committed"), 30, "its acknowledgements to be committed")
+    first.close()
+    released = max(dc for v, dc in delivered([first]) if v == "again")
+    b.kill9()
+    b.start()
+    second = start(members, bs, topic, group, mode="explicit")
+    produce_one_by_one(bs, topic, ["d"])
+    wait_until(lambda: {v for v, _ in delivered([second])} >= {"again", "d"}, 90,
+               "the second member to get the released record and the new one")
+    got = delivered([second])
+    # Accepted records never come again; the released one keeps its delivery count.
+    assert sorted(v for v, _ in got) == ["again", "d"], got
+    if released < 10:
+        assert dict(got)["again"] == released + 1, (released, got)
+    assert dict(got)["d"] == 1
+
+
+def test_share_state_moves_with_the_partition_leader(three_node_cluster, members):
+    cluster = three_node_cluster
+    topic = f"share-failover-{uuid.uuid4().hex[:8]}"
+    create(cluster, topic, 1)
+    bs = bootstrap_of(cluster)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest")
+    m = start(members, bs, topic, group, mode="explicit")
+    before = [f"before-{i}" for i in range(20)]
+    produce_one_by_one(bs, topic, before)
+    wait_until(lambda: sorted(accepted_values(m)) == sorted(before), 60,
+               "the member to accept every record")
+    wait_until(lambda: sum(e["n"] for e in m.of("committed")) >= len(before), 30,
+               "its acknowledgements to be committed")
+    leader = state(cluster, topic)[0][0]
+    cluster[leader].kill9()
+    wait_until(lambda: state(cluster, topic).get(0, (-1,))[0] not in (-1, leader), 60,
+               "a new leader")
+    after = [f"after-{i}" for i in range(10)]
+    produce_one_by_one(bootstrap_of(cluster), topic, after)
+    wait_until(lambda: set(after) <= set(accepted_values(m)), 120,
+               "the member to get the records written after the failover")
+    got = [v for v, _ in delivered([m])]
+    # Accepted before the leader died: never delivered again.
+    assert sorted(got) == sorted(before + after), sorted(got)

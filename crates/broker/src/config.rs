@@ -115,6 +115,14 @@ pub struct BrokerConfig {
     pub transaction_state_log_replication_factor: i16,
     /// The transaction coordinator's settings (`transaction.*`, `transactional.id.*`).
     pub txn: TxnConfig,
+    /// `share.coordinator.state.topic.num.partitions`: partitions of `__share_group_state`,
+    /// fixed once created.
+    pub share_state_topic_num_partitions: i32,
+    /// `share.coordinator.state.topic.replication.factor`: replicas of `__share_group_state`
+    /// (fewer while fewer brokers are registered when it is created).
+    pub share_state_topic_replication_factor: i16,
+    /// `share.coordinator.state.topic.min.isr`: its `min.insync.replicas`.
+    pub share_state_topic_min_isr: i16,
     /// `producer.id.expiration.ms`: a partition forgets a producer idle this long.
     pub producer_id_expiration_ms: i64,
     /// Broker-wide defaults of topic configs, by Kafka's broker key (`log.retention.ms`,
@@ -200,6 +208,9 @@ impl Default for BrokerConfig {
             group: GroupConfig::default(),
             transaction_state_log_num_partitions: 50,
             transaction_state_log_replication_factor: 3,
+            share_state_topic_num_partitions: 50,
+            share_state_topic_replication_factor: 3,
+            share_state_topic_min_isr: 2,
             txn: TxnConfig::default(),
             producer_id_expiration_ms: 86_400_000,
             log_defaults: BTreeMap::new(),
@@ -317,6 +328,12 @@ impl BrokerConfig {
         }
         if self.transaction_state_log_replication_factor < 1 {
             return Err("transaction.state.log.replication.factor must be >= 1".into());
+        }
+        if self.share_state_topic_num_partitions < 1 {
+            return Err("share.coordinator.state.topic.num.partitions must be >= 1".into());
+        }
+        if self.share_state_topic_replication_factor < 1 {
+            return Err("share.coordinator.state.topic.replication.factor must be >= 1".into());
         }
         if self.transaction_state_log_num_partitions < 1 {
             return Err("transaction.state.log.num.partitions must be >= 1".into());

@@ -156,6 +156,8 @@ async fn route(
         K::ShareGroupDescribe => call.now(handlers::share_group_describe::handle).await,
         K::ShareFetch => call.run(handlers::share_fetch::handle).await,
         K::ShareAcknowledge => call.now(handlers::share_acknowledge::handle).await,
+        K::ReadShareGroupState => call.now(handlers::share_group_state::read).await,
+        K::WriteShareGroupState => call.now(handlers::share_group_state::write).await,
         K::AddPartitionsToTxn => call.run(handlers::add_partitions_to_txn::handle).await,
         K::AddOffsetsToTxn => call.run(handlers::add_offsets_to_txn::handle).await,
         K::EndTxn => call.run(handlers::end_txn::handle).await,
@@ -210,8 +212,6 @@ async fn route(
         | K::RemoveRaftVoter
         | K::UpdateRaftVoter
         | K::InitializeShareGroupState
-        | K::ReadShareGroupState
-        | K::WriteShareGroupState
         | K::DeleteShareGroupState
         | K::ReadShareGroupStateSummary
         | K::LeaderAndIsr

@@ -78,6 +78,8 @@ impl SizeHint for m::ConsumerGroupHeartbeatResponse {}
 impl SizeHint for m::ShareGroupHeartbeatResponse {}
 impl SizeHint for m::ShareGroupDescribeResponse {}
 impl SizeHint for m::ShareAcknowledgeResponse {}
+impl SizeHint for m::ReadShareGroupStateResponse {}
+impl SizeHint for m::WriteShareGroupStateResponse {}
 impl SizeHint for m::CreatePartitionsResponse {}
 impl SizeHint for m::DeleteGroupsResponse {}
 impl SizeHint for m::DescribeGroupsResponse {}

@@ -11,6 +11,7 @@ use crate::fetch_session::FetchSessions;
 use crate::groups::Groups;
 use crate::host::Host;
 use crate::samples::Samples;
+use crate::shares::store::ShareStore;
 use crate::shares::Shares;
 use crate::txns::Txns;
 
@@ -24,6 +25,8 @@ pub struct BrokerState {
     pub txns: Arc<Txns>,
     /// The share-partitions led here and the share sessions of their members.
     pub shares: Arc<Shares>,
+    /// The share coordinators: share-partition state in `__share_group_state`.
+    pub share_store: Arc<ShareStore>,
     /// The fetch sessions of clients (KIP-227).
     pub(crate) fetch_sessions: FetchSessions,
     /// Consumer lag and plotted history, as the sampler last saw them.
@@ -58,13 +61,19 @@ impl BrokerState {
             c.txn.clone(),
             c.transaction_state_log_num_partitions,
         ));
-        let shares = Arc::new(Shares::new(host.clone(), c.group.share.clone()));
+        let share_store = Arc::new(ShareStore::new(host.clone()));
+        let shares = Arc::new(Shares::new(
+            host.clone(),
+            c.group.share.clone(),
+            share_store.clone(),
+        ));
         let fetch_sessions = FetchSessions::new(c.max_incremental_fetch_session_cache_slots);
         Ok(Arc::new(Self {
             host,
             groups,
             txns,
             shares,
+            share_store,
             fetch_sessions,
             samples: RwLock::new(Samples::default()),
         }))
@@ -96,5 +105,6 @@ impl BrokerState {
     fn reconcile_coordinators(&self) {
         self.groups.reconcile();
         self.txns.reconcile();
+        self.share_store.reconcile();
     }
 }

@@ -13,9 +13,11 @@ mod cluster;
 mod commands;
 mod group;
 mod listeners;
+mod props;
 mod reassign;
 mod security;
 mod serve;
+mod share_settings;
 mod user;
 
 use clap::{Parser, Subcommand};

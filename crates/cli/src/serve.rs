@@ -12,6 +12,8 @@ use clap::Args;
 use tracing::info;
 use weir_broker::{Broker, BrokerConfig, GroupConfig, TxnConfig};
 
+use crate::props::take;
+
 /// Flags of `weir serve`.
 #[derive(Args, Debug, Default)]
 pub(crate) struct ServeArgs {
@@ -33,6 +35,9 @@ pub(crate) struct ServeArgs {
     /// (optionally `iterations=N`; repeatable). Ignored once the cluster exists.
     #[arg(long = "add-scram")]
     add_scram: Vec<String>,
+    /// Share group settings.
+    #[command(flatten)]
+    share: crate::share_settings::ShareArgs,
     /// This node's id [default: 1] (node.id).
     #[arg(long, env = "WEIR_NODE_ID")]
     node_id: Option<i32>,
@@ -242,20 +247,6 @@ fn read_properties(path: &PathBuf) -> anyhow::Result<BTreeMap<String, String>> {
         out.insert(k.trim().to_string(), v.trim().to_string());
     }
     Ok(out)
-}
-
-/// Takes `key` out of the file settings, parsed as `T`.
-fn take<T: FromStr>(file: &mut BTreeMap<String, String>, key: &str) -> anyhow::Result<Option<T>>
-where
-    T::Err: std::fmt::Display,
-{
-    match file.remove(key) {
-        None => Ok(None),
-        Some(v) => v
-            .parse()
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("config key {key}={v}: {e}")),
-    }
 }
 
 /// Where the HTTP listener binds: an address, or `off`.
@@ -574,6 +565,7 @@ impl ServeArgs {
             .iter()
             .map(|s| crate::security::add_scram(s))
             .collect::<anyhow::Result<_>>()?;
+        self.share.apply(&mut file, &mut config)?;
         if let Some(unknown) = file.keys().next() {
             bail!("unknown config key {unknown}");
         }

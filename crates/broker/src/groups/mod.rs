@@ -122,6 +122,7 @@ impl Groups {
                     ("segment.bytes", "104857600"),
                 ]
             },
+            min_isr: None,
         };
         Groups {
             runtime: Runtime::new(host, topic),

@@ -53,6 +53,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupDescribe, 1, 1),
     (ApiKey::ShareFetch, 1, 2),
     (ApiKey::ShareAcknowledge, 1, 2),
+    // The share coordinator's API, between brokers (Kafka advertises it on the broker
+    // listener too): the early-access version 0 of the shared specs; only Weir nodes call it.
+    (ApiKey::ReadShareGroupState, 0, 0),
+    (ApiKey::WriteShareGroupState, 0, 0),
     // Transactions at transaction version 1 (no finalized transaction.version feature):
     // the producer adds partitions itself, so AddPartitionsToTxn stops at its client
     // versions and EndTxn before v5's per-transaction epoch bump.

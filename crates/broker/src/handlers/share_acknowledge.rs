@@ -70,7 +70,8 @@ pub(crate) async fn handle(
                 &member,
                 (topic, p.partition_index),
                 &batches,
-            );
+            )
+            .await;
             let mut data = PartitionData {
                 partition_index: p.partition_index,
                 error_code: result.err().map_or(0, |e| e.code()),
@@ -114,7 +115,7 @@ pub(crate) async fn handle(
 }
 
 /// Applies one partition's acknowledgements for `member` of `group`.
-pub(crate) fn settle(
+pub(crate) async fn settle(
     ctx: &RequestContext,
     image: &MetadataImage,
     group: &str,
@@ -135,7 +136,8 @@ pub(crate) fn settle(
     let result = ctx
         .state
         .shares
-        .acknowledge(&key, &partition, member, batches);
+        .acknowledge(&key, &partition, member, batches)
+        .await;
     if let Err(e) = result {
         info!(group, member, topic = %t.name, partition = index, error = e.name(), client_id = %ctx.client_id, "acknowledgement refused");
     }

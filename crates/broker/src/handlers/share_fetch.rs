@@ -101,7 +101,7 @@ pub(crate) async fn handle(
                 })
                 .collect();
             let result =
-                super::share_acknowledge::settle(&ctx, &image, &group, &member, tp, &batches);
+                super::share_acknowledge::settle(&ctx, &image, &group, &member, tp, &batches).await;
             parts.entry(tp).or_default().ack_error = Some(result.err().unwrap_or(ErrorCode::None));
         }
     }
@@ -128,7 +128,7 @@ pub(crate) async fn handle(
         max_records,
         max_bytes,
     };
-    let acquired = fetch.once(&ctx, &image, &mut parts);
+    let acquired = fetch.once(&ctx, &image, &mut parts).await;
     let max_wait = Duration::from_millis(u64::try_from(req.max_wait_ms.max(0)).unwrap_or(0));
     if acquired > 0 || max_wait.is_zero() || fetch.partitions.is_empty() {
         return Reply::Now(respond(&ctx, &image, parts, lock_ms));
@@ -142,7 +142,7 @@ pub(crate) async fn handle(
             data.as_mut().enable();
             released.as_mut().enable();
             let image = state.image();
-            if fetch.once(&ctx, &image, &mut parts) > 0 || Instant::now() >= deadline {
+            if fetch.once(&ctx, &image, &mut parts).await > 0 || Instant::now() >= deadline {
                 return respond(&ctx, &image, parts, lock_ms);
             }
             let woken = tokio::time::timeout_at(deadline, async {
@@ -154,7 +154,7 @@ pub(crate) async fn handle(
             .await;
             if woken.is_err() {
                 let image = state.image();
-                fetch.once(&ctx, &image, &mut parts);
+                fetch.once(&ctx, &image, &mut parts).await;
                 return respond(&ctx, &image, parts, lock_ms);
             }
         }
@@ -173,7 +173,7 @@ struct Fetch {
 impl Fetch {
     /// Acquires from every session partition, recording data and errors in `parts`; the
     /// number of records acquired.
-    fn once(
+    async fn once(
         &self,
         ctx: &RequestContext,
         image: &MetadataImage,
@@ -210,13 +210,18 @@ impl Fetch {
                 topic: tp.0,
                 partition: tp.1,
             };
-            match state.shares.acquire(
-                &key,
-                &partition,
-                &self.member,
-                records_left,
-                bytes_left.max(1),
-            ) {
+            let got = state
+                .shares
+                .acquire(
+                    &key,
+                    &partition,
+                    &self.member,
+                    records_left,
+                    bytes_left.max(1),
+                )
+                .await;
+            let part = parts.entry(*tp).or_default();
+            match got {
                 Ok(got) => {
                     let n: usize = got
                         .ranges

@@ -88,6 +88,9 @@ pub(crate) struct InternalTopic {
     pub replication_factor: i16,
     /// Its topic configs, given the replication factor it gets.
     pub configs: fn(i16) -> Vec<(&'static str, &'static str)>,
+    /// Its `min.insync.replicas`, capped by the replication factor it gets, when set here
+    /// rather than in `configs`.
+    pub min_isr: Option<i16>,
 }
 
 /// Why an append to a coordinator's partition failed.
@@ -445,6 +448,10 @@ async fn create_topic<C: Coordinator>(c: &Arc<C>) -> Result<(), ErrorCode> {
             configs: (rt.topic.configs)(replication_factor)
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
+                .chain(rt.topic.min_isr.map(|m| {
+                    let m = m.clamp(1, replication_factor.max(1));
+                    ("min.insync.replicas".to_string(), m.to_string())
+                }))
                 .collect(),
         };
         match rt.host.create_topics(&[spec], false).await.pop() {

@@ -3,13 +3,24 @@
 //! sessions of the members fetching from here. ShareFetch acquires records through it,
 //! ShareAcknowledge settles them, and a timer releases expired locks.
 //!
-//! - `session`: share sessions and their epochs.
+//! The state is kept by the share coordinators ([`store::ShareStore`], in
+//! `__share_group_state`): a leader reads it when it takes a share-partition over (claiming
+//! it at its leader epoch), and writes it whenever records are acknowledged, released or
+//! archived; an acknowledgement is answered once its write is held by the coordinator's ISR.
+//! So the state moves with leadership and survives restarts; only acquisition locks, which
+//! are not written, are lost (those records come back available).
+//!
 //! - `config`: a group's effective settings (broker defaults, group configs over them).
 //! - `records`: which offsets of a read may be acquired, and when (delivery times).
+//! - `session`: share sessions and their epochs.
+//! - `store`: the share coordinators, over `__share_group_state`.
+//! - `persister`: reaching a share-partition's coordinator, here or on another broker.
 
 pub(crate) mod config;
+mod persister;
 pub(crate) mod records;
 pub(crate) mod session;
+pub mod store;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,7 +28,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
+use weir_coordinator::share::state::{ShareSnapshot, ShareStateKey};
 use weir_coordinator::share::{AckBatch, AcquiredRange, Archived, SharePartition, ShareSettings};
 use weir_meta::records::TopicId;
 use weir_protocol::error::ErrorCode;
@@ -27,7 +39,9 @@ use crate::host::{now_ms, Host};
 use crate::locks;
 use crate::partition::Partition;
 use config::GroupShareConfig;
+use persister::Persister;
 use session::{Opened, SessionKey, SessionPartition, ShareSessions};
+use store::ShareStore;
 
 /// One share group's partition: the group, the topic and the partition index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -40,10 +54,45 @@ pub(crate) struct ShareKey {
     pub(crate) partition: i32,
 }
 
+impl ShareKey {
+    fn state_key(&self) -> ShareStateKey {
+        ShareStateKey {
+            group: self.group.clone(),
+            topic_id: self.topic,
+            partition: self.partition,
+        }
+    }
+}
+
 struct Entry {
     state: SharePartition,
-    /// The leader epoch the state was loaded under; a new epoch reloads it.
+    /// The leader epoch the state was claimed at; a new epoch reloads it.
     leader_epoch: i32,
+    /// The coordinator's state epoch.
+    state_epoch: i32,
+}
+
+impl Entry {
+    fn snapshot(&self) -> ShareSnapshot {
+        ShareSnapshot {
+            state_epoch: self.state_epoch,
+            leader_epoch: self.leader_epoch,
+            start_offset: self.state.start_offset(),
+            batches: self.state.state_batches(),
+        }
+    }
+}
+
+/// One share-partition: its state once loaded, and the locks that order its loading and
+/// its writes.
+#[derive(Default)]
+struct Slot {
+    entry: Mutex<Option<Entry>>,
+    /// Held while the state loads, so that one request loads it.
+    loading: tokio::sync::Mutex<()>,
+    /// Held while a snapshot is written, so writes reach the coordinator in order (each
+    /// snapshot is taken under it, so a later write never carries older state).
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// What one acquisition read and took.
@@ -61,19 +110,21 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct Shares {
     host: Arc<Host>,
     settings: ShareSettings,
-    partitions: Mutex<HashMap<ShareKey, Arc<Mutex<Entry>>>>,
+    persister: Persister,
+    slots: Mutex<HashMap<ShareKey, Arc<Slot>>>,
     sessions: Mutex<ShareSessions>,
     /// Woken when records become acquirable again (released, lock expired).
     pub(crate) released: Notify,
 }
 
 impl Shares {
-    /// No share-partitions yet; they are made on first fetch.
-    pub fn new(host: Arc<Host>, settings: ShareSettings) -> Self {
+    /// No share-partitions yet; they are loaded on first fetch.
+    pub fn new(host: Arc<Host>, settings: ShareSettings, store: Arc<ShareStore>) -> Self {
         Shares {
+            persister: Persister::new(host.clone(), store),
             host,
             settings,
-            partitions: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::new()),
             sessions: Mutex::new(ShareSessions::default()),
             released: Notify::new(),
         }
@@ -82,6 +133,11 @@ impl Shares {
     /// The broker's share-partition settings.
     pub(crate) fn settings(&self) -> &ShareSettings {
         &self.settings
+    }
+
+    /// `group`'s effective settings now.
+    fn config(&self, group: &str) -> GroupShareConfig {
+        config::for_group(&self.settings, &self.host.image(), group)
     }
 
     /// Starts the timer that releases expired locks and drops idle sessions.
@@ -101,44 +157,57 @@ impl Shares {
         });
     }
 
-    fn tick(&self, now: i64) {
-        let entries: Vec<(ShareKey, Arc<Mutex<Entry>>)> = locks::lock(&self.partitions)
+    fn tick(self: &Arc<Self>, now: i64) {
+        let slots: Vec<(ShareKey, Arc<Slot>)> = locks::lock(&self.slots)
             .iter()
-            .map(|(k, e)| (k.clone(), e.clone()))
+            .map(|(k, s)| (k.clone(), s.clone()))
             .collect();
-        let mut released = false;
-        let image = self.host.image();
-        for (key, entry) in entries {
-            let cfg = config::for_group(&self.settings, &image, &key.group);
-            let mut e = locks::lock(&entry);
-            if e.state.next_lock_deadline().is_some_and(|d| d <= now) {
-                let archived = e.state.expire_locks(now, &cfg.settings);
-                released = true;
-                self.archived(&key, &archived);
+        let mut wake = false;
+        for (key, slot) in slots {
+            if !self.leads(&key) {
+                // Leadership moved: the next leader loads the state from the coordinator.
+                locks::lock(&self.slots).remove(&key);
+                continue;
             }
-            if e.state
-                .next_available_at(now - TICK.as_millis() as i64)
-                .is_some()
-            {
-                // A backoff or a delivery time passes: long-polling fetches look again.
-                released = true;
+            let cfg = self.config(&key.group);
+            let mut changed = false;
+            if let Some(e) = locks::lock(&slot.entry).as_mut() {
+                if e.state.next_lock_deadline().is_some_and(|d| d <= now) {
+                    let archived = e.state.expire_locks(now, &cfg.settings);
+                    self.archived(&key, &archived);
+                    changed = true;
+                }
+                // A backoff or a delivery time passed: long-polling fetches look again.
+                let since = now - i64::try_from(TICK.as_millis()).unwrap_or(100);
+                wake |= e.state.next_available_at(since).is_some_and(|t| t <= now);
+            }
+            if changed {
+                wake = true;
+                self.persist_later(key, slot);
             }
         }
         let idle = locks::lock(&self.sessions).evict(now);
         for ((group, member), partitions) in idle {
             debug!(%group, %member, "dropping an idle share session");
             self.release_member(&group, &member, &partitions, now);
-            released = true;
+            wake = true;
         }
-        if released {
+        if wake {
             self.released.notify_waiters();
         }
     }
 
-    /// Applies a request's session epoch (see [`ShareSessions::open`]); a replaced or
-    /// closed session's records are released when `release` says so.
+    /// Whether this broker still leads the partition of `key`.
+    fn leads(&self, key: &ShareKey) -> bool {
+        self.host
+            .partition_by_id(&key.topic, key.partition)
+            .is_some_and(|p| p.is_leader())
+    }
+
+    /// Applies a request's session epoch (see [`ShareSessions::open`]); a replaced
+    /// session's records are released.
     pub(crate) fn open_session(
-        &self,
+        self: &Arc<Self>,
         key: &SessionKey,
         epoch: i32,
         added: &[SessionPartition],
@@ -161,63 +230,131 @@ impl Shares {
 
     /// Releases what `member` holds in `partitions` (its session closed or was replaced).
     pub(crate) fn release_member(
-        &self,
+        self: &Arc<Self>,
         group: &str,
         member: &str,
         partitions: &[SessionPartition],
         now: i64,
     ) {
-        let image = self.host.image();
-        let cfg = config::for_group(&self.settings, &image, group);
+        let cfg = self.config(group);
         for (topic, partition) in partitions {
             let key = ShareKey {
                 group: group.to_string(),
                 topic: *topic,
                 partition: *partition,
             };
-            let entry = locks::lock(&self.partitions).get(&key).cloned();
-            if let Some(entry) = entry {
-                let archived = locks::lock(&entry)
-                    .state
-                    .release_member(member, now, &cfg.settings);
-                self.archived(&key, &archived);
-            }
+            let Some(slot) = locks::lock(&self.slots).get(&key).cloned() else {
+                continue;
+            };
+            let archived = match locks::lock(&slot.entry).as_mut() {
+                Some(e) => e.state.release_member(member, now, &cfg.settings),
+                None => continue,
+            };
+            self.archived(&key, &archived);
+            self.persist_later(key, slot);
         }
         self.released.notify_waiters();
     }
 
-    /// The entry of `key`, made (or remade after a leader change) from `partition`.
-    fn entry(
+    /// The slot of `key`, made empty if there is none.
+    fn slot(&self, key: &ShareKey) -> Arc<Slot> {
+        locks::lock(&self.slots)
+            .entry(key.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// The slot of `key` with its state loaded at `partition`'s leader epoch: read from the
+    /// share coordinator (or started at `share.auto.offset.reset` if it has none) and
+    /// claimed there at this leader epoch, which fences a deposed leader's writes.
+    async fn loaded(
         &self,
         key: &ShareKey,
         partition: &Partition,
         cfg: &GroupShareConfig,
-    ) -> Arc<Mutex<Entry>> {
+    ) -> Result<Arc<Slot>, ErrorCode> {
+        let slot = self.slot(key);
         let epoch = partition.leader_epoch();
-        let mut all = locks::lock(&self.partitions);
-        if let Some(e) = all.get(key) {
-            if locks::lock(e).leader_epoch == epoch {
-                return e.clone();
-            }
-        }
-        // `share.auto.offset.reset` is `latest` by default: a group starts at the end.
-        let start = if cfg.earliest {
-            partition.log_start_offset()
-        } else {
-            partition.high_watermark()
+        let current = |slot: &Slot| {
+            locks::lock(&slot.entry)
+                .as_ref()
+                .is_some_and(|e| e.leader_epoch == epoch)
         };
-        info!(group = %key.group, topic = %partition.topic, partition = key.partition, start, "share-partition initialised");
-        let e = Arc::new(Mutex::new(Entry {
-            state: SharePartition::new(start),
+        if current(&slot) {
+            return Ok(slot);
+        }
+        let loader = slot.clone();
+        let _loading = loader.loading.lock().await;
+        if current(&slot) {
+            return Ok(slot);
+        }
+        let state_key = key.state_key();
+        let stored = self.persister.read(&state_key).await?;
+        let (mut state, state_epoch, found) = match stored {
+            Some(s) => (
+                SharePartition::restore(s.start_offset, &s.batches),
+                s.state_epoch,
+                true,
+            ),
+            None => {
+                let start = if cfg.earliest {
+                    partition.log_start_offset()
+                } else {
+                    partition.high_watermark()
+                };
+                (SharePartition::new(start), 0, false)
+            }
+        };
+        state.skip_to(partition.log_start_offset());
+        let entry = Entry {
+            state,
             leader_epoch: epoch,
-        }));
-        all.insert(key.clone(), e.clone());
-        e
+            state_epoch,
+        };
+        {
+            let _writing = slot.writing.lock().await;
+            self.persister.write(&state_key, &entry.snapshot()).await?;
+        }
+        info!(
+            group = %key.group,
+            topic = %partition.topic,
+            partition = key.partition,
+            start = entry.state.start_offset(),
+            in_flight = entry.state.in_flight(),
+            leader_epoch = epoch,
+            restored = found,
+            "share-partition loaded"
+        );
+        *locks::lock(&slot.entry) = Some(entry);
+        Ok(slot)
+    }
+
+    /// Writes the slot's state to its coordinator; on failure the state is dropped, to be
+    /// read back from the coordinator on next use.
+    async fn persist(&self, key: &ShareKey, slot: &Slot) -> Result<(), ErrorCode> {
+        let _writing = slot.writing.lock().await;
+        let Some(snapshot) = locks::lock(&slot.entry).as_ref().map(Entry::snapshot) else {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        };
+        let result = self.persister.write(&key.state_key(), &snapshot).await;
+        if let Err(e) = result {
+            warn!(group = %key.group, partition = key.partition, error = e.name(), "could not write share-partition state; it will be read back");
+            *locks::lock(&slot.entry) = None;
+        }
+        result
+    }
+
+    /// [`Shares::persist`] on a task of its own.
+    fn persist_later(self: &Arc<Self>, key: ShareKey, slot: Arc<Slot>) {
+        let shares = self.clone();
+        tokio::spawn(async move {
+            let _ = shares.persist(&key, &slot).await;
+        });
     }
 
     /// Acquires up to `max_records` records of `partition` for `member`, reading at most
     /// `max_bytes` of the log.
-    pub(crate) fn acquire(
+    pub(crate) async fn acquire(
         &self,
         key: &ShareKey,
         partition: &Partition,
@@ -225,15 +362,15 @@ impl Shares {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Acquired, ErrorCode> {
-        let cfg = config::for_group(&self.settings, &self.host.image(), &key.group);
-        let entry = self.entry(key, partition, &cfg);
+        let cfg = self.config(&key.group);
+        let slot = self.loaded(key, partition, &cfg).await?;
         let now = now_ms();
-        let mut e = locks::lock(&entry);
+        let mut guard = locks::lock(&slot.entry);
+        let e = guard
+            .as_mut()
+            .filter(|e| e.leader_epoch == partition.leader_epoch())
+            .ok_or(ErrorCode::NotLeaderOrFollower)?;
         e.state.skip_to(partition.log_start_offset());
-        if e.state.next_lock_deadline().is_some_and(|d| d <= now) {
-            let archived = e.state.expire_locks(now, &cfg.settings);
-            self.archived(key, &archived);
-        }
         let offset = e.state.fetch_offset(now);
         let (read, aborted) = partition
             .read(offset, max_bytes, true, cfg.read_committed)
@@ -261,31 +398,32 @@ impl Shares {
         Ok(Acquired { records, ranges })
     }
 
-    /// Applies `member`'s acknowledgements for `partition` (all or none).
-    pub(crate) fn acknowledge(
+    /// Applies `member`'s acknowledgements for `partition` (all or none) and waits until
+    /// the new state is durable at the share coordinator.
+    pub(crate) async fn acknowledge(
         &self,
         key: &ShareKey,
         partition: &Partition,
         member: &str,
         batches: &[AckBatch],
     ) -> Result<(), ErrorCode> {
-        let entry = {
-            let all = locks::lock(&self.partitions);
-            match all.get(key) {
-                Some(e) if locks::lock(e).leader_epoch == partition.leader_epoch() => e.clone(),
-                // Nothing was acquired here under this leadership.
-                _ => return Err(ErrorCode::InvalidRecordState),
-            }
+        let Some(slot) = locks::lock(&self.slots).get(key).cloned() else {
+            // Nothing was acquired here under this leadership.
+            return Err(ErrorCode::InvalidRecordState);
         };
-        let now = now_ms();
-        let cfg = config::for_group(&self.settings, &self.host.image(), &key.group);
-        let archived =
-            locks::lock(&entry)
-                .state
-                .acknowledge(member, batches, now, &cfg.settings)?;
+        let cfg = self.config(&key.group);
+        let archived = {
+            let mut guard = locks::lock(&slot.entry);
+            let e = guard
+                .as_mut()
+                .filter(|e| e.leader_epoch == partition.leader_epoch())
+                .ok_or(ErrorCode::InvalidRecordState)?;
+            e.state
+                .acknowledge(member, batches, now_ms(), &cfg.settings)?
+        };
         self.archived(key, &archived);
         self.released.notify_waiters();
-        Ok(())
+        self.persist(key, &slot).await
     }
 
     /// Notes records that were archived.

@@ -83,6 +83,7 @@ impl Txns {
                     ),
                 ]
             },
+            min_isr: None,
         };
         Self {
             runtime: Runtime::new(host, topic),
