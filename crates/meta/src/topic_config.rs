@@ -107,6 +107,14 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "How long tombstones are kept on compacted topics.",
     ),
     def(
+        "delivery.delay.ms",
+        Long,
+        "0",
+        None,
+        Some(0),
+        "Weir: share consumers do not acquire a record before its timestamp plus this delay.",
+    ),
+    def(
         "file.delete.delay.ms",
         Long,
         "60000",

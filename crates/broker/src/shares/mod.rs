@@ -385,7 +385,13 @@ impl Shares {
             .iter()
             .map(|a| (a.producer_id, a.first_offset))
             .collect();
-        let candidates = records::candidates(&read.bytes, 0, &aborted);
+        let delay_ms = self
+            .host
+            .image()
+            .topic_by_id(&key.topic)
+            .and_then(|t| t.configs.get("delivery.delay.ms")?.parse::<i64>().ok())
+            .unwrap_or(0);
+        let candidates = records::candidates(&read.bytes, delay_ms, &aborted);
         let ranges = e.state.acquire(
             member,
             &candidates,

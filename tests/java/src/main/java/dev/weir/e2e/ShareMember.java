@@ -20,7 +20,7 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
 /**
  * One share group member (KIP-932) of the Java client, as a process of its own so a test can
  * run several and kill -9 them. Writes JSON lines: {"ev":"ready"}, {"ev":"rec","p","o","v",
- * "dc":deliveryCount,"ack":"accept"|"release"|"reject"|"none"} per record handed out,
+ * "dc":deliveryCount,"ack":"accept"|"release"|"reject"|"none","t":epochMs} per record handed out,
  * {"ev":"committed","n"} after each commitSync of explicit acknowledgements,
  * {"ev":"error","what"}, {"ev":"closed"}. Reads "close" and "hold" (stop polling, keep the
  * records it holds) from stdin; closes by itself after --max-seconds (default 300).
@@ -115,7 +115,7 @@ final class ShareMember {
                         emit("{\"ev\":\"rec\",\"p\":" + r.partition() + ",\"o\":" + r.offset()
                                 + ",\"v\":" + KafkaCli.jsonString(v)
                                 + ",\"dc\":" + r.deliveryCount().map(String::valueOf).orElse("null")
-                                + ",\"ack\":\"" + ack + "\"}");
+                                + ",\"ack\":\"" + ack + "\",\"t\":" + System.currentTimeMillis() + "}");
                     }
                     if (delayMs > 0 && got > 0) {
                         Thread.sleep(delayMs);
