@@ -14,7 +14,7 @@ import time
 import pytest
 
 from clients import CONFLUENT, unique_group
-from helpers import create_topic, wait_until
+from helpers import create_topic, log_end, wait_until
 from test_share_groups import configure, delivered, members, produce_one_by_one, start  # noqa: F401
 
 
@@ -87,3 +87,79 @@ def test_a_topics_delivery_delay_holds_every_record(broker, topic, members):
     produce_one_by_one(bs, topic, ["x", "y"])
     wait_until(lambda: len(delivered([m])) == 2, 60, "both records")
     assert all(e["t"] >= sent + 2000 for e in m.of("rec")), (sent, m.of("rec"))
+
+
+def dlq_topic(bs: str, name: str, partitions: int = 2) -> None:
+    from confluent_kafka.admin import NewTopic
+
+    from helpers import admin
+
+    new = NewTopic(name, partitions, 1, config={"errors.deadletterqueue.group.enable": "true"})
+    a = admin(bs)
+    a.create_topics([new])[name].result(30)
+
+
+def test_rejected_and_exhausted_records_go_to_the_dead_letter_topic_once(broker, topic, members):
+    from confluent_kafka import Producer
+
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    dlq = f"dlq.{topic}"
+    dlq_topic(bs, dlq)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest", share_delivery_count_limit=2,
+              errors_deadletterqueue_topic_name=dlq,
+              errors_deadletterqueue_copy_record_enable="true")
+    m = start(members, bs, topic, group, mode="explicit", reject="poison", release="flaky")
+    p = Producer({"bootstrap.servers": bs, "linger.ms": 0})
+    p.produce(topic, key=b"k-poison", value=b"poison", partition=0, headers=[("trace", b"t1")])
+    p.produce(topic, key=b"k-flaky", value=b"flaky", partition=0)
+    p.produce(topic, key=b"k-ok", value=b"ok", partition=0)
+    assert p.flush(30) == 0
+    got = CONFLUENT.consume(bs, dlq, 2, partition=0, timeout=60)
+    by_value = {g.value: g for g in got}
+    assert set(by_value) == {b"poison", b"flaky"}, got
+    poison = dict(by_value[b"poison"].headers)
+    assert by_value[b"poison"].key == b"k-poison"
+    assert poison["trace"] == b"t1", "the original headers are copied"
+    assert poison["__dlq.errors.topic"] == topic.encode()
+    assert poison["__dlq.errors.partition"] == b"0"
+    assert poison["__dlq.errors.offset"] == b"0"
+    assert poison["__dlq.errors.group"] == group.encode()
+    assert poison["__dlq.errors.delivery.count"] == b"1"
+    assert poison["__dlq.errors.message"] == b"Offset rejected by client."
+    flaky = dict(by_value[b"flaky"].headers)
+    assert flaky["__dlq.errors.offset"] == b"1"
+    assert flaky["__dlq.errors.delivery.count"] == b"2"
+    assert flaky["__dlq.errors.message"] == b"Offset delivery count exceeded the threshold."
+    # Exactly once: a later record passes through, and the dead-letter topic holds no more.
+    produce_one_by_one(bs, topic, ["after"])
+    wait_until(lambda: any(e["v"] == "after" for e in m.of("rec")), 60, "a later record")
+    assert log_end(bs, dlq, 0) == 2 and log_end(bs, dlq, 1) == 0
+    assert [dc for v, dc in delivered([m]) if v == "flaky"] == [1, 2]
+
+
+def test_a_dead_letter_topic_that_cannot_be_written_keeps_the_record_waiting(broker, topic,
+                                                                              members):
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    dlq = f"dlq.{topic}"
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest",
+              errors_deadletterqueue_topic_name=dlq)
+    m = start(members, bs, topic, group, mode="explicit", reject="poison")
+    produce_one_by_one(bs, topic, ["poison", "fine"])
+    wait_until(lambda: any(e["v"] == "fine" for e in m.of("rec")), 60, "the records")
+    # No such topic (and no auto-creation): the copy waits, the record is not archived.
+    dlq_topic(bs, dlq, partitions=1)
+    got = CONFLUENT.consume(bs, dlq, 1, partition=0, timeout=60)
+    assert got[0].key is None and got[0].value is None, "copy.record.enable is false by default"
+    assert dict(got[0].headers)["__dlq.errors.offset"] == b"0"
+
+
+def test_an_internal_topic_cannot_be_a_dead_letter_topic(broker):
+    from logtools import java_configs
+
+    out = java_configs(broker.bootstrap, "alter", "group", unique_group(),
+                       ops=[("SET", "errors.deadletterqueue.topic.name", "__consumer_offsets")])
+    assert out.get("error") == "InvalidConfigurationException", out

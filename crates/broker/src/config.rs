@@ -123,6 +123,12 @@ pub struct BrokerConfig {
     pub share_state_topic_replication_factor: i16,
     /// `share.coordinator.state.topic.min.isr`: its `min.insync.replicas`.
     pub share_state_topic_min_isr: i16,
+    /// `errors.deadletterqueue.topic.name.prefix` (KIP-1191): what a share group's
+    /// dead-letter topic name must start with ("dlq."; empty: anything).
+    pub dlq_topic_prefix: String,
+    /// `errors.deadletterqueue.auto.create.topics.enable` (KIP-1191): create a missing
+    /// dead-letter topic on first use.
+    pub dlq_auto_create: bool,
     /// `producer.id.expiration.ms`: a partition forgets a producer idle this long.
     pub producer_id_expiration_ms: i64,
     /// Broker-wide defaults of topic configs, by Kafka's broker key (`log.retention.ms`,
@@ -211,6 +217,8 @@ impl Default for BrokerConfig {
             share_state_topic_num_partitions: 50,
             share_state_topic_replication_factor: 3,
             share_state_topic_min_isr: 2,
+            dlq_topic_prefix: "dlq.".to_string(),
+            dlq_auto_create: false,
             txn: TxnConfig::default(),
             producer_id_expiration_ms: 86_400_000,
             log_defaults: BTreeMap::new(),

@@ -45,6 +45,14 @@ pub(crate) struct ShareArgs {
     /// (share.coordinator.state.topic.min.isr).
     #[arg(long, env = "WEIR_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR")]
     share_coordinator_state_topic_min_isr: Option<i16>,
+    /// What a share group's dead-letter topic name must start with; empty allows any
+    /// [default: dlq.] (errors.deadletterqueue.topic.name.prefix).
+    #[arg(long, env = "WEIR_ERRORS_DEADLETTERQUEUE_TOPIC_NAME_PREFIX")]
+    errors_deadletterqueue_topic_name_prefix: Option<String>,
+    /// Create a missing dead-letter topic on first use [default: false]
+    /// (errors.deadletterqueue.auto.create.topics.enable).
+    #[arg(long, env = "WEIR_ERRORS_DEADLETTERQUEUE_AUTO_CREATE_TOPICS_ENABLE")]
+    errors_deadletterqueue_auto_create_topics_enable: Option<bool>,
 }
 
 impl ShareArgs {
@@ -105,6 +113,22 @@ impl ShareArgs {
             .or(take(file, "share.coordinator.state.topic.min.isr")?)
         {
             config.share_state_topic_min_isr = v;
+        }
+        if let Some(v) = self
+            .errors_deadletterqueue_topic_name_prefix
+            .clone()
+            .or(take(file, "errors.deadletterqueue.topic.name.prefix")?)
+        {
+            config.dlq_topic_prefix = v;
+        }
+        if let Some(v) = self
+            .errors_deadletterqueue_auto_create_topics_enable
+            .or(take(
+                file,
+                "errors.deadletterqueue.auto.create.topics.enable",
+            )?)
+        {
+            config.dlq_auto_create = v;
         }
         Ok(())
     }

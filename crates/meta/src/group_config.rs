@@ -84,7 +84,7 @@ pub const GROUP_CONFIGS: &[GroupConfigDef] = &[
     },
     GroupConfigDef {
         name: "errors.deadletterqueue.copy.record.enable",
-        default: "true",
+        default: "false",
         kind: GroupConfigKind::OneOf(&["true", "false"]),
         doc: "KIP-1191: whether dead-letter records carry the original key and value.",
     },
@@ -124,7 +124,8 @@ pub fn validate(key: &str, value: &str) -> Result<(), String> {
             }
         }
         GroupConfigKind::Text => {
-            if value.len() > 249 {
+            // KIP-1191: an internal topic is never a dead-letter topic.
+            if value.len() > 249 || value.starts_with("__") {
                 return Err(bad());
             }
         }

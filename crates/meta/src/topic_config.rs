@@ -115,6 +115,14 @@ pub const TOPIC_CONFIGS: &[ConfigDef] = &[
         "Weir: share consumers do not acquire a record before its timestamp plus this delay.",
     ),
     def(
+        "errors.deadletterqueue.group.enable",
+        Boolean,
+        "false",
+        None,
+        None,
+        "KIP-1191: whether share groups may use this topic as their dead-letter topic.",
+    ),
+    def(
         "file.delete.delay.ms",
         Long,
         "60000",

@@ -13,6 +13,11 @@ pub(crate) struct GroupShareConfig {
     pub(crate) earliest: bool,
     /// `share.isolation.level=read_committed`.
     pub(crate) read_committed: bool,
+    /// `errors.deadletterqueue.topic.name` (KIP-1191), if set.
+    pub(crate) dlq_topic: Option<String>,
+    /// `errors.deadletterqueue.copy.record.enable`: dead-letter records carry the original
+    /// key, value and headers.
+    pub(crate) dlq_copy_record: bool,
 }
 
 /// `group`'s settings: `broker`'s, overridden by the group's configs in `image`.
@@ -37,8 +42,13 @@ pub(crate) fn for_group(
     if let Some(v) = int("share.retry.backoff.max.ms") {
         settings.retry_backoff_max_ms = v;
     }
+    let dlq_topic = get("errors.deadletterqueue.topic.name").filter(|v| !v.is_empty());
+    settings.dead_letter = dlq_topic.is_some();
     GroupShareConfig {
         settings,
+        dlq_copy_record: get("errors.deadletterqueue.copy.record.enable")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        dlq_topic,
         earliest: get("share.auto.offset.reset")
             .is_some_and(|v| v.eq_ignore_ascii_case("earliest")),
         read_committed: get("share.isolation.level")

@@ -11,12 +11,14 @@
 //! are not written, are lost (those records come back available).
 //!
 //! - `config`: a group's effective settings (broker defaults, group configs over them).
+//! - `dead_letter`: KIP-1191 copies of rejected and undeliverable records.
 //! - `records`: which offsets of a read may be acquired, and when (delivery times).
 //! - `session`: share sessions and their epochs.
 //! - `store`: the share coordinators, over `__share_group_state`.
 //! - `persister`: reaching a share-partition's coordinator, here or on another broker.
 
 pub(crate) mod config;
+mod dead_letter;
 mod persister;
 pub(crate) mod records;
 pub(crate) mod session;
@@ -30,7 +32,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 use weir_coordinator::share::state::{ShareSnapshot, ShareStateKey};
-use weir_coordinator::share::{AckBatch, AcquiredRange, Archived, SharePartition, ShareSettings};
+use weir_coordinator::share::{
+    AckBatch, AcquiredRange, Archived, DeliveryState, SharePartition, ShareSettings,
+};
 use weir_meta::records::TopicId;
 use weir_protocol::error::ErrorCode;
 
@@ -93,6 +97,10 @@ struct Slot {
     /// Held while a snapshot is written, so writes reach the coordinator in order (each
     /// snapshot is taken under it, so a later write never carries older state).
     writing: tokio::sync::Mutex<()>,
+    /// Held while dead-letter copies are written, so that each is written once.
+    dead_lettering: tokio::sync::Mutex<()>,
+    /// When dead-letter copies may next be tried (after a failed write).
+    next_dead_letter_ms: Mutex<i64>,
 }
 
 /// What one acquisition read and took.
@@ -171,15 +179,28 @@ impl Shares {
             }
             let cfg = self.config(&key.group);
             let mut changed = false;
+            let mut dead_letters = false;
             if let Some(e) = locks::lock(&slot.entry).as_mut() {
                 if e.state.next_lock_deadline().is_some_and(|d| d <= now) {
                     let archived = e.state.expire_locks(now, &cfg.settings);
                     self.archived(&key, &archived);
                     changed = true;
                 }
+                if e.state.count(DeliveryState::Archiving) > 0 {
+                    if cfg.dlq_topic.is_some() {
+                        dead_letters = *locks::lock(&slot.next_dead_letter_ms) <= now;
+                    } else {
+                        // The group dropped its dead-letter topic: archive what waited.
+                        e.state.drop_dead_letters();
+                        changed = true;
+                    }
+                }
                 // A backoff or a delivery time passed: long-polling fetches look again.
                 let since = now - i64::try_from(TICK.as_millis()).unwrap_or(100);
                 wake |= e.state.next_available_at(since).is_some_and(|t| t <= now);
+            }
+            if dead_letters {
+                self.dead_letter_later(key.clone(), slot.clone());
             }
             if changed {
                 wake = true;
@@ -349,6 +370,53 @@ impl Shares {
         let shares = self.clone();
         tokio::spawn(async move {
             let _ = shares.persist(&key, &slot).await;
+        });
+    }
+
+    /// Writes the dead-letter copies of the records waiting for them (one task per
+    /// share-partition at a time), then archives those records; a failed write is tried
+    /// again a second later, the records kept waiting meanwhile.
+    fn dead_letter_later(self: &Arc<Self>, key: ShareKey, slot: Arc<Slot>) {
+        let shares = self.clone();
+        tokio::spawn(async move {
+            let Ok(_running) = slot.dead_lettering.try_lock() else {
+                return;
+            };
+            let cfg = shares.config(&key.group);
+            let Some(topic) = cfg.dlq_topic.as_deref() else {
+                return;
+            };
+            let Some(partition) = shares.host.partition_by_id(&key.topic, key.partition) else {
+                return;
+            };
+            let pending = match locks::lock(&slot.entry).as_ref() {
+                Some(e) => e.state.archiving(&cfg.settings),
+                None => return,
+            };
+            if pending.is_empty() {
+                return;
+            }
+            let target = dead_letter::Target {
+                topic,
+                copy_record: cfg.dlq_copy_record,
+                group: &key.group,
+            };
+            match dead_letter::write(&shares.host, &partition, &target, &pending).await {
+                Ok(()) => {
+                    if let Some(e) = locks::lock(&slot.entry).as_mut() {
+                        for a in &pending {
+                            e.state.dead_lettered(a.offset);
+                        }
+                    }
+                    info!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, records = pending.len(), "dead-letter copies written");
+                    let _ = shares.persist(&key, &slot).await;
+                    shares.released.notify_waiters();
+                }
+                Err(e) => {
+                    warn!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, error = e.name(), records = pending.len(), "could not write dead-letter copies; the records wait and it is tried again");
+                    *locks::lock(&slot.next_dead_letter_ms) = now_ms() + 1_000;
+                }
+            }
         });
     }
 

@@ -54,17 +54,22 @@ pub enum DeliveryState {
     Acquired,
     /// Accepted by a member.
     Acknowledged,
+    /// Rejected, or out of delivery attempts, and waiting for its dead-letter copy to be
+    /// written (KIP-1191) before it is archived.
+    Archiving,
     /// Rejected, or out of delivery attempts.
     Archived,
 }
 
 impl DeliveryState {
-    /// The code in `__share_group_state` (0 available, 1 acquired, 2 acknowledged, 4 archived).
+    /// The code in `__share_group_state` (0 available, 1 acquired, 2 acknowledged, 3
+    /// archiving, 4 archived).
     pub fn code(self) -> i8 {
         match self {
             DeliveryState::Available => 0,
             DeliveryState::Acquired => 1,
             DeliveryState::Acknowledged => 2,
+            DeliveryState::Archiving => 3,
             DeliveryState::Archived => 4,
         }
     }
@@ -74,6 +79,7 @@ impl DeliveryState {
         Some(match code {
             0 | 1 => DeliveryState::Available,
             2 => DeliveryState::Acknowledged,
+            3 => DeliveryState::Archiving,
             4 => DeliveryState::Archived,
             _ => return None,
         })
@@ -97,6 +103,9 @@ pub struct ShareSettings {
     pub retry_backoff_ms: i64,
     /// `share.retry.backoff.max.ms` (Weir, 60 s): the cap of the doubling backoff.
     pub retry_backoff_max_ms: i64,
+    /// Whether the group has a dead-letter topic: archived records go through Archiving
+    /// until their copy is written.
+    pub dead_letter: bool,
 }
 
 impl Default for ShareSettings {
@@ -107,6 +116,7 @@ impl Default for ShareSettings {
             max_in_flight: 2_000,
             retry_backoff_ms: 0,
             retry_backoff_max_ms: 60_000,
+            dead_letter: false,
         }
     }
 }
@@ -439,7 +449,7 @@ impl SharePartition {
                 AckType::Accept => finish(r, DeliveryState::Acknowledged),
                 AckType::Gap => finish(r, DeliveryState::Archived),
                 AckType::Reject => {
-                    finish(r, DeliveryState::Archived);
+                    finish(r, archive_state(settings));
                     archived.push(Archived {
                         offset,
                         delivery_count: r.delivery_count,
@@ -487,6 +497,48 @@ impl SharePartition {
         }
         self.advance();
         archived
+    }
+
+    /// The records waiting for their dead-letter copy, with the reason (as far as the state
+    /// tells it: a record restored from storage was rejected unless it used up its
+    /// deliveries).
+    pub fn archiving(&self, settings: &ShareSettings) -> Vec<Archived> {
+        self.records
+            .iter()
+            .filter(|(_, r)| r.state == DeliveryState::Archiving)
+            .map(|(offset, r)| Archived {
+                offset: *offset,
+                delivery_count: r.delivery_count,
+                reason: if r.delivery_count >= settings.delivery_count_limit {
+                    ArchiveReason::DeliveryLimit
+                } else {
+                    ArchiveReason::Rejected
+                },
+            })
+            .collect()
+    }
+
+    /// The dead-letter copy of `offset` is written: the record is archived. False if it was
+    /// not waiting for one.
+    pub fn dead_lettered(&mut self, offset: i64) -> bool {
+        match self.records.get_mut(&offset) {
+            Some(r) if r.state == DeliveryState::Archiving => {
+                r.state = DeliveryState::Archived;
+                self.advance();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The group no longer has a dead-letter topic: what waited for a copy is archived.
+    pub fn drop_dead_letters(&mut self) {
+        for r in self.records.values_mut() {
+            if r.state == DeliveryState::Archiving {
+                r.state = DeliveryState::Archived;
+            }
+        }
+        self.advance();
     }
 
     /// The earliest lock deadline, if any record is acquired.
@@ -541,6 +593,15 @@ impl SharePartition {
     }
 }
 
+/// Where a rejected or exhausted record goes: Archiving while a dead-letter copy is due.
+fn archive_state(settings: &ShareSettings) -> DeliveryState {
+    if settings.dead_letter {
+        DeliveryState::Archiving
+    } else {
+        DeliveryState::Archived
+    }
+}
+
 fn finish(r: &mut InFlight, state: DeliveryState) {
     r.state = state;
     r.owner = None;
@@ -551,7 +612,7 @@ fn finish(r: &mut InFlight, state: DeliveryState) {
 fn release(r: &mut InFlight, offset: i64, now: i64, settings: &ShareSettings) -> Option<Archived> {
     r.owner = None;
     if r.delivery_count >= settings.delivery_count_limit {
-        r.state = DeliveryState::Archived;
+        r.state = archive_state(settings);
         return Some(Archived {
             offset,
             delivery_count: r.delivery_count,

@@ -16,6 +16,7 @@ fn settings() -> ShareSettings {
         max_in_flight: 100,
         retry_backoff_ms: 0,
         retry_backoff_max_ms: 60_000,
+        dead_letter: false,
     }
 }
 
@@ -322,4 +323,33 @@ fn a_read_of_only_control_records_moves_past_them() {
     // Cut short by max_records: the end stays at what was considered.
     p.acquire("a", &offsets(5..9), 2, 9, 0, &s);
     assert_eq!(p.end_offset(), 7);
+}
+
+#[test]
+fn with_a_dead_letter_topic_archived_records_wait_for_their_copy() {
+    let s = ShareSettings {
+        dead_letter: true,
+        ..settings()
+    };
+    let mut p = SharePartition::new(0);
+    p.acquire("a", &offsets(0..3), 10, 3, 0, &s);
+    p.acknowledge(
+        "a",
+        &[ack(0, 0, AckType::Reject), ack(1, 2, AckType::Accept)],
+        0,
+        &s,
+    )
+    .unwrap();
+    // The start offset stays until the copy is written: nothing is lost on a crash.
+    assert_eq!(p.start_offset(), 0);
+    assert_eq!(p.state_of(0), Some((DeliveryState::Archiving, 1)));
+    let waiting = p.archiving(&s);
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].reason, ArchiveReason::Rejected);
+    // Restored from storage it still waits.
+    let restored = SharePartition::restore(p.start_offset(), &p.state_batches());
+    assert_eq!(restored.archiving(&s), waiting);
+    assert!(p.dead_lettered(0));
+    assert!(!p.dead_lettered(0), "written once");
+    assert_eq!(p.start_offset(), 3);
 }
