@@ -163,3 +163,47 @@ def test_an_internal_topic_cannot_be_a_dead_letter_topic(broker):
     out = java_configs(broker.bootstrap, "alter", "group", unique_group(),
                        ops=[("SET", "errors.deadletterqueue.topic.name", "__consumer_offsets")])
     assert out.get("error") == "InvalidConfigurationException", out
+
+
+def test_operators_see_share_groups_in_the_cli_and_metrics(broker, topic, members):
+    import subprocess
+
+    from brokers import WeirBroker
+    from scrape import value
+
+    assert isinstance(broker, WeirBroker)
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    dlq = f"dlq.{topic}"
+    dlq_topic(bs, dlq, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest", errors_deadletterqueue_topic_name=dlq)
+    m = start(members, bs, topic, group, mode="explicit", reject="bad")
+    produce_one_by_one(bs, topic, ["a", "bad", "b", "c", "d"])
+    wait_until(lambda: len(m.of("rec")) == 5, 60, "every record")
+    wait_until(lambda: log_end(bs, dlq, 0) == 1, 60, "the dead-letter copy")
+
+    def weir(*args: str) -> str:
+        res = subprocess.run([str(broker.binary), "share-group", *args, "--bootstrap", bs],
+                             capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert res.returncode == 0, res.stderr[:2000]
+        return res.stdout
+
+    assert group in weir("list")
+    # Every record acknowledged: the start offset reaches the log end, nothing lags.
+    out = wait_until(lambda: (o := weir("describe", group))
+                     and any(line.split()[:5] == [topic, "0", "5", "5", "0"] for line in o.splitlines())
+                     and o, 60, "the start offset to reach the end")
+    assert "1 member(s)" in out and f"{topic}-0" in out, out
+    assert f"dead-letter topic {dlq}: 1 record(s)" in out, out
+    addr = broker.http
+    labels = {"group": group, "topic": topic, "partition": "0"}
+    assert value(addr, "weir_share_partition_start_offset", **labels) == 5
+    assert value(addr, "weir_share_partition_records_in_flight", **labels) == 0
+    assert value(addr, "weir_share_dead_letters_total") >= 1
+    assert value(addr, "weir_share_acknowledgements_total", kind="accept") >= 4
+    assert value(addr, "weir_share_acknowledgements_total", kind="reject") >= 1
+    m.close()
+    wait_until(lambda: "0 member(s)" in weir("describe", group), 60, "the member to leave")
+    assert "deleted" in weir("delete", group)
+    assert group not in weir("list")

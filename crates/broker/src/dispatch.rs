@@ -152,6 +152,10 @@ async fn route(
         K::OffsetDelete => call.now(handlers::offset_delete::handle).await,
         K::ConsumerGroupHeartbeat => call.now(handlers::consumer_group_heartbeat::handle).await,
         K::ConsumerGroupDescribe => call.now(handlers::consumer_group_describe::handle).await,
+        K::DescribeShareGroupOffsets => {
+            call.now(handlers::describe_share_group_offsets::handle)
+                .await
+        }
         K::ShareGroupHeartbeat => call.now(handlers::share_group_heartbeat::handle).await,
         K::ShareGroupDescribe => call.now(handlers::share_group_describe::handle).await,
         K::ShareFetch => call.run(handlers::share_fetch::handle).await,

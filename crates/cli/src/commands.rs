@@ -35,6 +35,11 @@ pub(crate) struct Target {
 
 impl Target {
     pub(crate) async fn connect(&self) -> anyhow::Result<Connection> {
+        self.connect_to(&self.bootstrap).await
+    }
+
+    /// Connects to `addr` (HOST:PORT) with this target's TLS settings.
+    pub(crate) async fn connect_to(&self, addr: &str) -> anyhow::Result<Connection> {
         let tls = match &self.tls_ca {
             None => None,
             Some(ca) => {
@@ -45,9 +50,9 @@ impl Target {
                 )
             }
         };
-        Connection::connect_with(&self.bootstrap, "weir-cli", tls.as_ref())
+        Connection::connect_with(addr, "weir-cli", tls.as_ref())
             .await
-            .with_context(|| format!("connecting to {}", self.bootstrap))
+            .with_context(|| format!("connecting to {addr}"))
     }
 }
 

@@ -17,6 +17,7 @@ mod props;
 mod reassign;
 mod security;
 mod serve;
+mod share_group;
 mod share_settings;
 mod user;
 
@@ -42,6 +43,8 @@ enum Command {
     Consume(commands::ConsumeArgs),
     /// List and describe consumer groups (members, offsets, lag), reset offsets, delete.
     Group(group::GroupArgs),
+    /// List and describe share groups (members, start offsets, lag, dead letters), delete.
+    ShareGroup(share_group::ShareGroupArgs),
     /// Show the cluster: brokers, the active controller, offline partitions.
     Cluster(cluster::ClusterArgs),
     /// Produce and fetch load against a broker and report throughput.
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             Command::Produce(a) => commands::produce(a).await,
             Command::Consume(a) => commands::consume(a).await,
             Command::Group(a) => group::run(a).await,
+            Command::ShareGroup(a) => share_group::run(a).await,
             Command::Cluster(a) => cluster::run(a).await,
             Command::Bench(a) => bench::run(a).await,
             Command::User(a) => user::run(a).await,

@@ -42,11 +42,19 @@ pub struct Committed {
 /// The host and port of `group`'s coordinator.
 pub async fn coordinator(conn: &Connection, group: &str) -> Result<(String, i32), ClientError> {
     let v = conn.version_of::<FindCoordinatorRequest>()?;
-    let req = FindCoordinatorRequest {
-        key: group.to_string(),
-        key_type: 0,
-        coordinator_keys: vec![group.to_string()],
-        ..Default::default()
+    // v4 replaced the single key with a list of them.
+    let req = if v >= 4 {
+        FindCoordinatorRequest {
+            key_type: 0,
+            coordinator_keys: vec![group.to_string()],
+            ..Default::default()
+        }
+    } else {
+        FindCoordinatorRequest {
+            key: group.to_string(),
+            key_type: 0,
+            ..Default::default()
+        }
     };
     let resp = conn.send_at(&req, v).await?;
     if v >= 4 {

@@ -53,6 +53,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupDescribe, 1, 1),
     (ApiKey::ShareFetch, 1, 2),
     (ApiKey::ShareAcknowledge, 1, 2),
+    (ApiKey::DescribeShareGroupOffsets, 0, 1),
     // The share coordinator's API, between brokers (Kafka advertises it on the broker
     // listener too): the early-access version 0 of the shared specs; only Weir nodes call it.
     (ApiKey::ReadShareGroupState, 0, 0),

@@ -19,6 +19,7 @@ pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
 pub(crate) mod describe_log_dirs;
 pub(crate) mod describe_producers;
+pub(crate) mod describe_share_group_offsets;
 pub(crate) mod describe_transactions;
 pub(crate) mod elect_leaders;
 pub(crate) mod end_txn;

@@ -372,6 +372,7 @@ impl Scrape {
         out.extend([
             gstate, members, glag, gslag, gcommitted, gtlag, gtotal, taken,
         ]);
+        out.extend(share_families(state, &image, limit));
         out
     }
 }
@@ -451,4 +452,51 @@ impl PartitionFamilies {
             self.records_in,
         ]
     }
+}
+
+/// The share-partitions led here (KIP-932): start and end offsets and records by state,
+/// per group, topic and partition (topics within the per-partition series limit).
+fn share_families(
+    state: &BrokerState,
+    image: &weir_meta::MetadataImage,
+    limit: usize,
+) -> [Family; 6] {
+    let mut start = Family::gauge(
+        "weir_share_partition_start_offset",
+        "Share-partition start offset: every record below it is done",
+    );
+    let mut end = Family::gauge(
+        "weir_share_partition_end_offset",
+        "First offset the share-partition has not fetched yet",
+    );
+    let mut available = Family::gauge("weir_share_partition_records_available", "In-flight records waiting to be acquired (including those held back by a backoff or a delivery time)");
+    let mut acquired = Family::gauge(
+        "weir_share_partition_records_acquired",
+        "In-flight records locked by a member",
+    );
+    let mut archiving = Family::gauge(
+        "weir_share_partition_records_archiving",
+        "Records waiting for their dead-letter copy",
+    );
+    let mut in_flight = Family::gauge(
+        "weir_share_partition_records_in_flight",
+        "Records between the start offset and the end offset still tracked",
+    );
+    for g in state.shares.gauges() {
+        let Some(t) = image.topic_by_id(&g.topic) else {
+            continue;
+        };
+        if t.partitions.len() > limit {
+            continue;
+        }
+        let p = g.partition.to_string();
+        let labels = || l(&[("group", &g.group), ("topic", &t.name), ("partition", &p)]);
+        start.add(labels(), g.start as f64);
+        end.add(labels(), g.end as f64);
+        available.add(labels(), g.available as f64);
+        acquired.add(labels(), g.acquired as f64);
+        archiving.add(labels(), g.archiving as f64);
+        in_flight.add(labels(), g.in_flight as f64);
+    }
+    [start, end, available, acquired, archiving, in_flight]
 }

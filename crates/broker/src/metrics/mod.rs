@@ -36,6 +36,13 @@ pub(crate) struct TopicGroup {
     pub(crate) group: String,
 }
 
+/// Labels of the share acknowledgement counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct AckKind {
+    /// accept, release, reject, renew or gap.
+    pub(crate) kind: &'static str,
+}
+
 /// The most client ids whose group a broker remembers for end-to-end latency.
 const MAX_CLIENT_GROUPS: usize = 10_000;
 
@@ -67,6 +74,16 @@ pub struct Metrics {
     pub(crate) cleaner_runs: Counter,
     /// Bytes the cleaner removed from logs.
     pub(crate) cleaner_bytes_removed: Counter,
+    /// Records share consumers acquired from partitions led here.
+    pub(crate) share_acquired: Counter,
+    /// Share acknowledgements applied here, by type.
+    pub(crate) share_acks: Family<AckKind, Counter>,
+    /// Records whose acquisition lock ran out.
+    pub(crate) share_lock_expiries: Counter,
+    /// Dead-letter copies written (KIP-1191).
+    pub(crate) share_dead_letters: Counter,
+    /// Dead-letter writes that failed (and are tried again).
+    pub(crate) share_dead_letter_failures: Counter,
     /// Age of records when a consumer fetched them, per topic and group.
     pub(crate) e2e_seconds: Family<TopicGroup, Histogram, fn() -> Histogram>,
     /// The label sets `e2e_seconds` holds, so that deleted ones can be removed.
@@ -101,6 +118,11 @@ impl Metrics {
             retention_segments_deleted: Counter::default(),
             cleaner_runs: Counter::default(),
             cleaner_bytes_removed: Counter::default(),
+            share_acquired: Counter::default(),
+            share_acks: Family::default(),
+            share_lock_expiries: Counter::default(),
+            share_dead_letters: Counter::default(),
+            share_dead_letter_failures: Counter::default(),
             e2e_seconds: Family::new_with_constructor(latency_histogram),
             e2e_series: Mutex::new(HashSet::new()),
             client_groups: Mutex::new(HashMap::new()),
@@ -224,6 +246,31 @@ impl Metrics {
             "Bytes compaction removed from logs (kafka.log:type=LogCleaner)",
             Unit::Bytes,
             self.cleaner_bytes_removed.clone(),
+        );
+        registry.register(
+            "weir_share_records_acquired",
+            "Records share consumers acquired from partitions led here (KIP-932)",
+            self.share_acquired.clone(),
+        );
+        registry.register(
+            "weir_share_acknowledgements",
+            "Share acknowledgements applied here, by type (accept, release, reject, renew, gap)",
+            self.share_acks.clone(),
+        );
+        registry.register(
+            "weir_share_lock_expiries",
+            "Acquired records whose acquisition lock ran out",
+            self.share_lock_expiries.clone(),
+        );
+        registry.register(
+            "weir_share_dead_letters",
+            "Dead-letter copies written to share groups' dead-letter topics (KIP-1191)",
+            self.share_dead_letters.clone(),
+        );
+        registry.register(
+            "weir_share_dead_letter_failures",
+            "Dead-letter writes that failed and wait to be tried again",
+            self.share_dead_letter_failures.clone(),
         );
         registry.register_with_unit(
             "weir_fetch_record_age",

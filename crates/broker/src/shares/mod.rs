@@ -33,7 +33,7 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 use weir_coordinator::share::state::{ShareSnapshot, ShareStateKey};
 use weir_coordinator::share::{
-    AckBatch, AcquiredRange, Archived, DeliveryState, SharePartition, ShareSettings,
+    AckBatch, AckType, AcquiredRange, Archived, DeliveryState, SharePartition, ShareSettings,
 };
 use weir_meta::records::TopicId;
 use weir_protocol::error::ErrorCode;
@@ -41,6 +41,7 @@ use weir_protocol::error::ErrorCode;
 use crate::error::storage_error_code;
 use crate::host::{now_ms, Host};
 use crate::locks;
+use crate::metrics::AckKind;
 use crate::partition::Partition;
 use config::GroupShareConfig;
 use persister::Persister;
@@ -103,6 +104,28 @@ struct Slot {
     next_dead_letter_ms: Mutex<i64>,
 }
 
+/// One share-partition's figures, for metrics and `weir share-group describe`.
+pub(crate) struct ShareGauges {
+    /// The group.
+    pub(crate) group: String,
+    /// The topic.
+    pub(crate) topic: TopicId,
+    /// The partition.
+    pub(crate) partition: i32,
+    /// The start offset.
+    pub(crate) start: i64,
+    /// The end offset.
+    pub(crate) end: i64,
+    /// Records tracked in flight.
+    pub(crate) in_flight: usize,
+    /// Of them, available.
+    pub(crate) available: usize,
+    /// Of them, acquired.
+    pub(crate) acquired: usize,
+    /// Of them, waiting for a dead-letter copy.
+    pub(crate) archiving: usize,
+}
+
 /// What one acquisition read and took.
 pub(crate) struct Acquired {
     /// The batches holding the acquired records.
@@ -141,6 +164,40 @@ impl Shares {
     /// The broker's share-partition settings.
     pub(crate) fn settings(&self) -> &ShareSettings {
         &self.settings
+    }
+
+    /// The figures of every share-partition loaded here.
+    pub(crate) fn gauges(&self) -> Vec<ShareGauges> {
+        let slots: Vec<(ShareKey, Arc<Slot>)> = locks::lock(&self.slots)
+            .iter()
+            .map(|(k, s)| (k.clone(), s.clone()))
+            .collect();
+        slots
+            .into_iter()
+            .filter_map(|(k, slot)| {
+                let guard = locks::lock(&slot.entry);
+                let e = guard.as_ref()?;
+                Some(ShareGauges {
+                    group: k.group.clone(),
+                    topic: k.topic,
+                    partition: k.partition,
+                    start: e.state.start_offset(),
+                    end: e.state.end_offset(),
+                    in_flight: e.state.in_flight(),
+                    available: e.state.count(DeliveryState::Available),
+                    acquired: e.state.count(DeliveryState::Acquired),
+                    archiving: e.state.count(DeliveryState::Archiving),
+                })
+            })
+            .collect()
+    }
+
+    /// The state of a share-partition as its share coordinator keeps it.
+    pub(crate) async fn read_state(
+        &self,
+        key: &ShareKey,
+    ) -> Result<Option<ShareSnapshot>, ErrorCode> {
+        self.persister.read(&key.state_key()).await
     }
 
     /// `group`'s effective settings now.
@@ -182,7 +239,10 @@ impl Shares {
             let mut dead_letters = false;
             if let Some(e) = locks::lock(&slot.entry).as_mut() {
                 if e.state.next_lock_deadline().is_some_and(|d| d <= now) {
+                    let before = e.state.count(DeliveryState::Acquired);
                     let archived = e.state.expire_locks(now, &cfg.settings);
+                    let expired = before.saturating_sub(e.state.count(DeliveryState::Acquired));
+                    self.host.metrics.share_lock_expiries.inc_by(expired as u64);
                     self.archived(&key, &archived);
                     changed = true;
                 }
@@ -408,11 +468,17 @@ impl Shares {
                             e.state.dead_lettered(a.offset);
                         }
                     }
+                    shares
+                        .host
+                        .metrics
+                        .share_dead_letters
+                        .inc_by(pending.len() as u64);
                     info!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, records = pending.len(), "dead-letter copies written");
                     let _ = shares.persist(&key, &slot).await;
                     shares.released.notify_waiters();
                 }
                 Err(e) => {
+                    shares.host.metrics.share_dead_letter_failures.inc();
                     warn!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, error = e.name(), records = pending.len(), "could not write dead-letter copies; the records wait and it is tried again");
                     *locks::lock(&slot.next_dead_letter_ms) = now_ms() + 1_000;
                 }
@@ -469,6 +535,11 @@ impl Shares {
             &cfg.settings,
         );
         let records = records::covering(&read.bytes, &ranges);
+        let n: i64 = ranges.iter().map(|r| r.last - r.first + 1).sum();
+        self.host
+            .metrics
+            .share_acquired
+            .inc_by(u64::try_from(n).unwrap_or(0));
         Ok(Acquired { records, ranges })
     }
 
@@ -496,8 +567,33 @@ impl Shares {
                 .acknowledge(member, batches, now_ms(), &cfg.settings)?
         };
         self.archived(key, &archived);
+        self.count_acks(batches);
         self.released.notify_waiters();
         self.persist(key, &slot).await
+    }
+
+    /// Counts applied acknowledgements by type.
+    fn count_acks(&self, batches: &[AckBatch]) {
+        for b in batches {
+            let width = u64::try_from(b.last - b.first + 1).unwrap_or(0);
+            let per_offset = b.types.len() > 1;
+            for code in &b.types {
+                let kind = match AckType::from_code(*code) {
+                    Some(AckType::Accept) => "accept",
+                    Some(AckType::Release) => "release",
+                    Some(AckType::Reject) => "reject",
+                    Some(AckType::Renew) => "renew",
+                    Some(AckType::Gap) => "gap",
+                    None => continue,
+                };
+                let n = if per_offset { 1 } else { width };
+                self.host
+                    .metrics
+                    .share_acks
+                    .get_or_create(&AckKind { kind })
+                    .inc_by(n);
+            }
+        }
     }
 
     /// Notes records that were archived.

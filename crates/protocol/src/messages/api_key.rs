@@ -182,6 +182,8 @@ pub enum ApiKey {
     DeleteShareGroupState = 86,
     /// ReadShareGroupStateSummary (API key 87).
     ReadShareGroupStateSummary = 87,
+    /// DescribeShareGroupOffsets (API key 90).
+    DescribeShareGroupOffsets = 90,
 }
 
 /// Facts about one API: name, codec versions, newest stable version, first flexible
@@ -288,6 +290,7 @@ impl ApiKey {
         ApiKey::WriteShareGroupState,
         ApiKey::DeleteShareGroupState,
         ApiKey::ReadShareGroupStateSummary,
+        ApiKey::DescribeShareGroupOffsets,
     ];
 
     /// The API for a wire API key, if Weir knows it.
@@ -381,6 +384,7 @@ impl ApiKey {
             85 => Some(ApiKey::WriteShareGroupState),
             86 => Some(ApiKey::DeleteShareGroupState),
             87 => Some(ApiKey::ReadShareGroupStateSummary),
+            90 => Some(ApiKey::DescribeShareGroupOffsets),
             _ => None,
         }
     }
@@ -481,6 +485,7 @@ impl ApiKey {
             ApiKey::WriteShareGroupState => Info { name: "WriteShareGroupState", min: 0, max: 0, max_stable: -1, req_flex: 0, resp_flex: 0, broker: true, controller: false },
             ApiKey::DeleteShareGroupState => Info { name: "DeleteShareGroupState", min: 0, max: 0, max_stable: -1, req_flex: 0, resp_flex: 0, broker: true, controller: false },
             ApiKey::ReadShareGroupStateSummary => Info { name: "ReadShareGroupStateSummary", min: 0, max: 0, max_stable: -1, req_flex: 0, resp_flex: 0, broker: true, controller: false },
+            ApiKey::DescribeShareGroupOffsets => Info { name: "DescribeShareGroupOffsets", min: 0, max: 1, max_stable: 1, req_flex: 0, resp_flex: 0, broker: true, controller: false },
         }
     }
 

@@ -1,0 +1,230 @@
+//! `weir share-group`: share groups (KIP-932) as an operator sees them, through Kafka's APIs
+//! at the group's coordinator: list them, describe one (members and their partitions, and per
+//! partition the start offset, log end and lag, plus the records of its dead-letter topic),
+//! delete an empty one. In-flight and available counts per share-partition are in the
+//! leaders' `/metrics` (`weir_share_partition_*`).
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use weir_client::{admin, groups, Connection};
+use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
+use weir_protocol::messages::{
+    DescribeConfigsRequest, DescribeShareGroupOffsetsRequest, ListGroupsRequest,
+    ShareGroupDescribeRequest,
+};
+
+use crate::commands::Target;
+use crate::group::print_table;
+
+/// `weir share-group`.
+#[derive(Args, Debug)]
+pub(crate) struct ShareGroupArgs {
+    #[command(flatten)]
+    target: Target,
+    #[command(subcommand)]
+    action: ShareGroupAction,
+}
+
+#[derive(Subcommand, Debug)]
+enum ShareGroupAction {
+    /// List share groups with their state.
+    List,
+    /// Show a share group's members and, per partition, its start offset, log end and lag.
+    Describe {
+        /// Group id.
+        group: String,
+    },
+    /// Delete a share group that has no members.
+    Delete {
+        /// Group id.
+        group: String,
+    },
+}
+
+/// Runs `weir share-group`.
+pub(crate) async fn run(args: ShareGroupArgs) -> anyhow::Result<()> {
+    let conn = args.target.connect().await?;
+    match args.action {
+        ShareGroupAction::List => {
+            let req = ListGroupsRequest {
+                types_filter: vec!["share".into()],
+                ..Default::default()
+            };
+            let resp = conn.send(&req).await?;
+            check(resp.error_code, "listing groups")?;
+            let mut rows = vec![cells(["GROUP", "STATE"])];
+            let mut listed = resp.groups;
+            listed.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+            for g in listed
+                .iter()
+                .filter(|g| g.group_type.eq_ignore_ascii_case("share"))
+            {
+                rows.push(cells([&g.group_id, &g.group_state]));
+            }
+            print_table(&rows);
+        }
+        ShareGroupAction::Describe { group } => {
+            let c = coordinator(&args.target, &conn, &group).await?;
+            describe(&conn, &c, &group).await?;
+        }
+        ShareGroupAction::Delete { group } => {
+            let c = coordinator(&args.target, &conn, &group).await?;
+            groups::delete(&c, &group).await?;
+            println!("deleted share group {group}");
+        }
+    }
+    Ok(())
+}
+
+fn cells<const N: usize>(c: [&str; N]) -> Vec<String> {
+    c.iter().map(|s| s.to_string()).collect()
+}
+
+fn check(code: i16, what: &str) -> anyhow::Result<()> {
+    match ErrorCode::from_code(code) {
+        ErrorCode::None => Ok(()),
+        e => bail!("{what}: {}", e.name()),
+    }
+}
+
+/// A connection to `group`'s coordinator.
+async fn coordinator(
+    target: &Target,
+    conn: &Connection,
+    group: &str,
+) -> anyhow::Result<Connection> {
+    let (host, port) = groups::coordinator(conn, group).await?;
+    target.connect_to(&format!("{host}:{port}")).await
+}
+
+async fn describe(bootstrap: &Connection, conn: &Connection, group: &str) -> anyhow::Result<()> {
+    let req = ShareGroupDescribeRequest {
+        group_ids: vec![group.to_string()],
+        ..Default::default()
+    };
+    let resp = conn.send(&req).await?;
+    let g = resp
+        .groups
+        .into_iter()
+        .next()
+        .context("empty ShareGroupDescribe response")?;
+    if ErrorCode::from_code(g.error_code) == ErrorCode::GroupIdNotFound {
+        bail!("share group {group} does not exist");
+    }
+    check(g.error_code, &format!("describing {group}"))?;
+    println!(
+        "share group {group}: state {}, epoch {}, {} member(s)",
+        g.group_state,
+        g.group_epoch,
+        g.members.len()
+    );
+    let mut rows = vec![cells(["MEMBER", "CLIENT", "HOST", "PARTITIONS"])];
+    for m in &g.members {
+        let parts: Vec<String> = m
+            .assignment
+            .topic_partitions
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| format!("{}-{p}", t.topic_name))
+            })
+            .collect();
+        rows.push(cells([
+            &m.member_id,
+            &m.client_id,
+            &m.client_host,
+            &parts.join(","),
+        ]));
+    }
+    print_table(&rows);
+    let req = DescribeShareGroupOffsetsRequest {
+        groups: vec![DescribeShareGroupOffsetsRequestGroup {
+            group_id: group.to_string(),
+            topics: None,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = conn.send(&req).await?;
+    println!();
+    let mut rows = vec![cells([
+        "TOPIC",
+        "PARTITION",
+        "START-OFFSET",
+        "LOG-END",
+        "LAG",
+    ])];
+    for og in &resp.groups {
+        check(og.error_code, &format!("describing the offsets of {group}"))?;
+        for t in &og.topics {
+            for p in &t.partitions {
+                let end = admin::list_offset(bootstrap, &t.topic_name, p.partition_index, -1)
+                    .await
+                    .map_or("?".to_string(), |o| o.to_string());
+                let start = if p.start_offset < 0 {
+                    "-".to_string()
+                } else {
+                    p.start_offset.to_string()
+                };
+                let lag = if p.lag < 0 {
+                    "-".to_string()
+                } else {
+                    p.lag.to_string()
+                };
+                rows.push(vec![
+                    t.topic_name.clone(),
+                    p.partition_index.to_string(),
+                    start,
+                    end,
+                    lag,
+                ]);
+            }
+        }
+    }
+    print_table(&rows);
+    if let Some(dlq) = dead_letter_topic(conn, group).await? {
+        let mut total = 0i64;
+        let meta = admin::metadata(bootstrap, Some(&[dlq.clone()])).await?;
+        let partitions = meta
+            .topics
+            .iter()
+            .find(|t| t.name.as_deref() == Some(dlq.as_str()))
+            .map_or(0, |t| t.partitions.len());
+        for p in 0..i32::try_from(partitions).unwrap_or(0) {
+            let end = admin::list_offset(bootstrap, &dlq, p, -1)
+                .await
+                .unwrap_or(0);
+            let start = admin::list_offset(bootstrap, &dlq, p, -2)
+                .await
+                .unwrap_or(0);
+            total += end - start;
+        }
+        println!("\ndead-letter topic {dlq}: {total} record(s)");
+    }
+    Ok(())
+}
+
+/// The group's `errors.deadletterqueue.topic.name`, if set.
+async fn dead_letter_topic(conn: &Connection, group: &str) -> anyhow::Result<Option<String>> {
+    use weir_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    let req = DescribeConfigsRequest {
+        resources: vec![DescribeConfigsResource {
+            resource_type: 32,
+            resource_name: group.to_string(),
+            configuration_keys: Some(vec!["errors.deadletterqueue.topic.name".into()]),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = conn.send(&req).await?;
+    Ok(resp
+        .results
+        .into_iter()
+        .filter(|r| r.error_code == 0)
+        .flat_map(|r| r.configs)
+        .find(|c| c.name == "errors.deadletterqueue.topic.name")
+        .and_then(|c| c.value)
+        .filter(|v| !v.is_empty()))
+}
