@@ -186,7 +186,7 @@ async fn describe(bootstrap: &Connection, conn: &Connection, group: &str) -> any
     print_table(&rows);
     if let Some(dlq) = dead_letter_topic(conn, group).await? {
         let mut total = 0i64;
-        let meta = admin::metadata(bootstrap, Some(&[dlq.clone()])).await?;
+        let meta = admin::metadata(bootstrap, Some(std::slice::from_ref(&dlq))).await?;
         let partitions = meta
             .topics
             .iter()

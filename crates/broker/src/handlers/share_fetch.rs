@@ -54,6 +54,19 @@ pub(crate) async fn handle(
             "Not authorized to read the group.",
         ));
     }
+    // A session opens with a fetch, not with acknowledgements (Kafka's rule).
+    let acks = req.topics.iter().any(|t| {
+        t.partitions
+            .iter()
+            .any(|p| !p.acknowledgement_batches.is_empty())
+    });
+    if req.share_session_epoch == 0 && acks {
+        info!(%group, %member, client_id = %ctx.client_id, "refused acknowledgements in a ShareFetch opening a share session");
+        return Reply::Now(top_error(
+            ErrorCode::InvalidRequest,
+            "Acknowledge data present in the initial fetch request.",
+        ));
+    }
     let image = state.image();
     let added: Vec<SessionPartition> = req
         .topics

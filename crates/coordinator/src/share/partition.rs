@@ -395,9 +395,9 @@ impl SharePartition {
         out
     }
 
-    /// Applies `member`'s acknowledgements, all or none: INVALID_REQUEST for malformed or
-    /// overlapping batches or an unknown type, INVALID_RECORD_STATE if any offset is not a
-    /// record this member holds. Returns the records archived by it.
+    /// Applies `member`'s acknowledgements, all or none: INVALID_REQUEST for a malformed
+    /// batch, an unknown type or offsets past what was fetched, INVALID_RECORD_STATE if any
+    /// offset is not a record this member holds (or is acknowledged twice). Returns the records archived by it.
     pub fn acknowledge(
         &mut self,
         member: &str,
@@ -408,10 +408,19 @@ impl SharePartition {
         let mut changes: Vec<(i64, AckType)> = Vec::new();
         let mut previous_last: Option<i64> = None;
         for b in batches {
-            if b.last < b.first || previous_last.is_some_and(|p| b.first <= p) {
+            if b.last < b.first {
                 return Err(ErrorCode::InvalidRequest);
             }
+            // An offset acknowledged twice: the second finds it no longer acquired, as in
+            // Kafka (which answers INVALID_RECORD_STATE too).
+            if previous_last.is_some_and(|p| b.first <= p) {
+                return Err(ErrorCode::InvalidRecordState);
+            }
             previous_last = Some(b.last);
+            // Past what was ever fetched: no such record batch (Kafka's INVALID_REQUEST).
+            if b.last >= self.end {
+                return Err(ErrorCode::InvalidRequest);
+            }
             let width = b.last - b.first + 1;
             if b.types.len() != 1 && i64::try_from(b.types.len()).ok() != Some(width) {
                 return Err(ErrorCode::InvalidRequest);

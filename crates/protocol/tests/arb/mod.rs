@@ -291,6 +291,16 @@ macro_rules! for_each_message {
         $m!(weir_protocol::messages::DescribeQuorumRequest, 0i16, 2i16);
         $m!(weir_protocol::messages::DescribeQuorumResponse, 0i16, 2i16);
         $m!(
+            weir_protocol::messages::DescribeShareGroupOffsetsRequest,
+            0i16,
+            1i16
+        );
+        $m!(
+            weir_protocol::messages::DescribeShareGroupOffsetsResponse,
+            0i16,
+            1i16
+        );
+        $m!(
             weir_protocol::messages::DescribeTopicPartitionsRequest,
             0i16,
             0i16
@@ -480,33 +490,33 @@ macro_rules! for_each_message {
         );
         $m!(weir_protocol::messages::SaslHandshakeRequest, 0i16, 1i16);
         $m!(weir_protocol::messages::SaslHandshakeResponse, 0i16, 1i16);
-        $m!(weir_protocol::messages::ShareAcknowledgeRequest, 0i16, 0i16);
+        $m!(weir_protocol::messages::ShareAcknowledgeRequest, 1i16, 2i16);
         $m!(
             weir_protocol::messages::ShareAcknowledgeResponse,
-            0i16,
-            0i16
+            1i16,
+            2i16
         );
-        $m!(weir_protocol::messages::ShareFetchRequest, 0i16, 0i16);
-        $m!(weir_protocol::messages::ShareFetchResponse, 0i16, 0i16);
+        $m!(weir_protocol::messages::ShareFetchRequest, 1i16, 2i16);
+        $m!(weir_protocol::messages::ShareFetchResponse, 1i16, 2i16);
         $m!(
             weir_protocol::messages::ShareGroupDescribeRequest,
-            0i16,
-            0i16
+            1i16,
+            1i16
         );
         $m!(
             weir_protocol::messages::ShareGroupDescribeResponse,
-            0i16,
-            0i16
+            1i16,
+            1i16
         );
         $m!(
             weir_protocol::messages::ShareGroupHeartbeatRequest,
-            0i16,
-            0i16
+            1i16,
+            1i16
         );
         $m!(
             weir_protocol::messages::ShareGroupHeartbeatResponse,
-            0i16,
-            0i16
+            1i16,
+            1i16
         );
         $m!(weir_protocol::messages::SnapshotFooterRecord, 0i16, 0i16);
         $m!(weir_protocol::messages::SnapshotHeaderRecord, 0i16, 0i16);

@@ -125,14 +125,14 @@ fn bad_acknowledgements_change_nothing() {
     let not_held = p.acknowledge("b", &[ack(0, 0, AckType::Accept)], 0, &s);
     assert_eq!(not_held, Err(ErrorCode::InvalidRecordState));
     let beyond = p.acknowledge("a", &[ack(3, 7, AckType::Accept)], 0, &s);
-    assert_eq!(beyond, Err(ErrorCode::InvalidRecordState));
+    assert_eq!(beyond, Err(ErrorCode::InvalidRequest));
     let overlap = p.acknowledge(
         "a",
         &[ack(0, 2, AckType::Accept), ack(2, 3, AckType::Accept)],
         0,
         &s,
     );
-    assert_eq!(overlap, Err(ErrorCode::InvalidRequest));
+    assert_eq!(overlap, Err(ErrorCode::InvalidRecordState));
     let backwards = p.acknowledge("a", &[ack(3, 1, AckType::Accept)], 0, &s);
     assert_eq!(backwards, Err(ErrorCode::InvalidRequest));
     let wrong_len = AckBatch {
