@@ -88,6 +88,7 @@ public final class KafkaCli {
             case "metadata" -> rc = metadata(a, out);
             case "group" -> rc = GroupMember.run(a);
             case "share" -> rc = ShareMember.run(a);
+            case "share-bench" -> rc = ShareBench.run(a, out);
             case "groups" -> rc = GroupAdmin.run(a, out);
             case "txn" -> rc = TxnProducer.run(a);
             case "txns" -> rc = TxnAdmin.run(a, out);
@@ -105,7 +106,7 @@ public final class KafkaCli {
     }
 
     private static void usage() {
-        System.err.println("usage: KafkaCli produce|consume|metadata|group|share|groups|txn|txns|configs|cluster|acls|users --bootstrap B ...");
+        System.err.println("usage: KafkaCli produce|consume|metadata|group|share|share-bench|groups|txn|txns|configs|cluster|acls|users --bootstrap B ...");
         System.exit(2);
     }
 
