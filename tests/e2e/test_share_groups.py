@@ -182,13 +182,17 @@ def test_share_state_survives_a_broker_kill9(new_broker, topic, members):
     b.start()
     second = start(members, bs, topic, group, mode="explicit")
     produce_one_by_one(bs, topic, ["d"])
-    wait_until(lambda: {v for v, _ in delivered([second])} >= {"again", "d"}, 90,
+    # The first member may have released the record up to the delivery limit before it
+    # closed; then it is archived and never comes again.
+    archived = released >= 10
+    want = {"d"} if archived else {"again", "d"}
+    wait_until(lambda: {v for v, _ in delivered([second])} >= want, 90,
                "the second member to get the released record and the new one")
     got = delivered([second])
-    # Accepted records never come again; the released one keeps its delivery count.
-    assert sorted(v for v, _ in got) == ["again", "d"], got
-    if released < 10:
-        assert dict(got)["again"] == released + 1, (released, got)
+    # Accepted records never come again; the released one keeps counting its deliveries.
+    assert sorted(v for v, _ in got) == sorted(want), got
+    if not archived:
+        assert dict(got)["again"] > released, (released, got)
     assert dict(got)["d"] == 1
 
 

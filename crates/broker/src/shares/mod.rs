@@ -25,6 +25,7 @@ pub(crate) mod session;
 pub mod store;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,6 +103,10 @@ struct Slot {
     dead_lettering: tokio::sync::Mutex<()>,
     /// When dead-letter copies may next be tried (after a failed write).
     next_dead_letter_ms: Mutex<i64>,
+    /// Writes asked for so far (each after the change it must make durable).
+    asked: AtomicU64,
+    /// Of them, those a written snapshot covers.
+    written: AtomicU64,
 }
 
 /// One share-partition's figures, for metrics and `weir share-group describe`.
@@ -133,6 +138,12 @@ pub(crate) struct Acquired {
     /// The acquired offsets with their delivery counts.
     pub(crate) ranges: Vec<AcquiredRange>,
 }
+
+/// What a share fetch reads of the log per record it may acquire (the read still returns at
+/// least one whole batch).
+const READ_BYTES_PER_RECORD: usize = 512;
+/// The least a share fetch reads.
+const MIN_READ: usize = 64 << 10;
 
 /// How often expired locks are released.
 const TICK: Duration = Duration::from_millis(100);
@@ -412,12 +423,22 @@ impl Shares {
 
     /// Writes the slot's state to its coordinator; on failure the state is dropped, to be
     /// read back from the coordinator on next use.
+    /// Writes that queue behind one in progress are covered by the next snapshot: it is
+    /// taken after their changes, so one write answers them all.
     async fn persist(&self, key: &ShareKey, slot: &Slot) -> Result<(), ErrorCode> {
+        let mine = slot.asked.fetch_add(1, Ordering::AcqRel) + 1;
         let _writing = slot.writing.lock().await;
+        if slot.written.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        let covers = slot.asked.load(Ordering::Acquire);
         let Some(snapshot) = locks::lock(&slot.entry).as_ref().map(Entry::snapshot) else {
             return Err(ErrorCode::NotLeaderOrFollower);
         };
         let result = self.persister.write(&key.state_key(), &snapshot).await;
+        if result.is_ok() {
+            slot.written.fetch_max(covers, Ordering::AcqRel);
+        }
         if let Err(e) = result {
             warn!(group = %key.group, partition = key.partition, error = e.name(), "could not write share-partition state; it will be read back");
             *locks::lock(&slot.entry) = None;
@@ -496,24 +517,44 @@ impl Shares {
         max_records: usize,
         max_bytes: usize,
     ) -> Result<Acquired, ErrorCode> {
+        let nothing = || Acquired {
+            records: Bytes::new(),
+            ranges: Vec::new(),
+        };
         let cfg = self.config(&key.group);
         let slot = self.loaded(key, partition, &cfg).await?;
         let now = now_ms();
-        let mut guard = locks::lock(&slot.entry);
-        let e = guard
-            .as_mut()
-            .filter(|e| e.leader_epoch == partition.leader_epoch())
-            .ok_or(ErrorCode::NotLeaderOrFollower)?;
-        e.state.skip_to(partition.log_start_offset());
-        let offset = e.state.fetch_offset(now);
+        let epoch = partition.leader_epoch();
+        // Where to read, under the lock; the read and its parsing happen outside it (other
+        // members' fetches of the partition go on meanwhile), and acquisition checks each
+        // record's state again.
+        let (offset, in_flight) = {
+            let mut guard = locks::lock(&slot.entry);
+            let e = guard
+                .as_mut()
+                .filter(|e| e.leader_epoch == epoch)
+                .ok_or(ErrorCode::NotLeaderOrFollower)?;
+            e.state.skip_to(partition.log_start_offset());
+            let offset = e.state.fetch_offset(now);
+            let full = e.state.in_flight() >= cfg.settings.max_in_flight;
+            if offset == e.state.end_offset() && (full || offset >= partition.high_watermark()) {
+                // Nothing available in flight, and nothing new may (or can) be taken.
+                return Ok(nothing());
+            }
+            (offset, e.state.in_flight())
+        };
+        // A read bounded by what can be acquired: a share fetch takes at most `max_records`,
+        // so reading (and parsing) the client's whole `MaxBytes` each time would be waste.
+        let read_bytes = max_bytes.min(
+            max_records
+                .saturating_mul(READ_BYTES_PER_RECORD)
+                .max(MIN_READ),
+        );
         let (read, aborted) = partition
-            .read(offset, max_bytes, true, cfg.read_committed)
+            .read(offset, read_bytes, true, cfg.read_committed)
             .map_err(|err| storage_error_code(&err))?;
         if read.bytes.is_empty() {
-            return Ok(Acquired {
-                records: Bytes::new(),
-                ranges: Vec::new(),
-            });
+            return Ok(nothing());
         }
         let aborted: Vec<(i64, i64)> = aborted
             .iter()
@@ -525,15 +566,23 @@ impl Shares {
             .topic_by_id(&key.topic)
             .and_then(|t| t.configs.get("delivery.delay.ms")?.parse::<i64>().ok())
             .unwrap_or(0);
-        let candidates = records::candidates(&read.bytes, delay_ms, &aborted);
-        let ranges = e.state.acquire(
-            member,
-            &candidates,
-            max_records,
-            read.next_offset,
-            now,
-            &cfg.settings,
-        );
+        let limit = max_records.saturating_add(in_flight);
+        let (candidates, parsed_upto) = records::candidates(&read.bytes, limit, delay_ms, &aborted);
+        let ranges = {
+            let mut guard = locks::lock(&slot.entry);
+            let e = guard
+                .as_mut()
+                .filter(|e| e.leader_epoch == epoch)
+                .ok_or(ErrorCode::NotLeaderOrFollower)?;
+            e.state.acquire(
+                member,
+                &candidates,
+                max_records,
+                parsed_upto.unwrap_or(offset),
+                now,
+                &cfg.settings,
+            )
+        };
         let records = records::covering(&read.bytes, &ranges);
         let n: i64 = ranges.iter().map(|r| r.last - r.first + 1).sum();
         self.host
@@ -557,18 +606,31 @@ impl Shares {
             return Err(ErrorCode::InvalidRecordState);
         };
         let cfg = self.config(&key.group);
-        let archived = {
+        let (archived, wake) = {
             let mut guard = locks::lock(&slot.entry);
             let e = guard
                 .as_mut()
                 .filter(|e| e.leader_epoch == partition.leader_epoch())
                 .ok_or(ErrorCode::InvalidRecordState)?;
-            e.state
-                .acknowledge(member, batches, now_ms(), &cfg.settings)?
+            let full = e.state.in_flight() >= cfg.settings.max_in_flight;
+            let archived = e
+                .state
+                .acknowledge(member, batches, now_ms(), &cfg.settings)?;
+            // Waiting fetches look again only if something can be acquired now: a record
+            // was released, or the in-flight limit that held new records back eased.
+            let released = batches.iter().any(|b| {
+                b.types
+                    .iter()
+                    .any(|t| AckType::from_code(*t) == Some(AckType::Release))
+            });
+            let eased = full && e.state.in_flight() < cfg.settings.max_in_flight;
+            (archived, released || eased)
         };
         self.archived(key, &archived);
         self.count_acks(batches);
-        self.released.notify_waiters();
+        if wake {
+            self.released.notify_waiters();
+        }
         self.persist(key, &slot).await
     }
 

@@ -13,16 +13,27 @@ pub(crate) const DELIVER_AT_HEADER: &str = "weir-deliver-at";
 /// Bounds the decompressed size of one batch read for its headers.
 const MAX_UNCOMPRESSED: usize = 64 << 20;
 
-/// The records of `bytes` (whole batches) in offset order; control batches and the
-/// records of `aborted` transactions (producer id, first offset) hold none. `delay_ms` (the
-/// topic's `delivery.delay.ms`) holds every record back from its timestamp.
-pub(crate) fn candidates(bytes: &Bytes, delay_ms: i64, aborted: &[(i64, i64)]) -> Vec<Candidate> {
+/// The records of `bytes` (whole batches) in offset order, up to the end of the batch that
+/// brings their number to `limit`, and the offset after the last batch looked at; control
+/// batches and the records of `aborted` transactions (producer id, first offset) hold none.
+/// `delay_ms` (the topic's `delivery.delay.ms`) holds every record back from its timestamp.
+pub(crate) fn candidates(
+    bytes: &Bytes,
+    limit: usize,
+    delay_ms: i64,
+    aborted: &[(i64, i64)],
+) -> (Vec<Candidate>, Option<i64>) {
     let mut out = Vec::new();
+    let mut upto = None;
     // Producers whose aborted transaction the read is inside of, as a read_committed
     // consumer tracks them.
     let mut aborting: Vec<i64> = Vec::new();
     for batch in Batches::new(bytes.clone()) {
+        if out.len() >= limit {
+            break;
+        }
         let Ok(batch) = batch else { break };
+        upto = Some(batch.last_offset() + 1);
         let producer = batch.header().producer_id;
         for (pid, first) in aborted {
             if *first <= batch.last_offset() && *pid == producer && !aborting.contains(pid) {
@@ -65,7 +76,7 @@ pub(crate) fn candidates(bytes: &Bytes, delay_ms: i64, aborted: &[(i64, i64)]) -
             }
         }
     }
-    out
+    (out, upto)
 }
 
 /// The batches of `bytes` that hold an acquired offset (the client skips the rest of a
