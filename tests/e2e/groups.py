@@ -41,6 +41,8 @@ class Member:
     def _command(self) -> list[str]:
         if self.opts["client"] == "java-share":
             return self._share_command()
+        if self.opts["client"] == "franz-share":
+            return self._franz_share_command()
         if self.opts["client"] != "java":
             return [sys.executable, str(MEMBER), json.dumps(self.opts)]
         from clients import java_command
@@ -70,6 +72,21 @@ class Member:
                 cmd += [flag, str(o[key])]
         for k, v in (o.get("props") or {}).items():
             cmd += ["--prop", f"{k}={v}"]
+        return cmd
+
+    def _franz_share_command(self) -> list[str]:
+        """tests/go sharemember: franz-go's share consumer (KIP-932)."""
+        o = self.opts
+        binary = Path(__file__).resolve().parents[1] / "go" / "bin" / "sharemember"
+        if not binary.exists():
+            raise AssertionError(f"{binary} not built: run scripts/test (it builds tests/go)")
+        cmd = [str(binary), "-bootstrap", o["bootstrap"], "-topic", o["topic"],
+               "-group", o["group"]]
+        for key, flag in (("release", "-release"), ("reject", "-reject"),
+                          ("max_seconds", "-max-seconds"), ("max_records", "-max-records"),
+                          ("delay_ms", "-delay-ms")):
+            if o.get(key) is not None:
+                cmd += [flag, str(o[key])]
         return cmd
 
     def _read(self) -> None:

@@ -1,5 +1,5 @@
-"""Share groups (KIP-932, "queues for Kafka") with Kafka's own KafkaShareConsumer, each
-member a process of its own: members of one single-partition topic share its records and
+"""Share groups (KIP-932, "queues for Kafka") with Kafka's own KafkaShareConsumer and
+franz-go's share consumer (tests/go/sharemember), each member a process of its own: members of one single-partition topic share its records and
 together get each once; a kill -9ed member's records come again to another member after the
 acquisition lock, with a higher delivery count; RELEASE redelivers until the delivery count
 limit and REJECT never redelivers; share groups are listed and described by the Admin
@@ -49,8 +49,9 @@ def produce_one_by_one(bootstrap: str, topic: str, values: list[str]) -> None:
     assert not errors, errors
 
 
-def start(members: Members, bootstrap: str, topic: str, group: str, **opts) -> Member:
-    m = members.start("java-share", bootstrap, topic, group, max_seconds=170, **opts)
+def start(members: Members, bootstrap: str, topic: str, group: str, client: str = "java-share",
+          **opts) -> Member:
+    m = members.start(client, bootstrap, topic, group, max_seconds=170, **opts)
     wait_until(lambda: m.of("ready") or m.proc.poll() is not None, 60, "the member to start")
     assert m.of("ready"), f"share member exited with {m.proc.returncode}"
     return m
@@ -61,12 +62,24 @@ def delivered(ms: list[Member]) -> list[tuple[str, int]]:
     return [(e["v"], e["dc"]) for m in ms for e in m.of("rec")]
 
 
-def test_members_of_one_partition_share_its_records(broker, topic, members):
+# Kafka's own KafkaShareConsumer, and franz-go's share consumer (tests/go/sharemember).
+CLIENTS = ["java-share", "franz-share"]
+
+
+def slow_member_opts(client: str) -> dict:
+    """A member that takes few records at a time and works on them a while."""
+    if client == "java-share":
+        return {"delay_ms": 30, "props": {"max.poll.records": 5}}
+    return {"delay_ms": 30, "max_records": 5}
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_members_of_one_partition_share_its_records(broker, topic, members, client):
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=1)
     group = unique_group()
     configure(bs, group, share_auto_offset_reset="earliest")
-    ms = [start(members, bs, topic, group, delay_ms=30, props={"max.poll.records": 5})
+    ms = [start(members, bs, topic, group, client=client, **slow_member_opts(client))
           for _ in range(3)]
     values = [f"job-{i}" for i in range(200)]
     produce_one_by_one(bs, topic, values)
@@ -102,12 +115,15 @@ def test_a_killed_members_records_come_again_with_a_higher_count(broker, topic, 
     assert not second.errors(), second.errors()
 
 
-def test_release_redelivers_to_the_limit_and_reject_never(broker, topic, members):
+@pytest.mark.parametrize("client", CLIENTS)
+def test_release_redelivers_to_the_limit_and_reject_never(broker, topic, members, client):
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=1)
     group = unique_group()
     configure(bs, group, share_auto_offset_reset="earliest")
-    m = start(members, bs, topic, group, mode="explicit", release="again", reject="poison")
+    explicit = {"mode": "explicit"} if client == "java-share" else {}
+    m = start(members, bs, topic, group, client=client, release="again", reject="poison",
+              **explicit)
     produce_one_by_one(bs, topic, ["a", "again", "poison", "b"])
     # The default group.share.delivery.count.limit is 5: five deliveries, then archived.
     wait_until(lambda: [dc for v, dc in delivered([m]) if v == "again"] == [1, 2, 3, 4, 5],
