@@ -166,6 +166,9 @@ macro_rules! for_each_api {
             WriteShareGroupState => WriteShareGroupStateRequest,
             DeleteShareGroupState => DeleteShareGroupStateRequest,
             ReadShareGroupStateSummary => ReadShareGroupStateSummaryRequest,
+            DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest,
+            AlterShareGroupOffsets => AlterShareGroupOffsetsRequest,
+            DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest,
         )
     };
 }

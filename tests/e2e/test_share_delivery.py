@@ -205,5 +205,15 @@ def test_operators_see_share_groups_in_the_cli_and_metrics(broker, topic, member
     assert value(addr, "weir_share_acknowledgements_total", kind="reject") >= 1
     m.close()
     wait_until(lambda: "0 member(s)" in weir("describe", group), 60, "the member to leave")
+    dry = weir("reset-offsets", group, "--topic", topic, "--to-offset", "2")
+    assert "dry run" in dry and any(line.split()[:3] == [topic, "0", "2"]
+                                    for line in dry.splitlines()), dry
+    assert any(line.split()[:3] == [topic, "0", "5"]
+               for line in weir("describe", group).splitlines()), "a dry run changes nothing"
+    assert "reset" in weir("reset-offsets", group, "--topic", topic, "--to-offset", "2",
+                           "--execute")
+    assert any(line.split()[:3] == [topic, "0", "2"]
+               for line in weir("describe", group).splitlines())
+    assert "deleted" in weir("delete-offsets", group, "--topic", topic)
     assert "deleted" in weir("delete", group)
     assert group not in weir("list")

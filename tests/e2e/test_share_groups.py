@@ -137,11 +137,12 @@ def test_release_redelivers_to_the_limit_and_reject_never(broker, topic, members
     assert not m.errors(), m.errors()
 
 
-def java_groups(bootstrap: str, action: str, groups: list[str] = ()):
+def java_groups(bootstrap: str, action: str, groups: list[str] = (), *extra: str):
     """`KafkaCli groups`: the Java Admin client's group calls."""
     cmd = java_command() + ["groups", "--action", action, "--bootstrap", bootstrap]
     for g in groups:
         cmd += ["--group", g]
+    cmd += list(extra)
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(res.stdout.strip().splitlines()[-1])
@@ -237,3 +238,51 @@ def test_share_state_moves_with_the_partition_leader(three_node_cluster, members
     got = [v for v, _ in delivered([m])]
     # Accepted before the leader died: never delivered again.
     assert sorted(got) == sorted(before + after), sorted(got)
+
+
+def test_share_offsets_are_described_altered_and_deleted(broker, topic, members):
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest")
+    values = [f"v{i}" for i in range(10)]
+    produce_one_by_one(bs, topic, values)
+    first = start(members, bs, topic, group, mode="explicit")
+    wait_until(lambda: sum(e["n"] for e in first.of("committed")) >= 10, 60,
+               "every record accepted")
+
+    def offsets() -> dict:
+        return java_groups(bs, "share-offsets", [group]).get(f"{topic}:0", {})
+
+    def start_offset():
+        return offsets().get("start")
+
+    # Everything acknowledged: no lag (Kafka may keep its start offset behind acknowledged
+    # records; Weir moves it past them).
+    wait_until(lambda: offsets().get("lag") == 0, 60, "the lag to reach 0")
+    # A group with members keeps its offsets.
+    refused = java_groups(bs, "share-alter-offsets", [group], "--topic", topic, "--offsets", "0=4")
+    assert refused.get("error") == "GroupNotEmptyException", refused
+    first.close()
+
+    def empty():
+        d = java_groups(bs, "share-describe", [group])[group]
+        return d.get("state", "").lower() == "empty"
+
+    wait_until(empty, 60, "the group to be empty")
+    out = java_groups(bs, "share-alter-offsets", [group], "--topic", topic, "--offsets", "0=4")
+    assert out.get("ok"), out
+    assert start_offset() == 4
+    second = start(members, bs, topic, group, mode="explicit")
+    wait_until(lambda: len(second.of("rec")) >= 6, 60, "the records from offset 4")
+    assert sorted(v for v, _ in delivered([second])) == values[4:]
+    assert all(dc == 1 for _, dc in delivered([second])), "a reset starts afresh"
+    wait_until(lambda: sum(e["n"] for e in second.of("committed")) >= 6, 60, "accepted")
+    second.close()
+    wait_until(empty, 60, "the group to be empty")
+    out = java_groups(bs, "share-delete-offsets", [group], "--topic", topic)
+    assert out.get("ok"), out
+    # Deleted: the next member starts where share.auto.offset.reset (earliest) says.
+    third = start(members, bs, topic, group, mode="explicit")
+    wait_until(lambda: len(third.of("rec")) >= 10, 60, "every record again")
+    assert sorted(v for v, _ in delivered([third])) == sorted(values)

@@ -156,6 +156,8 @@ async fn route(
             call.now(handlers::describe_share_group_offsets::handle)
                 .await
         }
+        K::AlterShareGroupOffsets => call.now(handlers::share_group_offsets::alter).await,
+        K::DeleteShareGroupOffsets => call.now(handlers::share_group_offsets::delete).await,
         K::ShareGroupHeartbeat => call.now(handlers::share_group_heartbeat::handle).await,
         K::ShareGroupDescribe => call.now(handlers::share_group_describe::handle).await,
         K::ShareFetch => call.run(handlers::share_fetch::handle).await,

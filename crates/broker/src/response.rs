@@ -79,6 +79,8 @@ impl SizeHint for m::ShareGroupHeartbeatResponse {}
 impl SizeHint for m::ShareGroupDescribeResponse {}
 impl SizeHint for m::ShareAcknowledgeResponse {}
 impl SizeHint for m::DescribeShareGroupOffsetsResponse {}
+impl SizeHint for m::AlterShareGroupOffsetsResponse {}
+impl SizeHint for m::DeleteShareGroupOffsetsResponse {}
 impl SizeHint for m::ReadShareGroupStateResponse {}
 impl SizeHint for m::WriteShareGroupStateResponse {}
 impl SizeHint for m::CreatePartitionsResponse {}

@@ -1,17 +1,21 @@
 //! `weir share-group`: share groups (KIP-932) as an operator sees them, through Kafka's APIs
 //! at the group's coordinator: list them, describe one (members and their partitions, and per
 //! partition the start offset, log end and lag, plus the records of its dead-letter topic),
-//! delete an empty one. In-flight and available counts per share-partition are in the
+//! move an empty one's start offsets or forget them, delete an empty one. In-flight and available counts per share-partition are in the
 //! leaders' `/metrics` (`weir_share_partition_*`).
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use weir_client::{admin, groups, Connection};
 use weir_protocol::error::ErrorCode;
+use weir_protocol::messages::alter_share_group_offsets_request::{
+    AlterShareGroupOffsetsRequestPartition, AlterShareGroupOffsetsRequestTopic,
+};
+use weir_protocol::messages::delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic;
 use weir_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
 use weir_protocol::messages::{
-    DescribeConfigsRequest, DescribeShareGroupOffsetsRequest, ListGroupsRequest,
-    ShareGroupDescribeRequest,
+    AlterShareGroupOffsetsRequest, DeleteShareGroupOffsetsRequest, DescribeConfigsRequest,
+    DescribeShareGroupOffsetsRequest, ListGroupsRequest, ShareGroupDescribeRequest,
 };
 
 use crate::commands::Target;
@@ -34,6 +38,36 @@ enum ShareGroupAction {
     Describe {
         /// Group id.
         group: String,
+    },
+    /// Move an empty share group's start offset on a topic's partitions (a dry run unless
+    /// --execute): in-flight state there is forgotten.
+    ResetOffsets {
+        /// Group id.
+        group: String,
+        /// Topic whose partitions to reset.
+        #[arg(long)]
+        topic: String,
+        /// To each partition's log start offset.
+        #[arg(long, group = "to")]
+        to_earliest: bool,
+        /// To each partition's log end offset.
+        #[arg(long, group = "to")]
+        to_latest: bool,
+        /// To this offset (clamped to the partition's range).
+        #[arg(long, group = "to")]
+        to_offset: Option<i64>,
+        /// Make the change; without it, only show it.
+        #[arg(long)]
+        execute: bool,
+    },
+    /// Forget an empty share group's state for a topic: it starts again where
+    /// share.auto.offset.reset says.
+    DeleteOffsets {
+        /// Group id.
+        group: String,
+        /// Topic whose state to forget.
+        #[arg(long)]
+        topic: String,
     },
     /// Delete a share group that has no members.
     Delete {
@@ -68,12 +102,122 @@ pub(crate) async fn run(args: ShareGroupArgs) -> anyhow::Result<()> {
             let c = coordinator(&args.target, &conn, &group).await?;
             describe(&conn, &c, &group).await?;
         }
+        ShareGroupAction::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_offset,
+            execute,
+        } => {
+            let to = match (to_earliest, to_latest, to_offset) {
+                (true, _, _) => To::Earliest,
+                (_, true, _) => To::Latest,
+                (_, _, Some(o)) => To::Offset(o),
+                _ => bail!("say where to: --to-earliest, --to-latest or --to-offset"),
+            };
+            let c = coordinator(&args.target, &conn, &group).await?;
+            reset(&conn, &c, &group, &topic, to, execute).await?;
+        }
+        ShareGroupAction::DeleteOffsets { group, topic } => {
+            let c = coordinator(&args.target, &conn, &group).await?;
+            let req = DeleteShareGroupOffsetsRequest {
+                group_id: group.clone(),
+                topics: vec![DeleteShareGroupOffsetsRequestTopic {
+                    topic_name: topic.clone(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            let resp = c.send(&req).await?;
+            check(resp.error_code, &format!("deleting the offsets of {group}"))?;
+            for t in &resp.responses {
+                check(
+                    t.error_code,
+                    &format!("deleting the offsets of {group} on {}", t.topic_name),
+                )?;
+            }
+            println!("deleted the share offsets of {group} on {topic}");
+        }
         ShareGroupAction::Delete { group } => {
             let c = coordinator(&args.target, &conn, &group).await?;
             groups::delete(&c, &group).await?;
             println!("deleted share group {group}");
         }
     }
+    Ok(())
+}
+
+/// Where `reset-offsets` moves the start offsets.
+enum To {
+    Earliest,
+    Latest,
+    Offset(i64),
+}
+
+async fn reset(
+    bootstrap: &Connection,
+    conn: &Connection,
+    group: &str,
+    topic: &str,
+    to: To,
+    execute: bool,
+) -> anyhow::Result<()> {
+    let meta = admin::metadata(bootstrap, Some(std::slice::from_ref(&topic.to_string()))).await?;
+    let count = meta
+        .topics
+        .iter()
+        .find(|t| t.name.as_deref() == Some(topic) && t.error_code == 0)
+        .map(|t| t.partitions.len())
+        .with_context(|| format!("topic {topic} does not exist"))?;
+    let mut partitions = Vec::new();
+    let mut rows = vec![cells(["TOPIC", "PARTITION", "NEW-START-OFFSET"])];
+    for p in 0..i32::try_from(count).unwrap_or(0) {
+        let earliest = admin::list_offset(bootstrap, topic, p, -2).await?;
+        let latest = admin::list_offset(bootstrap, topic, p, -1).await?;
+        let offset = match to {
+            To::Earliest => earliest,
+            To::Latest => latest,
+            To::Offset(o) => o.clamp(earliest, latest),
+        };
+        rows.push(vec![topic.to_string(), p.to_string(), offset.to_string()]);
+        partitions.push(AlterShareGroupOffsetsRequestPartition {
+            partition_index: p,
+            start_offset: offset,
+            ..Default::default()
+        });
+    }
+    print_table(&rows);
+    if !execute {
+        println!("(dry run: add --execute to set these)");
+        return Ok(());
+    }
+    let req = AlterShareGroupOffsetsRequest {
+        group_id: group.to_string(),
+        topics: vec![AlterShareGroupOffsetsRequestTopic {
+            topic_name: topic.to_string(),
+            partitions,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let resp = conn.send(&req).await?;
+    check(
+        resp.error_code,
+        &format!("resetting the offsets of {group}"),
+    )?;
+    for t in &resp.responses {
+        for p in &t.partitions {
+            check(
+                p.error_code,
+                &format!(
+                    "resetting {group} on {}-{}",
+                    t.topic_name, p.partition_index
+                ),
+            )?;
+        }
+    }
+    println!("reset the share offsets of {group} on {topic}");
     Ok(())
 }
 

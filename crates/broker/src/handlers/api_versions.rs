@@ -54,6 +54,8 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareFetch, 1, 2),
     (ApiKey::ShareAcknowledge, 1, 2),
     (ApiKey::DescribeShareGroupOffsets, 0, 1),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
     // The share coordinator's API, between brokers (Kafka advertises it on the broker
     // listener too): the early-access version 0 of the shared specs; only Weir nodes call it.
     (ApiKey::ReadShareGroupState, 0, 0),

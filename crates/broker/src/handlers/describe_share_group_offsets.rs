@@ -1,8 +1,8 @@
 //! DescribeShareGroupOffsets (KIP-932): each share-partition's start offset as its share
 //! coordinator keeps it, and (version 1) its lag: records from the start offset up to the
 //! high watermark not yet acknowledged or archived, where this broker leads the partition
-//! (-1 elsewhere). Without topics, the partitions of every topic the group's members
-//! subscribe to. A partition with no state has start offset -1.
+//! (-1 elsewhere). Without topics, the partitions of every topic the group's members have
+//! subscribed to. A partition with no state has start offset -1.
 
 use weir_auth::acl::{Operation, ResourceType};
 use weir_coordinator::share::DeliveryState;
@@ -43,7 +43,7 @@ pub(crate) async fn handle(
             .run(&g.group_id, |c, _| {
                 let kind = if c.is_share_group(&g.group_id) {
                     c.share_group(&g.group_id)
-                        .map(|s| s.subscribed_topics().into_iter().collect::<Vec<_>>())
+                        .map(|s| s.topics_seen().iter().cloned().collect::<Vec<_>>())
                 } else {
                     None
                 };

@@ -45,6 +45,7 @@ pub(crate) mod share_acknowledge;
 pub(crate) mod share_fetch;
 pub(crate) mod share_group_describe;
 pub(crate) mod share_group_heartbeat;
+pub(crate) mod share_group_offsets;
 pub(crate) mod share_group_state;
 pub(crate) mod sync_group;
 pub(crate) mod txn_offset_commit;

@@ -211,6 +211,33 @@ impl Shares {
         self.persister.read(&key.state_key()).await
     }
 
+    /// Replaces a share-partition's state with a fresh start at `start` (None: deleted, to
+    /// start again where `share.auto.offset.reset` says), under a new state epoch that fences
+    /// whichever leader holds the old state (AlterShareGroupOffsets,
+    /// DeleteShareGroupOffsets; the group has no members then).
+    pub(crate) async fn reset_state(
+        &self,
+        key: &ShareKey,
+        start: Option<i64>,
+    ) -> Result<(), ErrorCode> {
+        let state_key = key.state_key();
+        let old = self.persister.read(&state_key).await?;
+        if old.is_none() && start.is_none() {
+            return Ok(());
+        }
+        let snapshot = ShareSnapshot {
+            state_epoch: old.as_ref().map_or(0, |s| s.state_epoch) + 1,
+            leader_epoch: old.as_ref().map_or(-1, |s| s.leader_epoch),
+            start_offset: start.unwrap_or(-1),
+            batches: Vec::new(),
+        };
+        self.persister.write(&state_key, &snapshot).await?;
+        // A leader here reloads it on next use.
+        locks::lock(&self.slots).remove(key);
+        info!(group = %key.group, partition = key.partition, start = ?start, "share-partition state reset");
+        Ok(())
+    }
+
     /// `group`'s effective settings now.
     fn config(&self, group: &str) -> GroupShareConfig {
         config::for_group(&self.settings, &self.host.image(), group)
@@ -382,20 +409,22 @@ impl Shares {
         }
         let state_key = key.state_key();
         let stored = self.persister.read(&state_key).await?;
+        let initial = || {
+            SharePartition::new(if cfg.earliest {
+                partition.log_start_offset()
+            } else {
+                partition.high_watermark()
+            })
+        };
         let (mut state, state_epoch, found) = match stored {
+            // Offsets deleted (DeleteShareGroupOffsets): a fresh start at the reset policy.
+            Some(s) if s.start_offset < 0 => (initial(), s.state_epoch, false),
             Some(s) => (
                 SharePartition::restore(s.start_offset, &s.batches),
                 s.state_epoch,
                 true,
             ),
-            None => {
-                let start = if cfg.earliest {
-                    partition.log_start_offset()
-                } else {
-                    partition.high_watermark()
-                };
-                (SharePartition::new(start), 0, false)
-            }
+            None => (initial(), 0, false),
         };
         state.skip_to(partition.log_start_offset());
         let entry = Entry {

@@ -86,6 +86,9 @@ pub struct ShareGroup {
     members: BTreeMap<String, ShareMember>,
     /// Partition counts of the subscribed topics, as last seen.
     partitions: BTreeMap<String, i32>,
+    /// Every topic a member has subscribed to since the group was made here (whose
+    /// share-partitions may have state).
+    seen: BTreeSet<String>,
 }
 
 impl ShareGroup {
@@ -96,6 +99,7 @@ impl ShareGroup {
             epoch: 0,
             members: BTreeMap::new(),
             partitions: BTreeMap::new(),
+            seen: BTreeSet::new(),
         }
     }
 
@@ -134,6 +138,11 @@ impl ShareGroup {
             .values()
             .flat_map(|m| m.subscribed.iter().cloned())
             .collect()
+    }
+
+    /// Every topic a member has subscribed to (DescribeShareGroupOffsets' default set).
+    pub fn topics_seen(&self) -> &BTreeSet<String> {
+        &self.seen
     }
 
     /// Handles a heartbeat at `now`; `partitions` gives a topic's partition count.
@@ -182,6 +191,7 @@ impl ShareGroup {
         member.session_deadline = now + session_timeout_ms;
         if let Some(topics) = hb.subscribed_topics {
             member.subscribed = topics.into_iter().collect();
+            self.seen.extend(member.subscribed.iter().cloned());
         }
         if joining {
             // A rejoin starts from nothing: the client forgot its partitions.

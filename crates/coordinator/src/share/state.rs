@@ -29,11 +29,12 @@ pub struct ShareStateKey {
 /// A share-partition's persisted state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShareSnapshot {
-    /// Bumped when the state is reset (AlterShareGroupOffsets, deletion).
+    /// Bumped when the state is reset (AlterShareGroupOffsets, DeleteShareGroupOffsets).
     pub state_epoch: i32,
     /// The leader epoch of the partition leader that wrote it.
     pub leader_epoch: i32,
-    /// The share-partition start offset.
+    /// The share-partition start offset; -1 once its offsets were deleted (the next leader
+    /// starts where `share.auto.offset.reset` says).
     pub start_offset: i64,
     /// In-flight records with their state and delivery count.
     pub batches: Vec<StateBatch>,
@@ -73,8 +74,8 @@ impl ShareStateStore {
         self.states.iter().filter(move |(k, _)| k.group == group)
     }
 
-    /// Replaces the state of `key`; FENCED_LEADER_EPOCH if a newer leader wrote it. The
-    /// record to append.
+    /// Replaces the state of `key`; FENCED_LEADER_EPOCH if a newer leader wrote it,
+    /// FENCED_STATE_EPOCH if it was reset since the writer read it. The record to append.
     pub fn write(
         &mut self,
         key: ShareStateKey,
@@ -83,6 +84,9 @@ impl ShareStateStore {
         if let Some(old) = self.states.get(&key) {
             if snapshot.leader_epoch < old.leader_epoch {
                 return Err(ErrorCode::FencedLeaderEpoch);
+            }
+            if snapshot.state_epoch < old.state_epoch {
+                return Err(ErrorCode::FencedStateEpoch);
             }
         }
         self.states.insert(key.clone(), snapshot.clone());
@@ -369,6 +373,16 @@ mod tests {
         );
         assert_eq!(s.read(&key()).unwrap().leader_epoch, 5);
         s.write(key(), snapshot(6)).unwrap();
+        // A reset (a new state epoch) fences the leader that read the state before it.
+        let reset = ShareSnapshot {
+            state_epoch: 1,
+            ..snapshot(6)
+        };
+        s.write(key(), reset).unwrap();
+        assert_eq!(
+            s.write(key(), snapshot(6)),
+            Err(ErrorCode::FencedStateEpoch)
+        );
         assert!(s.delete(&key()).is_some());
         assert!(s.read(&key()).is_none());
     }

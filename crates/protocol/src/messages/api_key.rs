@@ -184,6 +184,10 @@ pub enum ApiKey {
     ReadShareGroupStateSummary = 87,
     /// DescribeShareGroupOffsets (API key 90).
     DescribeShareGroupOffsets = 90,
+    /// AlterShareGroupOffsets (API key 91).
+    AlterShareGroupOffsets = 91,
+    /// DeleteShareGroupOffsets (API key 92).
+    DeleteShareGroupOffsets = 92,
 }
 
 /// Facts about one API: name, codec versions, newest stable version, first flexible
@@ -291,6 +295,8 @@ impl ApiKey {
         ApiKey::DeleteShareGroupState,
         ApiKey::ReadShareGroupStateSummary,
         ApiKey::DescribeShareGroupOffsets,
+        ApiKey::AlterShareGroupOffsets,
+        ApiKey::DeleteShareGroupOffsets,
     ];
 
     /// The API for a wire API key, if Weir knows it.
@@ -385,6 +391,8 @@ impl ApiKey {
             86 => Some(ApiKey::DeleteShareGroupState),
             87 => Some(ApiKey::ReadShareGroupStateSummary),
             90 => Some(ApiKey::DescribeShareGroupOffsets),
+            91 => Some(ApiKey::AlterShareGroupOffsets),
+            92 => Some(ApiKey::DeleteShareGroupOffsets),
             _ => None,
         }
     }
@@ -486,6 +494,8 @@ impl ApiKey {
             ApiKey::DeleteShareGroupState => Info { name: "DeleteShareGroupState", min: 0, max: 0, max_stable: -1, req_flex: 0, resp_flex: 0, broker: true, controller: false },
             ApiKey::ReadShareGroupStateSummary => Info { name: "ReadShareGroupStateSummary", min: 0, max: 0, max_stable: -1, req_flex: 0, resp_flex: 0, broker: true, controller: false },
             ApiKey::DescribeShareGroupOffsets => Info { name: "DescribeShareGroupOffsets", min: 0, max: 1, max_stable: 1, req_flex: 0, resp_flex: 0, broker: true, controller: false },
+            ApiKey::AlterShareGroupOffsets => Info { name: "AlterShareGroupOffsets", min: 0, max: 0, max_stable: 0, req_flex: 0, resp_flex: 0, broker: true, controller: false },
+            ApiKey::DeleteShareGroupOffsets => Info { name: "DeleteShareGroupOffsets", min: 0, max: 0, max_stable: 0, req_flex: 0, resp_flex: 0, broker: true, controller: false },
         }
     }
 

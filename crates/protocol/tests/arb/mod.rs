@@ -120,6 +120,16 @@ macro_rules! for_each_message {
             2i16
         );
         $m!(
+            weir_protocol::messages::AlterShareGroupOffsetsRequest,
+            0i16,
+            0i16
+        );
+        $m!(
+            weir_protocol::messages::AlterShareGroupOffsetsResponse,
+            0i16,
+            0i16
+        );
+        $m!(
             weir_protocol::messages::AlterUserScramCredentialsRequest,
             0i16,
             0i16
@@ -236,6 +246,16 @@ macro_rules! for_each_message {
         $m!(weir_protocol::messages::DeleteGroupsResponse, 0i16, 2i16);
         $m!(weir_protocol::messages::DeleteRecordsRequest, 0i16, 2i16);
         $m!(weir_protocol::messages::DeleteRecordsResponse, 0i16, 2i16);
+        $m!(
+            weir_protocol::messages::DeleteShareGroupOffsetsRequest,
+            0i16,
+            0i16
+        );
+        $m!(
+            weir_protocol::messages::DeleteShareGroupOffsetsResponse,
+            0i16,
+            0i16
+        );
         $m!(
             weir_protocol::messages::DeleteShareGroupStateRequest,
             0i16,

@@ -33,6 +33,9 @@ import org.apache.kafka.common.TopicPartition;
  * delete --group G...                   {"G":"ok" | {"error":..}}
  * share-describe --group G...           {"G":{"state","epoch","members":[{"member","client",
  *                                         "parts":{"topic":[p..]}}]} | {"error":..}}
+ * share-offsets --group G               {"topic:p":{"start":o,"lag":l|null}} | {"error":..}
+ * share-alter-offsets --group G --topic T --offsets 0=5,1=7   {"ok":true} | {"error":..}
+ * share-delete-offsets --group G --topic T                    {"ok":true} | {"error":..}
  * </pre>
  */
 final class GroupAdmin {
@@ -46,6 +49,9 @@ final class GroupAdmin {
                 case "list" -> list(admin);
                 case "describe" -> describe(admin, a);
                 case "share-describe" -> shareDescribe(admin, a);
+                case "share-offsets" -> shareOffsets(admin, a);
+                case "share-alter-offsets" -> shareAlterOffsets(admin, a);
+                case "share-delete-offsets" -> shareDeleteOffsets(admin, a);
                 case "offsets" -> offsets(admin, a);
                 case "alter-offsets" -> alterOffsets(admin, a);
                 case "delete-offsets" -> deleteOffsets(admin, a);
@@ -80,6 +86,54 @@ final class GroupAdmin {
             sb.append(",\"protocol\":").append(KafkaCli.jsonString(g.protocol())).append('}');
         }
         return sb.append(']').toString();
+    }
+
+    private static String shareOffsets(Admin admin, KafkaCli.Args a) throws Exception {
+        String g = a.groups.get(0);
+        Map<TopicPartition, org.apache.kafka.clients.admin.SharePartitionOffsetInfo> info;
+        try {
+            info = get(admin.listShareGroupOffsets(
+                    Map.of(g, new org.apache.kafka.clients.admin.ListShareGroupOffsetsSpec()))
+                    .partitionsToOffsetInfo(g));
+        } catch (ExecutionException e) {
+            return error(e);
+        }
+        Map<String, org.apache.kafka.clients.admin.SharePartitionOffsetInfo> sorted = new TreeMap<>();
+        info.forEach((tp, o) -> sorted.put(tp.topic() + ":" + tp.partition(), o));
+        StringBuilder sb = new StringBuilder("{");
+        for (Map.Entry<String, org.apache.kafka.clients.admin.SharePartitionOffsetInfo> e : sorted.entrySet()) {
+            if (sb.length() > 1) {
+                sb.append(',');
+            }
+            sb.append(KafkaCli.jsonString(e.getKey()));
+            sb.append(":{\"start\":").append(e.getValue() == null ? -1 : e.getValue().startOffset());
+            sb.append(",\"lag\":").append(e.getValue() == null ? "null"
+                    : e.getValue().lag().map(String::valueOf).orElse("null")).append('}');
+        }
+        return sb.append('}').toString();
+    }
+
+    private static String shareAlterOffsets(Admin admin, KafkaCli.Args a) throws Exception {
+        Map<TopicPartition, Long> offsets = new HashMap<>();
+        for (String kv : a.get("offsets", "").split(",")) {
+            String[] p = kv.split("=");
+            offsets.put(new TopicPartition(a.topic(), Integer.parseInt(p[0])), Long.parseLong(p[1]));
+        }
+        try {
+            get(admin.alterShareGroupOffsets(a.groups.get(0), offsets).all());
+        } catch (ExecutionException e) {
+            return error(e);
+        }
+        return "{\"ok\":true}";
+    }
+
+    private static String shareDeleteOffsets(Admin admin, KafkaCli.Args a) throws Exception {
+        try {
+            get(admin.deleteShareGroupOffsets(a.groups.get(0), Set.copyOf(a.topics)).all());
+        } catch (ExecutionException e) {
+            return error(e);
+        }
+        return "{\"ok\":true}";
     }
 
     private static String shareDescribe(Admin admin, KafkaCli.Args a) throws Exception {
