@@ -286,3 +286,38 @@ def test_share_offsets_are_described_altered_and_deleted(broker, topic, members)
     third = start(members, bs, topic, group, mode="explicit")
     wait_until(lambda: len(third.of("rec")) >= 10, 60, "every record again")
     assert sorted(v for v, _ in delivered([third])) == sorted(values)
+
+
+def test_read_committed_share_groups_skip_aborted_and_open_transactions(broker, topic, members):
+    from txn import TxnClients, new_txn_id
+
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest",
+              share_isolation_level="read_committed")
+    clients = TxnClients()
+    try:
+        p = clients.start("java", bs, new_txn_id())
+        p.init()
+        p.begin()
+        p.batch(topic, 0, "aborted", 3)
+        p.abort()
+        p.begin()
+        p.batch(topic, 0, "committed", 3)
+        p.commit()
+        p.begin()
+        p.batch(topic, 0, "open", 2)
+        m = start(members, bs, topic, group, mode="explicit")
+        wait_until(lambda: len(m.of("rec")) >= 3, 60, "the committed records")
+        # A record after the open transaction waits behind it (the last stable offset),
+        # and the aborted ones never come.
+        produce_one_by_one(bs, topic, ["plain"])
+        assert sorted(v for v, _ in delivered([m])) == [f"committed-{i}" for i in range(3)]
+        p.commit()
+        wait_until(lambda: len(m.of("rec")) >= 6, 60, "the rest once the transaction commits")
+        got = sorted(v for v, _ in delivered([m]))
+        assert got == sorted([f"committed-{i}" for i in range(3)]
+                             + ["open-0", "open-1", "plain"]), got
+    finally:
+        clients.close_all()

@@ -28,6 +28,7 @@ pub(crate) fn candidates(
     // Producers whose aborted transaction the read is inside of, as a read_committed
     // consumer tracks them.
     let mut aborting: Vec<i64> = Vec::new();
+    let mut started = vec![false; aborted.len()];
     for batch in Batches::new(bytes.clone()) {
         if out.len() >= limit {
             break;
@@ -35,9 +36,14 @@ pub(crate) fn candidates(
         let Ok(batch) = batch else { break };
         upto = Some(batch.last_offset() + 1);
         let producer = batch.header().producer_id;
-        for (pid, first) in aborted {
-            if *first <= batch.last_offset() && *pid == producer && !aborting.contains(pid) {
-                aborting.push(*pid);
+        // Each aborted transaction starts once, at its first batch (as a read_committed
+        // consumer takes them off its list), and ends at its abort marker.
+        for (i, (pid, first)) in aborted.iter().enumerate() {
+            if !started[i] && *first <= batch.last_offset() && *pid == producer {
+                started[i] = true;
+                if !aborting.contains(pid) {
+                    aborting.push(*pid);
+                }
             }
         }
         if batch.is_control() {
@@ -106,5 +112,44 @@ pub(crate) fn covering(bytes: &Bytes, ranges: &[AcquiredRange]) -> Bytes {
     match start {
         Some(s) if s < end => bytes.slice(s..end),
         _ => Bytes::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_protocol::record::builder::BatchBuilder;
+    use weir_protocol::record::{end_txn_marker_batch, Compression};
+
+    fn txn_batch(base: i64, n: i32, pid: i64) -> Vec<u8> {
+        let mut b = BatchBuilder::new(Compression::None, 0);
+        b.set_producer(pid, 0, 0);
+        b.set_transactional(true);
+        for i in 0..n {
+            b.push(None, Some(format!("v{i}").as_bytes()), &[], 0)
+                .unwrap();
+        }
+        let mut bytes = b.build().unwrap().to_vec();
+        weir_protocol::record::batch::set_base_offset(&mut bytes, base);
+        bytes
+    }
+
+    #[test]
+    fn an_aborted_transaction_hides_only_its_own_records() {
+        let pid = 7;
+        let mut log = Vec::new();
+        log.extend(txn_batch(0, 3, pid));
+        let mut abort = end_txn_marker_batch(pid, 0, false, 0, 0).unwrap().to_vec();
+        weir_protocol::record::batch::set_base_offset(&mut abort, 3);
+        log.extend(abort);
+        log.extend(txn_batch(4, 3, pid));
+        let (c, upto) = candidates(&Bytes::from(log), usize::MAX, 0, &[(pid, 0)]);
+        let offsets: Vec<i64> = c.iter().map(|c| c.offset).collect();
+        assert_eq!(
+            offsets,
+            vec![4, 5, 6],
+            "the committed transaction after the abort is read"
+        );
+        assert_eq!(upto, Some(7));
     }
 }
