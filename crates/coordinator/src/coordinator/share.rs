@@ -73,13 +73,15 @@ impl GroupCoordinator {
     }
 
     /// Deletes an empty share group: NON_EMPTY_GROUP while it has members, `None` if there
-    /// is no share group with that id.
-    pub fn delete_share_group(&mut self, group_id: &str) -> Option<ErrorCode> {
+    /// is no share group with that id. On success, the topics its members subscribed to
+    /// (whose share state the caller should forget).
+    pub fn delete_share_group(&mut self, group_id: &str) -> Option<Result<Vec<String>, ErrorCode>> {
         let g = self.share_groups.get(group_id)?;
         if !g.is_empty() {
-            return Some(ErrorCode::NonEmptyGroup);
+            return Some(Err(ErrorCode::NonEmptyGroup));
         }
+        let topics = g.topics_seen().iter().cloned().collect();
         self.share_groups.remove(group_id);
-        Some(ErrorCode::None)
+        Some(Ok(topics))
     }
 }
