@@ -81,6 +81,15 @@ def test_members_of_one_partition_share_its_records(broker, topic, members, clie
     configure(bs, group, share_auto_offset_reset="earliest")
     ms = [start(members, bs, topic, group, client=client, **slow_member_opts(client))
           for _ in range(3)]
+
+    def all_assigned():
+        d = java_groups(bs, "share-describe", [group]).get(group, {})
+        ms_ = d.get("members", [])
+        return len(ms_) == 3 and all(m["parts"].get(topic) == [0] for m in ms_)
+
+    # Every member has the partition before any record exists, so none takes them all
+    # while the others are still starting.
+    wait_until(all_assigned, 90, "all three members to share the partition", interval=0.5)
     values = [f"job-{i}" for i in range(200)]
     produce_one_by_one(bs, topic, values)
     wait_until(lambda: len(delivered(ms)) >= len(values), 120, "every record to be delivered")
