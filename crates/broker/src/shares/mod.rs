@@ -14,18 +14,22 @@
 //! - `dead_letter`: KIP-1191 copies of rejected and undeliverable records.
 //! - `records`: which offsets of a read may be acquired, and when (delivery times).
 //! - `session`: share sessions and their epochs.
+//! - `slot`: one share-partition's loaded state and the locks around it.
+//! - `figures`: share-partition figures for `/metrics`, acknowledgement counts.
 //! - `store`: the share coordinators, over `__share_group_state`.
 //! - `persister`: reaching a share-partition's coordinator, here or on another broker.
 
 pub(crate) mod config;
 mod dead_letter;
+mod figures;
 mod persister;
 pub(crate) mod records;
 pub(crate) mod session;
+mod slot;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,7 +38,7 @@ use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 use weir_coordinator::share::state::{ShareSnapshot, ShareStateKey};
 use weir_coordinator::share::{
-    AckBatch, AckType, AcquiredRange, Archived, DeliveryState, SharePartition, ShareSettings,
+    AckBatch, AckType, AcquiredRange, DeliveryState, SharePartition, ShareSettings,
 };
 use weir_meta::records::TopicId;
 use weir_protocol::error::ErrorCode;
@@ -42,11 +46,11 @@ use weir_protocol::error::ErrorCode;
 use crate::error::storage_error_code;
 use crate::host::{now_ms, Host};
 use crate::locks;
-use crate::metrics::AckKind;
 use crate::partition::Partition;
 use config::GroupShareConfig;
 use persister::Persister;
 use session::{Opened, SessionKey, SessionPartition, ShareSessions};
+use slot::{Entry, Slot};
 use store::ShareStore;
 
 /// One share group's partition: the group, the topic and the partition index.
@@ -68,67 +72,6 @@ impl ShareKey {
             partition: self.partition,
         }
     }
-}
-
-struct Entry {
-    state: SharePartition,
-    /// The leader epoch the state was claimed at; a new epoch reloads it.
-    leader_epoch: i32,
-    /// The coordinator's state epoch.
-    state_epoch: i32,
-}
-
-impl Entry {
-    fn snapshot(&self) -> ShareSnapshot {
-        ShareSnapshot {
-            state_epoch: self.state_epoch,
-            leader_epoch: self.leader_epoch,
-            start_offset: self.state.start_offset(),
-            batches: self.state.state_batches(),
-        }
-    }
-}
-
-/// One share-partition: its state once loaded, and the locks that order its loading and
-/// its writes.
-#[derive(Default)]
-struct Slot {
-    entry: Mutex<Option<Entry>>,
-    /// Held while the state loads, so that one request loads it.
-    loading: tokio::sync::Mutex<()>,
-    /// Held while a snapshot is written, so writes reach the coordinator in order (each
-    /// snapshot is taken under it, so a later write never carries older state).
-    writing: tokio::sync::Mutex<()>,
-    /// Held while dead-letter copies are written, so that each is written once.
-    dead_lettering: tokio::sync::Mutex<()>,
-    /// When dead-letter copies may next be tried (after a failed write).
-    next_dead_letter_ms: Mutex<i64>,
-    /// Writes asked for so far (each after the change it must make durable).
-    asked: AtomicU64,
-    /// Of them, those a written snapshot covers.
-    written: AtomicU64,
-}
-
-/// One share-partition's figures, for metrics and `weir share-group describe`.
-pub(crate) struct ShareGauges {
-    /// The group.
-    pub(crate) group: String,
-    /// The topic.
-    pub(crate) topic: TopicId,
-    /// The partition.
-    pub(crate) partition: i32,
-    /// The start offset.
-    pub(crate) start: i64,
-    /// The end offset.
-    pub(crate) end: i64,
-    /// Records tracked in flight.
-    pub(crate) in_flight: usize,
-    /// Of them, available.
-    pub(crate) available: usize,
-    /// Of them, acquired.
-    pub(crate) acquired: usize,
-    /// Of them, waiting for a dead-letter copy.
-    pub(crate) archiving: usize,
 }
 
 /// What one acquisition read and took.
@@ -175,32 +118,6 @@ impl Shares {
     /// The broker's share-partition settings.
     pub(crate) fn settings(&self) -> &ShareSettings {
         &self.settings
-    }
-
-    /// The figures of every share-partition loaded here.
-    pub(crate) fn gauges(&self) -> Vec<ShareGauges> {
-        let slots: Vec<(ShareKey, Arc<Slot>)> = locks::lock(&self.slots)
-            .iter()
-            .map(|(k, s)| (k.clone(), s.clone()))
-            .collect();
-        slots
-            .into_iter()
-            .filter_map(|(k, slot)| {
-                let guard = locks::lock(&slot.entry);
-                let e = guard.as_ref()?;
-                Some(ShareGauges {
-                    group: k.group.clone(),
-                    topic: k.topic,
-                    partition: k.partition,
-                    start: e.state.start_offset(),
-                    end: e.state.end_offset(),
-                    in_flight: e.state.in_flight(),
-                    available: e.state.count(DeliveryState::Available),
-                    acquired: e.state.count(DeliveryState::Acquired),
-                    archiving: e.state.count(DeliveryState::Archiving),
-                })
-            })
-            .collect()
     }
 
     /// The state of a share-partition as its share coordinator keeps it.
@@ -661,36 +578,5 @@ impl Shares {
             self.released.notify_waiters();
         }
         self.persist(key, &slot).await
-    }
-
-    /// Counts applied acknowledgements by type.
-    fn count_acks(&self, batches: &[AckBatch]) {
-        for b in batches {
-            let width = u64::try_from(b.last - b.first + 1).unwrap_or(0);
-            let per_offset = b.types.len() > 1;
-            for code in &b.types {
-                let kind = match AckType::from_code(*code) {
-                    Some(AckType::Accept) => "accept",
-                    Some(AckType::Release) => "release",
-                    Some(AckType::Reject) => "reject",
-                    Some(AckType::Renew) => "renew",
-                    Some(AckType::Gap) => "gap",
-                    None => continue,
-                };
-                let n = if per_offset { 1 } else { width };
-                self.host
-                    .metrics
-                    .share_acks
-                    .get_or_create(&AckKind { kind })
-                    .inc_by(n);
-            }
-        }
-    }
-
-    /// Notes records that were archived.
-    fn archived(&self, key: &ShareKey, archived: &[Archived]) {
-        for a in archived {
-            debug!(group = %key.group, partition = key.partition, offset = a.offset, delivery_count = a.delivery_count, reason = a.reason.as_str(), "record archived");
-        }
     }
 }
