@@ -56,8 +56,17 @@ def test_acks_all_honours_min_insync_replicas(cluster):
     ctl = controller_of(cluster)  # Kafka names a random broker here, Weir the controller
     victim = next(n for n in reps if n not in (leader, ctl))
     batch = kwire.record_batch([kwire.Record(b"k", b"v")], int(time.time() * 1000))
-    with kwire.Conn.to(cluster[leader].bootstrap) as c:
-        assert c.produce(topic, 0, batch, acks=-1)[0] == 0
+
+    def first_write():
+        # A leader under load may apply the new topic a moment after the others describe it
+        # (UNKNOWN_TOPIC_OR_PARTITION, NOT_LEADER_OR_FOLLOWER): ask again until it answers.
+        with kwire.Conn.to(cluster[leader].bootstrap) as c:
+            err = c.produce(topic, 0, batch, acks=-1)[0]
+        return None if err in (3, 6) else err
+
+    err = wait_until(lambda: (e := first_write()) is not None and [e], 30,
+                     "the leader to take the first write")[0]
+    assert err == 0, err
     cluster[victim].kill9()
     try:
         # As the leader itself sees it (other nodes may learn of it first).
