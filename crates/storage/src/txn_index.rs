@@ -31,6 +31,12 @@ pub struct AbortedTxn {
 }
 
 impl AbortedTxn {
+    /// Whether a transactional batch of `producer_id` starting at `offset` belongs to this
+    /// aborted transaction (it lies between the transaction's first batch and its marker).
+    pub fn covers(&self, producer_id: i64, offset: i64) -> bool {
+        self.producer_id == producer_id && self.first_offset <= offset && offset <= self.last_offset
+    }
+
     fn encode(&self) -> [u8; ENTRY_LEN] {
         let mut b = [0u8; ENTRY_LEN];
         let fields = [

@@ -502,10 +502,6 @@ impl Shares {
         if read.bytes.is_empty() {
             return Ok(nothing());
         }
-        let aborted: Vec<(i64, i64)> = aborted
-            .iter()
-            .map(|a| (a.producer_id, a.first_offset))
-            .collect();
         let delay_ms = self
             .host
             .image()

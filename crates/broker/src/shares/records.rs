@@ -6,6 +6,7 @@ use bytes::Bytes;
 use tracing::warn;
 use weir_coordinator::share::{AcquiredRange, Candidate};
 use weir_protocol::record::records::Batches;
+use weir_storage::AbortedTxn;
 
 /// The header that holds a record back from share consumers until a time (epoch ms).
 pub(crate) const DELIVER_AT_HEADER: &str = "weir-deliver-at";
@@ -15,42 +16,31 @@ const MAX_UNCOMPRESSED: usize = 64 << 20;
 
 /// The records of `bytes` (whole batches) in offset order, up to the end of the batch that
 /// brings their number to `limit`, and the offset after the last batch looked at; control
-/// batches and the records of `aborted` transactions (producer id, first offset) hold none.
+/// batches and the records of `aborted` transactions hold none.
 /// `delay_ms` (the topic's `delivery.delay.ms`) holds every record back from its timestamp.
 pub(crate) fn candidates(
     bytes: &Bytes,
     limit: usize,
     delay_ms: i64,
-    aborted: &[(i64, i64)],
+    aborted: &[AbortedTxn],
 ) -> (Vec<Candidate>, Option<i64>) {
     let mut out = Vec::new();
     let mut upto = None;
-    // Producers whose aborted transaction the read is inside of, as a read_committed
-    // consumer tracks them.
-    let mut aborting: Vec<i64> = Vec::new();
-    let mut started = vec![false; aborted.len()];
     for batch in Batches::new(bytes.clone()) {
         if out.len() >= limit {
             break;
         }
         let Ok(batch) = batch else { break };
         upto = Some(batch.last_offset() + 1);
-        let producer = batch.header().producer_id;
-        // Each aborted transaction starts once, at its first batch (as a read_committed
-        // consumer takes them off its list), and ends at its abort marker.
-        for (i, (pid, first)) in aborted.iter().enumerate() {
-            if !started[i] && *first <= batch.last_offset() && *pid == producer {
-                started[i] = true;
-                if !aborting.contains(pid) {
-                    aborting.push(*pid);
-                }
-            }
-        }
         if batch.is_control() {
-            aborting.retain(|p| *p != producer);
             continue;
         }
-        if batch.is_transactional() && aborting.contains(&producer) {
+        let producer = batch.header().producer_id;
+        if batch.is_transactional()
+            && aborted
+                .iter()
+                .any(|a| a.covers(producer, batch.base_offset()))
+        {
             continue;
         }
         match batch.records(MAX_UNCOMPRESSED) {
@@ -143,7 +133,13 @@ mod tests {
         weir_protocol::record::batch::set_base_offset(&mut abort, 3);
         log.extend(abort);
         log.extend(txn_batch(4, 3, pid));
-        let (c, upto) = candidates(&Bytes::from(log), usize::MAX, 0, &[(pid, 0)]);
+        let aborted = AbortedTxn {
+            producer_id: pid,
+            first_offset: 0,
+            last_offset: 3,
+            last_stable_offset: 4,
+        };
+        let (c, upto) = candidates(&Bytes::from(log), usize::MAX, 0, &[aborted]);
         let offsets: Vec<i64> = c.iter().map(|c| c.offset).collect();
         assert_eq!(
             offsets,

@@ -130,12 +130,6 @@ impl SharePartition {
         }
     }
 
-    /// Resets the share-partition to start at `offset` with nothing in flight
-    /// (AlterShareGroupOffsets, while no member is consuming).
-    pub fn reset(&mut self, offset: i64) {
-        *self = SharePartition::new(offset);
-    }
-
     /// Acquires for `member` up to `max_records` of the `candidates` (the records the log
     /// holds from [`SharePartition::fetch_offset`] up to `read_upto`, in offset order),
     /// locking them until `now` plus the lock duration. Records whose delivery time has not

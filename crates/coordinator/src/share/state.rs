@@ -66,14 +66,6 @@ impl ShareStateStore {
         self.states.get(key)
     }
 
-    /// Every state of `group`.
-    pub fn of_group<'a>(
-        &'a self,
-        group: &'a str,
-    ) -> impl Iterator<Item = (&'a ShareStateKey, &'a ShareSnapshot)> + 'a {
-        self.states.iter().filter(move |(k, _)| k.group == group)
-    }
-
     /// Replaces the state of `key`; FENCED_LEADER_EPOCH if a newer leader wrote it,
     /// FENCED_STATE_EPOCH if it was reset since the writer read it. The record to append.
     pub fn write(
