@@ -5,6 +5,7 @@ connection; stdlib only."""
 
 from __future__ import annotations
 
+import base64
 import struct
 import uuid
 
@@ -191,3 +192,58 @@ def find_coordinator(c: Conn, group: str) -> int:
 
 def new_member_id() -> str:
     return uuid.uuid4().hex[:22]
+
+
+FIND_COORDINATOR = 10
+WRITE_SHARE_GROUP_STATE = 85
+ARCHIVING = 3  # Weir's delivery state for a record waiting for its dead-letter copy
+
+
+def find_share_coordinator(c: Conn, group: str, topic_id: bytes, partition: int,
+                           key: str | None = None) -> dict:
+    """FindCoordinator v6 with key type 2 (share): the coordinator of one share-partition's
+    state (creating `__share_group_state` on first use); `key` replaces the proper one."""
+    tid = base64.urlsafe_b64encode(topic_id).rstrip(b"=").decode()
+    body = i8(2) + carray([cstr(key or f"{group}:{tid}:{partition}")]) + TAGS
+    f = request(c, FIND_COORDINATOR, 6, body)
+    f.r.i32()
+
+    def coordinator():
+        out = {"key": f.cstr(), "node": f.r.i32(), "host": f.cstr(), "port": f.r.i32(),
+               "error": f.r.i16(), "message": f.cstr()}
+        f.tags()
+        return out
+    return f.carray(coordinator)[0]
+
+
+def write_share_state(c: Conn, group: str, topic_id: bytes, partition: int, start: int,
+                      batches: list[tuple[int, int, int, int]], leader_epoch: int = 0,
+                      state_epoch: int = 0,
+                      dead_letter_mark: tuple[int, int] | None = None) -> int:
+    """WriteShareGroupState v0, as a share-partition leader sends it to the share
+    coordinator: batches of (first, last, state, delivery count), and optionally Weir's
+    dead-letter mark (partition, offset) in its tagged fields. The partition's error code."""
+    tags = TAGS
+    if dead_letter_mark is not None:
+        p, o = dead_letter_mark
+        tags = (uvarint(2) + uvarint(10000) + uvarint(4) + i32(p)
+                + uvarint(10001) + uvarint(8) + i64(o))
+    part = (i32(partition) + i32(state_epoch) + i32(leader_epoch) + i64(start)
+            + carray([i64(a) + i64(b) + i8(s) + i16(n) + TAGS for a, b, s, n in batches])
+            + tags)
+    body = cstr(group) + carray([topic_id + carray([part]) + TAGS]) + TAGS
+    f = request(c, WRITE_SHARE_GROUP_STATE, 0, body)
+    errors = []
+
+    def partition_result():
+        f.r.i32()
+        errors.append(f.r.i16())
+        f.cstr()
+        f.tags()
+
+    def topic():
+        f.r.take(16)
+        f.carray(partition_result)
+        f.tags()
+    f.carray(topic)
+    return errors[0]

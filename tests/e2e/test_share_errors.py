@@ -136,3 +136,20 @@ def test_share_sessions_and_member_epochs_are_checked(setup):
         assert r["error"] == sw.UNKNOWN_MEMBER_ID, r
         # The broker keeps serving the member that behaves.
         assert sum(b - a + 1 for a, b, _ in acquire(c, group, member, tid, 5)) >= 5
+
+
+def test_share_coordinators_are_found_and_bad_keys_refused(setup):
+    """FindCoordinator v6 with key type 2 (share), as a broker's persister asks it: the
+    leader of the share-partition's `__share_group_state` partition; a key that is not
+    `group:topicId:partition` is refused."""
+    bs, topic, group, tid = setup
+    with Conn.to(bs) as c:
+        wait_until(lambda: sw.find_share_coordinator(c, group, tid, 0)["error"] == 0, 60,
+                   "the share coordinator")
+        found = sw.find_share_coordinator(c, group, tid, 0)
+        assert found["node"] >= 0 and found["port"] == int(bs.rsplit(":", 1)[1]), found
+        bad = sw.find_share_coordinator(c, group, tid, 0, key="no-colons")
+        assert bad["error"] == sw.INVALID_REQUEST and bad["node"] == -1, bad
+    # The broker serves on.
+    with Conn.to(bs) as c:
+        assert sw.find_share_coordinator(c, group, tid, 0)["error"] == 0

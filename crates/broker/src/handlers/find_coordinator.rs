@@ -1,6 +1,8 @@
 //! FindCoordinator (single keys before v4, batched keys from v4): a group's coordinator is
 //! the leader of its `__consumer_offsets` partition, a transactional id's the leader of its
-//! `__transaction_state` partition; the first lookup creates the topic, as in Kafka.
+//! `__transaction_state` partition, a share-partition's (key `group:topicId:partition`,
+//! v6) the leader of its `__share_group_state` partition; the first lookup creates the
+//! topic, as in Kafka.
 
 use weir_meta::MetadataImage;
 use weir_protocol::error::ErrorCode;
@@ -11,10 +13,12 @@ use weir_auth::acl::{Operation, ResourceType};
 
 use crate::groups::OFFSETS_TOPIC;
 use crate::handlers::context::RequestContext;
+use crate::shares::store::SHARE_STATE_TOPIC;
 use crate::txns::TXN_TOPIC;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
+const SHARE: i8 = 2;
 
 pub(crate) async fn handle(
     ctx: RequestContext,
@@ -32,6 +36,7 @@ pub(crate) async fn handle(
     let ready = match req.key_type {
         GROUP => state.groups.ensure_topic().await,
         TRANSACTION => state.txns.ensure_topic().await,
+        SHARE if ctx.version >= 6 => state.share_store.ensure_topic().await,
         _ => Err(ErrorCode::InvalidRequest),
     };
     let image = state.image();
@@ -45,6 +50,14 @@ pub(crate) async fn handle(
             ),
         };
         let ready = match ready {
+            // Share coordinators are for brokers: CLUSTER_ACTION, as Kafka checks.
+            Ok(()) if req.key_type == SHARE => {
+                if ctx.allowed_cluster(Operation::ClusterAction) {
+                    Ok(())
+                } else {
+                    Err(ErrorCode::ClusterAuthorizationFailed)
+                }
+            }
             Ok(()) if !ctx.allowed(Operation::Describe, resource, &key) => Err(denied),
             other => other,
         };
@@ -55,6 +68,11 @@ pub(crate) async fn handle(
                 state.groups.partition_for(&key),
                 &ctx.listener,
             ),
+            SHARE => state
+                .share_store
+                .partition_for_key(&key)
+                .ok_or(ErrorCode::InvalidRequest)
+                .and_then(|p| leader_of(&image, SHARE_STATE_TOPIC, p, &ctx.listener)),
             _ => leader_of(
                 &image,
                 TXN_TOPIC,

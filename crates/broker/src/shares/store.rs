@@ -128,6 +128,24 @@ impl ShareStore {
         self.runtime.partition_for(&coordinator_key(key))
     }
 
+    /// The `__share_group_state` partition that owns coordinator key `key`
+    /// (`group:topicId:partition`, as FindCoordinator carries it); `None` if malformed.
+    pub(crate) fn partition_for_key(&self, key: &str) -> Option<i32> {
+        use base64::Engine;
+        let mut parts = key.rsplitn(3, ':');
+        let partition = parts.next()?.parse::<i32>().ok()?;
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts.next()?)
+            .ok()?;
+        let group = parts.next()?;
+        let topic_id: [u8; 16] = id.try_into().ok()?;
+        Some(self.partition_for(&ShareStateKey {
+            group: group.to_string(),
+            topic_id,
+            partition,
+        }))
+    }
+
     /// The node leading the partition that owns `key`, if the topic exists.
     pub(crate) fn coordinator_of(&self, key: &ShareStateKey) -> Option<i32> {
         let image = self.runtime.host().image();
