@@ -157,6 +157,55 @@ def test_a_dead_letter_topic_that_cannot_be_written_keeps_the_record_waiting(bro
     assert dict(got[0].headers)["__dlq.errors.offset"] == b"0"
 
 
+def test_a_copy_written_before_a_crash_is_not_written_again(broker, topic, members):
+    """A leader that crashed after writing a dead-letter copy but before recording its record
+    archived leaves the record Archiving and its dead-letter mark in the share state. The
+    next leader finds the copy from the mark and archives the record without a second copy,
+    and writes the copies still owed."""
+    from confluent_kafka import Producer
+
+    import sharewire
+    from kwire import Conn
+    from test_share_errors import topic_id
+
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    dlq = f"dlq.{topic}"
+    dlq_topic(bs, dlq, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest",
+              errors_deadletterqueue_topic_name=dlq)
+    produce_one_by_one(bs, topic, ["copied", "owed", "fine"])
+    tid = topic_id(bs, topic)
+    mark = log_end(bs, dlq, 0)
+    # The copy of offset 0 that the crashed leader wrote.
+    p = Producer({"bootstrap.servers": bs, "linger.ms": 0})
+    p.produce(dlq, partition=0, headers=[
+        ("__dlq.errors.topic", topic.encode()), ("__dlq.errors.partition", b"0"),
+        ("__dlq.errors.offset", b"0"), ("__dlq.errors.group", group.encode()),
+        ("__dlq.errors.delivery.count", b"1"),
+        ("__dlq.errors.message", b"Offset rejected by client.")])
+    assert p.flush(30) == 0
+    # The state it left: offsets 0 and 1 rejected and waiting for copies, the mark set.
+    with Conn.to(bs) as c:
+        wait_until(lambda: sharewire.find_share_coordinator(c, group, tid, 0)["error"] == 0,
+                   60, "the share coordinator")
+        wait_until(lambda: sharewire.write_share_state(
+            c, group, tid, 0, start=0, batches=[(0, 1, sharewire.ARCHIVING, 1)],
+            dead_letter_mark=(0, mark)) == 0, 60, "the crashed leader's state written")
+    m = start(members, bs, topic, group)
+    wait_until(lambda: any(e["v"] == "fine" for e in m.of("rec")), 60, "the next record")
+    wait_until(lambda: log_end(bs, dlq, 0) >= mark + 2, 60, "the owed copy")
+    got = CONFLUENT.consume(bs, dlq, 2, partition=0, timeout=60)
+    assert sorted(dict(g.headers)["__dlq.errors.offset"] for g in got) == [b"0", b"1"], got
+    # Once the records are archived the round is over: no copy more, and they were never
+    # delivered again.
+    produce_one_by_one(bs, topic, ["after"])
+    wait_until(lambda: any(e["v"] == "after" for e in m.of("rec")), 60, "a later record")
+    assert log_end(bs, dlq, 0) == mark + 2
+    assert sorted(v for v, _ in delivered([m])) == ["after", "fine"]
+
+
 def test_an_internal_topic_cannot_be_a_dead_letter_topic(broker):
     from logtools import java_configs
 

@@ -4,7 +4,7 @@
 
 use tracing::info;
 use weir_auth::acl::Operation;
-use weir_coordinator::share::state::{ShareSnapshot, ShareStateKey};
+use weir_coordinator::share::state::{DeadLetterMark, ShareSnapshot, ShareStateKey};
 use weir_coordinator::share::{DeliveryState, StateBatch};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::read_share_group_state_response::{self as rresp, ReadStateResult};
@@ -48,6 +48,8 @@ pub(crate) async fn read(
                 Ok(Some(s)) => {
                     out.state_epoch = s.state_epoch;
                     out.start_offset = s.start_offset;
+                    (out.dead_letter_partition, out.dead_letter_mark) =
+                        DeadLetterMark::to_wire(s.dead_letter_mark);
                     out.state_batches = s
                         .batches
                         .iter()
@@ -113,6 +115,10 @@ pub(crate) async fn write(
                         leader_epoch: p.leader_epoch,
                         start_offset: p.start_offset,
                         batches,
+                        dead_letter_mark: DeadLetterMark::from_wire(
+                            p.dead_letter_partition,
+                            p.dead_letter_mark,
+                        ),
                     };
                     ctx.state.share_store.write(key, snapshot).await
                 }

@@ -10,10 +10,19 @@
 //! that starts with `errors.deadletterqueue.topic.name.prefix` (`dlq.`), as KIP-1191 asks; a
 //! write that cannot be made leaves the record waiting (Archiving), never archived without
 //! its copy, and is tried again.
+//!
+//! Each copy is written once: before copies are written the share-partition's state records
+//! a mark (the dead-letter partition's high watermark then), cleared when their records are
+//! recorded as archived. A leader that finds a mark (after a crash, or a write whose outcome
+//! it does not know) first looks from it for copies already written ([`copied`]).
+
+use std::collections::HashSet;
 
 use bytes::Bytes;
 use tracing::{debug, info, warn};
-use weir_coordinator::share::{ArchiveReason, Archived};
+use weir_client::error::ClientError;
+use weir_coordinator::share::state::{DeadLetterMark, ShareStateKey};
+use weir_coordinator::share::{ArchiveReason, Archived, ShareSettings};
 use weir_meta::controller::CreateTopicSpec;
 use weir_meta::MetaError;
 use weir_protocol::error::ErrorCode;
@@ -21,7 +30,10 @@ use weir_protocol::record::builder::BatchBuilder;
 use weir_protocol::record::records::{Batches, Record};
 use weir_protocol::record::Compression;
 
+use super::persister::Persister;
+use super::slot::Slot;
 use crate::host::{now_ms, Host};
+use crate::locks;
 use crate::partition::Partition;
 
 /// The reason header's text, as Kafka writes it.
@@ -34,6 +46,10 @@ fn message(reason: ArchiveReason) -> &'static str {
 
 /// Bounds the decompressed size of a batch read for the original record.
 const MAX_UNCOMPRESSED: usize = 64 << 20;
+/// What one fetch of the dead-letter partition reads while looking for copies.
+const SCAN_FETCH_BYTES: i32 = 1 << 20;
+/// The most fetches one look for copies makes (a bound on its reading, 256 MiB).
+const SCAN_FETCHES: usize = 256;
 
 /// Where and how a group's dead-letter copies go.
 pub(crate) struct Target<'a> {
@@ -43,6 +59,97 @@ pub(crate) struct Target<'a> {
     pub(crate) copy_record: bool,
     /// The share group.
     pub(crate) group: &'a str,
+}
+
+/// What one dead-letter round did.
+#[derive(Debug, Default)]
+pub(crate) struct Settled {
+    /// Copies written.
+    pub(crate) written: usize,
+    /// Copies found written by an earlier round whose end was not recorded.
+    pub(crate) found: usize,
+}
+
+/// Writes the copies the share-partition in `slot` owes (its Archiving records) and
+/// archives their records, each copy once even across crashes: the state records a mark
+/// before any copy is written, and a round that finds one looks for copies from it first.
+pub(crate) async fn settle(
+    host: &Host,
+    persister: &Persister,
+    slot: &Slot,
+    key: &ShareStateKey,
+    source: &Partition,
+    target: &Target<'_>,
+    settings: &ShareSettings,
+) -> Result<Settled, ErrorCode> {
+    let (pending, mark, epoch) = match locks::lock(&slot.entry).as_ref() {
+        Some(e) => (
+            e.state.archiving(settings),
+            e.dead_letter_mark,
+            e.leader_epoch,
+        ),
+        None => return Ok(Settled::default()),
+    };
+    if pending.is_empty() {
+        return Ok(Settled::default());
+    }
+    let index = partition_for(host, target.topic, source.index).await?;
+    // Copies an earlier round wrote without recording their records archived.
+    let found = match mark {
+        Some(m) => {
+            copied(
+                host,
+                target.topic,
+                m.partition,
+                m.offset,
+                target.group,
+                source,
+            )
+            .await?
+        }
+        None => HashSet::new(),
+    };
+    let mark = match mark.filter(|m| m.partition == index) {
+        Some(m) => m,
+        None => DeadLetterMark {
+            partition: index,
+            offset: high_watermark(host, target.topic, index).await?,
+        },
+    };
+    slot.with_entry(epoch, |e| {
+        for offset in &found {
+            e.state.dead_lettered(*offset);
+        }
+        e.dead_letter_mark = Some(mark);
+    })?;
+    // The mark, and the Archiving states of the records copied, are durable before any copy.
+    slot.persist(persister, key).await?;
+    let owed = pending.len();
+    let rest: Vec<Archived> = pending
+        .into_iter()
+        .filter(|a| !found.contains(&a.offset))
+        .collect();
+    if !rest.is_empty() {
+        write(host, source, target, index, &rest).await?;
+    }
+    slot.with_entry(epoch, |e| {
+        for a in &rest {
+            e.state.dead_lettered(a.offset);
+        }
+        e.dead_letter_mark = None;
+    })?;
+    slot.persist(persister, key).await?;
+    Ok(Settled {
+        written: rest.len(),
+        found: owed - rest.len(),
+    })
+}
+
+/// The partition of dead-letter topic `topic` that copies from source partition `source`
+/// go to, once the topic is checked (see [`check`]).
+pub(crate) async fn partition_for(host: &Host, topic: &str, source: i32) -> Result<i32, ErrorCode> {
+    let partitions = check(host, topic).await?;
+    Ok(source.rem_euclid(partitions))
 }
 
 /// Checks that `topic` may take dead-letter copies (creating it when
@@ -111,15 +218,15 @@ fn original(partition: &Partition, offset: i64) -> Option<Record> {
     None
 }
 
-/// Writes the dead-letter copies of `records` (archived from `partition`) and waits until
-/// the dead-letter topic's in-sync replicas hold them.
+/// Writes the dead-letter copies of `records` (archived from `partition`) to partition
+/// `index` of the dead-letter topic and waits until its in-sync replicas hold them.
 pub(crate) async fn write(
     host: &Host,
     partition: &Partition,
     target: &Target<'_>,
+    index: i32,
     records: &[Archived],
 ) -> Result<(), ErrorCode> {
-    let partitions = check(host, target.topic).await?;
     let now = now_ms();
     let mut builder = BatchBuilder::new(Compression::None, now);
     for a in records {
@@ -151,12 +258,11 @@ pub(crate) async fn write(
             .map_err(|_| ErrorCode::UnknownServerError)?;
     }
     let batch = builder.build().map_err(|_| ErrorCode::UnknownServerError)?;
-    let index = partition.index % partitions;
     produce(host, target.topic, index, batch).await
 }
 
-/// Produces `batch` with acks=all to the leader of `topic`-`index`.
-async fn produce(host: &Host, topic: &str, index: i32, batch: Bytes) -> Result<(), ErrorCode> {
+/// The leader of `topic`-`index`: its node id and address.
+fn leader(host: &Host, topic: &str, index: i32) -> Result<(i32, String), ErrorCode> {
     let image = host.image();
     let leader = image
         .topic(topic)
@@ -169,7 +275,91 @@ async fn produce(host: &Host, topic: &str, index: i32, batch: Bytes) -> Result<(
         .get(&leader)
         .filter(|b| !b.fenced)
         .ok_or(ErrorCode::LeaderNotAvailable)?;
-    let addr = format!("{}:{}", b.host, b.port);
+    Ok((leader, format!("{}:{}", b.host, b.port)))
+}
+
+/// The high watermark of `topic`-`index`, asked of its leader: no copy written after this
+/// call lands below it.
+pub(crate) async fn high_watermark(host: &Host, topic: &str, index: i32) -> Result<i64, ErrorCode> {
+    let (node, addr) = leader(host, topic, index)?;
+    let conn = host.peers.connection_to(node, &addr).await.map_err(|e| {
+        debug!(node, error = %e, "reaching a dead-letter leader failed");
+        ErrorCode::NetworkException
+    })?;
+    weir_client::admin::list_offset(&conn, topic, index, -1)
+        .await
+        .map_err(|e| {
+            debug!(node, error = %e, "asking a dead-letter leader its high watermark failed");
+            ErrorCode::NetworkException
+        })
+}
+
+/// The last value of header `name`, as text.
+fn header<'r>(r: &'r Record, name: &str) -> Option<&'r str> {
+    r.headers
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .and_then(|(_, v)| std::str::from_utf8(v.as_deref()?).ok())
+}
+
+/// The offsets of `source` whose copies for `group` are in `topic`-`index` at or after
+/// `from` (read up to its high watermark, at most [`SCAN_FETCHES`] fetches).
+pub(crate) async fn copied(
+    host: &Host,
+    topic: &str,
+    index: i32,
+    from: i64,
+    group: &str,
+    source: &Partition,
+) -> Result<HashSet<i64>, ErrorCode> {
+    let (node, addr) = leader(host, topic, index)?;
+    let conn = host.peers.connection_to(node, &addr).await.map_err(|e| {
+        debug!(node, error = %e, "reaching a dead-letter leader failed");
+        ErrorCode::NetworkException
+    })?;
+    let source_partition = source.index.to_string();
+    let mut found = HashSet::new();
+    let mut at = from;
+    for _ in 0..SCAN_FETCHES {
+        let f = match weir_client::consumer::fetch(&conn, topic, index, at, 0, SCAN_FETCH_BYTES)
+            .await
+        {
+            Ok(f) => f,
+            // The mark is past the log (the topic was recreated): nothing of ours is there.
+            Err(ClientError::Kafka {
+                code: ErrorCode::OffsetOutOfRange,
+                ..
+            }) => return Ok(found),
+            Err(ClientError::Kafka { code, .. }) => return Err(code),
+            Err(e) => {
+                debug!(node, error = %e, "reading a dead-letter partition failed");
+                return Err(ErrorCode::NetworkException);
+            }
+        };
+        for r in &f.records {
+            let ours = header(r, "__dlq.errors.group") == Some(group)
+                && header(r, "__dlq.errors.topic") == Some(source.topic.as_str())
+                && header(r, "__dlq.errors.partition") == Some(source_partition.as_str());
+            if let Some(offset) = ours
+                .then(|| header(r, "__dlq.errors.offset")?.parse::<i64>().ok())
+                .flatten()
+            {
+                found.insert(offset);
+            }
+        }
+        if f.next_offset <= at || f.next_offset >= f.high_watermark {
+            return Ok(found);
+        }
+        at = f.next_offset;
+    }
+    warn!(topic, partition = index, from, "stopped looking for earlier dead-letter copies after {SCAN_FETCHES} reads; some may be written again");
+    Ok(found)
+}
+
+/// Produces `batch` with acks=all to the leader of `topic`-`index`.
+async fn produce(host: &Host, topic: &str, index: i32, batch: Bytes) -> Result<(), ErrorCode> {
+    let (leader, addr) = leader(host, topic, index)?;
     let req = weir_client::producer::request(topic, index, batch, -1, 30_000);
     let resp = host.peers.send(leader, &addr, &req).await.map_err(|e| {
         debug!(leader, error = %e, "dead-letter produce failed");

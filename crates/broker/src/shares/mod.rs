@@ -29,7 +29,6 @@ mod slot;
 pub mod store;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -147,6 +146,7 @@ impl Shares {
             leader_epoch: old.as_ref().map_or(-1, |s| s.leader_epoch),
             start_offset: start.unwrap_or(-1),
             batches: Vec::new(),
+            dead_letter_mark: None,
         };
         self.persister.write(&state_key, &snapshot).await?;
         // A leader here reloads it on next use.
@@ -207,6 +207,7 @@ impl Shares {
                     } else {
                         // The group dropped its dead-letter topic: archive what waited.
                         e.state.drop_dead_letters();
+                        e.dead_letter_mark = None;
                         changed = true;
                     }
                 }
@@ -333,21 +334,23 @@ impl Shares {
                 partition.high_watermark()
             })
         };
-        let (mut state, state_epoch, found) = match stored {
+        let (mut state, state_epoch, mark, found) = match stored {
             // Offsets deleted (DeleteShareGroupOffsets): a fresh start at the reset policy.
-            Some(s) if s.start_offset < 0 => (initial(), s.state_epoch, false),
+            Some(s) if s.start_offset < 0 => (initial(), s.state_epoch, None, false),
             Some(s) => (
                 SharePartition::restore(s.start_offset, &s.batches),
                 s.state_epoch,
+                s.dead_letter_mark,
                 true,
             ),
-            None => (initial(), 0, false),
+            None => (initial(), 0, None, false),
         };
         state.skip_to(partition.log_start_offset());
         let entry = Entry {
             state,
             leader_epoch: epoch,
             state_epoch,
+            dead_letter_mark: mark,
         };
         {
             let _writing = slot.writing.lock().await;
@@ -367,29 +370,9 @@ impl Shares {
         Ok(slot)
     }
 
-    /// Writes the slot's state to its coordinator; on failure the state is dropped, to be
-    /// read back from the coordinator on next use.
-    /// Writes that queue behind one in progress are covered by the next snapshot: it is
-    /// taken after their changes, so one write answers them all.
+    /// Writes the slot's state to its coordinator (see [`Slot::persist`]).
     async fn persist(&self, key: &ShareKey, slot: &Slot) -> Result<(), ErrorCode> {
-        let mine = slot.asked.fetch_add(1, Ordering::AcqRel) + 1;
-        let _writing = slot.writing.lock().await;
-        if slot.written.load(Ordering::Acquire) >= mine {
-            return Ok(());
-        }
-        let covers = slot.asked.load(Ordering::Acquire);
-        let Some(snapshot) = locks::lock(&slot.entry).as_ref().map(Entry::snapshot) else {
-            return Err(ErrorCode::NotLeaderOrFollower);
-        };
-        let result = self.persister.write(&key.state_key(), &snapshot).await;
-        if result.is_ok() {
-            slot.written.fetch_max(covers, Ordering::AcqRel);
-        }
-        if let Err(e) = result {
-            warn!(group = %key.group, partition = key.partition, error = e.name(), "could not write share-partition state; it will be read back");
-            *locks::lock(&slot.entry) = None;
-        }
-        result
+        slot.persist(&self.persister, &key.state_key()).await
     }
 
     /// [`Shares::persist`] on a task of its own.
@@ -401,7 +384,7 @@ impl Shares {
     }
 
     /// Writes the dead-letter copies of the records waiting for them (one task per
-    /// share-partition at a time), then archives those records; a failed write is tried
+    /// share-partition at a time), then archives those records; a failed round is tried
     /// again a second later, the records kept waiting meanwhile.
     fn dead_letter_later(self: &Arc<Self>, key: ShareKey, slot: Arc<Slot>) {
         let shares = self.clone();
@@ -416,37 +399,35 @@ impl Shares {
             let Some(partition) = shares.host.partition_by_id(&key.topic, key.partition) else {
                 return;
             };
-            let pending = match locks::lock(&slot.entry).as_ref() {
-                Some(e) => e.state.archiving(&cfg.settings),
-                None => return,
-            };
-            if pending.is_empty() {
-                return;
-            }
             let target = dead_letter::Target {
                 topic,
                 copy_record: cfg.dlq_copy_record,
                 group: &key.group,
             };
-            match dead_letter::write(&shares.host, &partition, &target, &pending).await {
-                Ok(()) => {
-                    if let Some(e) = locks::lock(&slot.entry).as_mut() {
-                        for a in &pending {
-                            e.state.dead_lettered(a.offset);
-                        }
-                    }
+            let settled = dead_letter::settle(
+                &shares.host,
+                &shares.persister,
+                &slot,
+                &key.state_key(),
+                &partition,
+                &target,
+                &cfg.settings,
+            )
+            .await;
+            match settled {
+                Ok(s) if s.written + s.found == 0 => {}
+                Ok(s) => {
                     shares
                         .host
                         .metrics
                         .share_dead_letters
-                        .inc_by(pending.len() as u64);
-                    info!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, records = pending.len(), "dead-letter copies written");
-                    let _ = shares.persist(&key, &slot).await;
+                        .inc_by(s.written as u64);
+                    info!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, written = s.written, found_written_before = s.found, "dead-letter copies written; their records are archived");
                     shares.released.notify_waiters();
                 }
                 Err(e) => {
                     shares.host.metrics.share_dead_letter_failures.inc();
-                    warn!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, error = e.name(), records = pending.len(), "could not write dead-letter copies; the records wait and it is tried again");
+                    warn!(group = %key.group, topic = %partition.topic, partition = key.partition, dead_letter_topic = topic, error = e.name(), "could not write dead-letter copies; the records wait and it is tried again");
                     *locks::lock(&slot.next_dead_letter_ms) = now_ms() + 1_000;
                 }
             }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::debug;
-use weir_coordinator::share::state::{ShareSnapshot, ShareStateKey};
+use weir_coordinator::share::state::{DeadLetterMark, ShareSnapshot, ShareStateKey};
 use weir_coordinator::share::{DeliveryState, StateBatch};
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::read_share_group_state_request::{self as rreq, ReadStateData};
@@ -155,6 +155,10 @@ impl Persister {
                     })
                 })
                 .collect(),
+            dead_letter_mark: DeadLetterMark::from_wire(
+                p.dead_letter_partition,
+                p.dead_letter_mark,
+            ),
         }))
     }
 
@@ -162,6 +166,7 @@ impl Persister {
         let Some((node, addr)) = self.locate(key).await? else {
             return self.store.write(key.clone(), s.clone()).await;
         };
+        let (dead_letter_partition, dead_letter_mark) = DeadLetterMark::to_wire(s.dead_letter_mark);
         let req = WriteShareGroupStateRequest {
             group_id: key.group.clone(),
             topics: vec![WriteStateData {
@@ -182,6 +187,8 @@ impl Persister {
                             ..Default::default()
                         })
                         .collect(),
+                    dead_letter_partition,
+                    dead_letter_mark,
                     ..Default::default()
                 }],
                 ..Default::default()

@@ -1,11 +1,16 @@
 //! One share-partition's place on this broker: its state once loaded ([`Entry`]), and the
 //! locks and counters that order its loading, its state writes and its dead-letter copies.
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use weir_coordinator::share::state::ShareSnapshot;
+use tracing::warn;
+use weir_coordinator::share::state::{DeadLetterMark, ShareSnapshot, ShareStateKey};
 use weir_coordinator::share::SharePartition;
+use weir_protocol::error::ErrorCode;
+
+use super::persister::Persister;
+use crate::locks;
 
 /// A loaded share-partition state.
 pub(super) struct Entry {
@@ -15,6 +20,8 @@ pub(super) struct Entry {
     pub(super) leader_epoch: i32,
     /// The coordinator's state epoch.
     pub(super) state_epoch: i32,
+    /// Set while dead-letter copies may have been written without their records archived.
+    pub(super) dead_letter_mark: Option<DeadLetterMark>,
 }
 
 impl Entry {
@@ -25,6 +32,7 @@ impl Entry {
             leader_epoch: self.leader_epoch,
             start_offset: self.state.start_offset(),
             batches: self.state.state_batches(),
+            dead_letter_mark: self.dead_letter_mark,
         }
     }
 }
@@ -48,4 +56,51 @@ pub(super) struct Slot {
     pub(super) asked: AtomicU64,
     /// Of them, those a written snapshot covers.
     pub(super) written: AtomicU64,
+}
+
+impl Slot {
+    /// Writes the state to its coordinator; on failure the state is dropped, to be read
+    /// back from the coordinator on next use.
+    /// Writes that queue behind one in progress are covered by the next snapshot: it is
+    /// taken after their changes, so one write answers them all.
+    pub(super) async fn persist(
+        &self,
+        persister: &Persister,
+        key: &ShareStateKey,
+    ) -> Result<(), ErrorCode> {
+        let mine = self.asked.fetch_add(1, Ordering::AcqRel) + 1;
+        let _writing = self.writing.lock().await;
+        if self.written.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        let covers = self.asked.load(Ordering::Acquire);
+        let Some(snapshot) = locks::lock(&self.entry).as_ref().map(Entry::snapshot) else {
+            return Err(ErrorCode::NotLeaderOrFollower);
+        };
+        let result = persister.write(key, &snapshot).await;
+        match result {
+            Ok(()) => {
+                self.written.fetch_max(covers, Ordering::AcqRel);
+            }
+            Err(e) => {
+                warn!(group = %key.group, partition = key.partition, error = e.name(), "could not write share-partition state; it will be read back");
+                *locks::lock(&self.entry) = None;
+            }
+        }
+        result
+    }
+
+    /// Applies `f` to the state if it is still the one claimed at `leader_epoch`.
+    pub(super) fn with_entry<T>(
+        &self,
+        leader_epoch: i32,
+        f: impl FnOnce(&mut Entry) -> T,
+    ) -> Result<T, ErrorCode> {
+        let mut guard = locks::lock(&self.entry);
+        let e = guard
+            .as_mut()
+            .filter(|e| e.leader_epoch == leader_epoch)
+            .ok_or(ErrorCode::NotLeaderOrFollower)?;
+        Ok(f(e))
+    }
 }

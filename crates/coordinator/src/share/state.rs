@@ -38,6 +38,32 @@ pub struct ShareSnapshot {
     pub start_offset: i64,
     /// In-flight records with their state and delivery count.
     pub batches: Vec<StateBatch>,
+    /// Where dead-letter copies written but not yet recorded here may be (Weir's own,
+    /// a tagged field Kafka skips).
+    pub dead_letter_mark: Option<DeadLetterMark>,
+}
+
+/// A lower bound for dead-letter copies in flight: taken before copies are written, and
+/// cleared once their records are recorded as archived, so after a crash in between the
+/// next leader looks for them from here instead of writing them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterMark {
+    /// The dead-letter topic's partition the copies go to.
+    pub partition: i32,
+    /// Its high watermark before they were written.
+    pub offset: i64,
+}
+
+impl DeadLetterMark {
+    /// The mark carried by the Read/WriteShareGroupState fields (-1 for none).
+    pub fn from_wire(partition: i32, offset: i64) -> Option<Self> {
+        (partition >= 0 && offset >= 0).then_some(DeadLetterMark { partition, offset })
+    }
+
+    /// The wire fields of `mark`: its partition and offset, or -1 and -1.
+    pub fn to_wire(mark: Option<Self>) -> (i32, i64) {
+        mark.map_or((-1, -1), |m| (m.partition, m.offset))
+    }
 }
 
 /// A `__share_group_state` record: a snapshot, or `None` for a deleted state.
@@ -118,6 +144,8 @@ pub struct ShareRecordError(String);
 const SNAPSHOT_KEY: i16 = 0;
 /// The most in-flight batches a snapshot may hold when read back.
 const MAX_BATCHES: usize = 1 << 20;
+/// The value's tagged field that holds a [`DeadLetterMark`] (Weir's; Kafka skips it).
+const MARK_TAG: u64 = 10000;
 
 /// A record as its key and value bytes (`None`: a tombstone), in Kafka's format.
 pub fn encode(record: &ShareStateRecord) -> (Bytes, Option<Bytes>) {
@@ -144,7 +172,16 @@ pub fn encode(record: &ShareStateRecord) -> (Bytes, Option<Bytes>) {
             v.put_i16(b.delivery_count);
             put_uvarint(&mut v, 0); // no tagged fields
         }
-        put_uvarint(&mut v, 0);
+        match s.dead_letter_mark {
+            Some(m) => {
+                put_uvarint(&mut v, 1);
+                put_uvarint(&mut v, MARK_TAG);
+                put_uvarint(&mut v, 12);
+                v.put_i32(m.partition);
+                v.put_i64(m.offset);
+            }
+            None => put_uvarint(&mut v, 0),
+        }
         v.freeze()
     });
     (key.freeze(), value)
@@ -208,7 +245,17 @@ pub fn decode(
             delivery_count,
         });
     }
-    v.skip_tagged()?;
+    let mut dead_letter_mark = None;
+    v.tagged(|tag, field| {
+        if tag == MARK_TAG {
+            let mut f = Cursor { b: field, at: 0 };
+            dead_letter_mark = Some(DeadLetterMark {
+                partition: f.i32()?,
+                offset: f.i64()?,
+            });
+        }
+        Ok(())
+    })?;
     Ok(Some(ShareStateRecord {
         key,
         snapshot: Some(ShareSnapshot {
@@ -216,6 +263,7 @@ pub fn decode(
             leader_epoch,
             start_offset,
             batches,
+            dead_letter_mark,
         }),
     }))
 }
@@ -273,15 +321,22 @@ impl<'a> Cursor<'a> {
         Err(ShareRecordError("varint too long".into()))
     }
     fn skip_tagged(&mut self) -> Result<(), ShareRecordError> {
+        self.tagged(|_, _| Ok(()))
+    }
+    /// Reads tagged fields, handing each tag and its bytes to `f`.
+    fn tagged(
+        &mut self,
+        mut f: impl FnMut(u64, &'a [u8]) -> Result<(), ShareRecordError>,
+    ) -> Result<(), ShareRecordError> {
         let n = self.uvarint()?;
         if n > 64 {
             return Err(ShareRecordError(format!("{n} tagged fields")));
         }
         for _ in 0..n {
-            let _tag = self.uvarint()?;
+            let tag = self.uvarint()?;
             let len = usize::try_from(self.uvarint()?)
                 .map_err(|_| ShareRecordError("tagged field length".into()))?;
-            self.take(len)?;
+            f(tag, self.take(len)?)?;
         }
         Ok(())
     }
@@ -318,6 +373,7 @@ mod tests {
                     delivery_count: 5,
                 },
             ],
+            dead_letter_mark: None,
         }
     }
 
@@ -330,6 +386,16 @@ mod tests {
         let (k, v) = encode(&r);
         assert_eq!(&k[..2], &[0, 0], "ShareSnapshotKey is key version 0");
         assert_eq!(decode(&k, v.as_ref()).unwrap(), Some(r.clone()));
+        // A dead-letter mark rides in a tagged field, read back the same.
+        let mut marked = r.clone();
+        if let Some(s) = marked.snapshot.as_mut() {
+            s.dead_letter_mark = Some(DeadLetterMark {
+                partition: 2,
+                offset: 77,
+            });
+        }
+        let (k, v) = encode(&marked);
+        assert_eq!(decode(&k, v.as_ref()).unwrap(), Some(marked));
         let tomb = ShareStateRecord {
             key: key(),
             snapshot: None,

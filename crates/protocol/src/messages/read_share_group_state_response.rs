@@ -124,7 +124,7 @@ impl ErrorCodes for ReadStateResult {
 }
 
 /// The results for the partitions. Used in versions 0.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartitionResult {
     /// The partition index. Versions: 0+.
     pub partition: i32,
@@ -136,10 +136,30 @@ pub struct PartitionResult {
     pub state_epoch: i32,
     /// The share-partition start offset, which can be -1 if it is not yet initialized. Versions: 0+.
     pub start_offset: i64,
+    /// Weir: the dead-letter partition of the mark, or -1 if none. Versions: 0+; tagged: 0+ (tag 10000); default: -1.
+    pub dead_letter_partition: i32,
+    /// Weir: the dead-letter offset from which unrecorded copies are looked for, or -1 if none. Versions: 0+; tagged: 0+ (tag 10001); default: -1.
+    pub dead_letter_mark: i64,
     /// The StateBatches field. Versions: 0+.
     pub state_batches: Vec<StateBatch>,
     /// Tagged fields this codec does not know, kept so they round-trip.
     pub unknown_tagged_fields: Vec<(u32, Bytes)>,
+}
+
+impl Default for PartitionResult {
+    fn default() -> Self {
+        Self {
+            partition: 0,
+            error_code: 0,
+            error_message: None,
+            state_epoch: 0,
+            start_offset: 0,
+            dead_letter_partition: -1,
+            dead_letter_mark: -1,
+            state_batches: Vec::new(),
+            unknown_tagged_fields: Vec::new(),
+        }
+    }
 }
 
 impl Decode for PartitionResult {
@@ -150,6 +170,8 @@ impl Decode for PartitionResult {
             error_message: r.read_nullable_string(true)?,
             state_epoch: r.read_i32()?,
             start_offset: r.read_i64()?,
+            dead_letter_partition: -1,
+            dead_letter_mark: -1,
             state_batches: {
                 let n = r.read_array_len(true)?;
                 let mut items = codec::vec_for::<StateBatch>(n);
@@ -162,8 +184,18 @@ impl Decode for PartitionResult {
         };
         let n = r.read_tagged_count()?;
         for _ in 0..n {
-            let (tag, field) = r.read_tagged_field()?;
-            this.unknown_tagged_fields.push((tag, field.into_bytes()));
+            let (tag, mut field) = r.read_tagged_field()?;
+            match tag {
+                10000 => {
+                    let r = &mut field;
+                    this.dead_letter_partition = r.read_i32()?;
+                }
+                10001 => {
+                    let r = &mut field;
+                    this.dead_letter_mark = r.read_i64()?;
+                }
+                _ => this.unknown_tagged_fields.push((tag, field.into_bytes())),
+            }
         }
         Ok(this)
     }
@@ -180,7 +212,24 @@ impl Encode for PartitionResult {
         for e in &self.state_batches {
             e.encode(w, version)?;
         }
-        codec::put_tagged_fields(w, Vec::new(), &self.unknown_tagged_fields)?;
+        let mut tagged: Vec<(u32, BytesMut)> = Vec::new();
+        if self.dead_letter_partition != -1 {
+            let mut b = BytesMut::new();
+            {
+                let w = &mut b;
+                w.put_i32(self.dead_letter_partition);
+            }
+            tagged.push((10000, b));
+        }
+        if self.dead_letter_mark != -1 {
+            let mut b = BytesMut::new();
+            {
+                let w = &mut b;
+                w.put_i64(self.dead_letter_mark);
+            }
+            tagged.push((10001, b));
+        }
+        codec::put_tagged_fields(w, tagged, &self.unknown_tagged_fields)?;
         Ok(())
     }
 }
