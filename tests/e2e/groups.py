@@ -67,6 +67,8 @@ class Member:
                                 "--group", o["group"]]
         for key, flag in (("mode", "--mode"), ("release", "--release"), ("reject", "--reject"),
                           ("hold_values", "--hold-values"), ("delay_ms", "--delay-ms"),
+                          ("renew_values", "--renew-values"), ("renew_times", "--renew-times"),
+                          ("renew_every_ms", "--renew-every-ms"),
                           ("max_seconds", "--max-seconds")):
             if o.get(key) is not None:
                 cmd += [flag, str(o[key])]

@@ -146,6 +146,35 @@ def test_release_redelivers_to_the_limit_and_reject_never(broker, topic, members
     assert not m.errors(), m.errors()
 
 
+def test_a_renewed_lock_keeps_a_slow_record_from_the_others(broker, topic, members):
+    """RENEW (KIP-1222): a member still working on a record renews its acquisition lock, past
+    the lock duration, and no other member gets the record meanwhile; it is delivered once.
+    A group with share.renew.acknowledge.enable=false refuses renewals."""
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest", share_record_lock_duration_ms=3000)
+    # Whichever member gets the slow record renews it four times a second apart (past the
+    # three-second lock), then accepts it; the other keeps polling all along.
+    opts = dict(mode="explicit", renew_values="slow", renew_times=4, renew_every_ms=1000,
+                props={"max.poll.records": 1})
+    ms = [start(members, bs, topic, group, **opts) for _ in range(2)]
+    produce_one_by_one(bs, topic, ["slow"])
+    wait_until(lambda: delivered(ms), 60, "the slow record to be worked on")
+    renewed = [e for m in ms for e in m.of("renewed")]
+    assert len(renewed) == 4 and all(e["error"] is None for e in renewed), renewed
+    produce_one_by_one(bs, topic, ["after"])
+    wait_until(lambda: ("after", 1) in delivered(ms), 60, "a later record")
+    assert sorted(delivered(ms)) == [("after", 1), ("slow", 1)]
+
+    off = unique_group()
+    configure(bs, off, share_auto_offset_reset="earliest", share_renew_acknowledge_enable="false")
+    m = start(members, bs, topic, off, mode="explicit", renew_values="slow", renew_times=1,
+              renew_every_ms=0)
+    wait_until(lambda: m.of("renewed"), 60, "the refused renewal")
+    assert m.of("renewed")[0]["error"] == "InvalidRecordStateException", m.of("renewed")
+
+
 def java_groups(bootstrap: str, action: str, groups: list[str] = (), *extra: str):
     """`KafkaCli groups`: the Java Admin client's group calls."""
     cmd = java_command() + ["groups", "--action", action, "--bootstrap", bootstrap]

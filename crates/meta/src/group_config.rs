@@ -65,6 +65,18 @@ pub const GROUP_CONFIGS: &[GroupConfigDef] = &[
         doc: "Deliveries of a record before it is archived (or sent to the dead-letter topic).",
     },
     GroupConfigDef {
+        name: "share.partition.max.record.locks",
+        default: "2000",
+        kind: GroupConfigKind::Int(100, 4000),
+        doc: "The most records of a share-partition in flight (acquired or waiting) at once.",
+    },
+    GroupConfigDef {
+        name: "share.renew.acknowledge.enable",
+        default: "true",
+        kind: GroupConfigKind::OneOf(&["true", "false"]),
+        doc: "Whether share consumers may renew their acquisition locks (KIP-1222).",
+    },
+    GroupConfigDef {
         name: "share.auto.offset.reset",
         default: "latest",
         kind: GroupConfigKind::OneOf(&["latest", "earliest"]),

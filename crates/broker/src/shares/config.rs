@@ -36,6 +36,12 @@ pub(crate) fn for_group(
     if let Some(v) = int("share.delivery.count.limit").and_then(|v| i16::try_from(v).ok()) {
         settings.delivery_count_limit = v;
     }
+    if let Some(v) = int("share.partition.max.record.locks").and_then(|v| usize::try_from(v).ok()) {
+        settings.max_in_flight = v;
+    }
+    if let Some(v) = get("share.renew.acknowledge.enable") {
+        settings.renew_enabled = !v.eq_ignore_ascii_case("false");
+    }
     if let Some(v) = int("share.retry.backoff.ms") {
         settings.retry_backoff_ms = v;
     }

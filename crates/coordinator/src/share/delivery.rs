@@ -93,6 +93,8 @@ pub struct ShareSettings {
     /// Whether the group has a dead-letter topic: archived records go through Archiving
     /// until their copy is written.
     pub dead_letter: bool,
+    /// `share.renew.acknowledge.enable` (true): whether RENEW acknowledgements are taken.
+    pub renew_enabled: bool,
 }
 
 impl Default for ShareSettings {
@@ -104,6 +106,7 @@ impl Default for ShareSettings {
             retry_backoff_ms: 0,
             retry_backoff_max_ms: 60_000,
             dead_letter: false,
+            renew_enabled: true,
         }
     }
 }

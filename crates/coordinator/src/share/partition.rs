@@ -243,6 +243,10 @@ impl SharePartition {
                     b.types[i]
                 };
                 let kind = AckType::from_code(code).ok_or(ErrorCode::InvalidRequest)?;
+                // The group turned renewals off (`share.renew.acknowledge.enable`).
+                if kind == AckType::Renew && !settings.renew_enabled {
+                    return Err(ErrorCode::InvalidRecordState);
+                }
                 changes.push((offset, kind));
             }
         }

@@ -17,6 +17,7 @@ fn settings() -> ShareSettings {
         retry_backoff_ms: 0,
         retry_backoff_max_ms: 60_000,
         dead_letter: false,
+        renew_enabled: true,
     }
 }
 
@@ -113,6 +114,25 @@ fn reject_archives_and_renew_extends_the_lock() {
         "renewed at 900"
     );
     p.expire_locks(1_900, &s);
+    assert_eq!(p.state_of(1), Some((DeliveryState::Available, 1)));
+}
+
+#[test]
+fn renewals_are_refused_when_the_group_turned_them_off() {
+    let s = ShareSettings {
+        renew_enabled: false,
+        ..settings()
+    };
+    let mut p = SharePartition::new(0);
+    p.acquire("a", &offsets(0..2), 10, 0, 0, &s);
+    let both = [ack(0, 0, AckType::Accept), ack(1, 1, AckType::Renew)];
+    assert_eq!(
+        p.acknowledge("a", &both, 900, &s),
+        Err(ErrorCode::InvalidRecordState)
+    );
+    // All or none: the ACCEPT beside it did not apply either, and the lock runs out.
+    assert_eq!(p.state_of(0), Some((DeliveryState::Acquired, 1)));
+    p.expire_locks(1_500, &s);
     assert_eq!(p.state_of(1), Some((DeliveryState::Available, 1)));
 }
 

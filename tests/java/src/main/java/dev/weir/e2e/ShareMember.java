@@ -30,6 +30,11 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  * commits them with commitSync. --hold-values V stops polling once a record with that value
  * arrives (its acquisition lock then runs out unless the process is killed first).
  * --delay-ms D sleeps after each poll that returned records, as a slow worker would.
+ * --renew-values V (explicit mode) renews the lock of a record with that value
+ * --renew-times N times (default 3): each time the record is handed out it waits
+ * --renew-every-ms M (default 1000), then acknowledges it with RENEW and commits, writing
+ * {"ev":"renewed","o","error":null|name}; the client hands a renewed record out again, and
+ * after the last renewal it is acknowledged as the other options say.
  */
 final class ShareMember {
     private ShareMember() {}
@@ -56,6 +61,10 @@ final class ShareMember {
         Set<String> release = list(a, "release");
         Set<String> reject = list(a, "reject");
         Set<String> holdOn = list(a, "hold-values");
+        Set<String> renew = list(a, "renew-values");
+        int renewTimes = Integer.parseInt(a.get("renew-times", "3"));
+        long renewEveryMs = Long.parseLong(a.get("renew-every-ms", "1000"));
+        java.util.Map<Long, Integer> renewals = new java.util.HashMap<>();
         long delayMs = Long.parseLong(a.get("delay-ms", "0"));
 
         LinkedBlockingQueue<String> commands = new LinkedBlockingQueue<>();
@@ -103,6 +112,11 @@ final class ShareMember {
                         String ack = "none";
                         if (holdOn.contains(v)) {
                             holding = true;
+                        } else if (explicit && renew.contains(v)
+                                && renewals.getOrDefault(r.offset(), 0) < renewTimes) {
+                            renewals.merge(r.offset(), 1, Integer::sum);
+                            renewLock(c, r, renewEveryMs);
+                            continue;
                         } else if (explicit) {
                             AcknowledgeType t = release.contains(v) ? AcknowledgeType.RELEASE
                                     : reject.contains(v) ? AcknowledgeType.REJECT : AcknowledgeType.ACCEPT;
@@ -131,5 +145,19 @@ final class ShareMember {
         }
         emit("{\"ev\":\"closed\"}");
         return 0;
+    }
+
+    /** Waits {@code everyMs}, then renews the acquisition lock of {@code r}. */
+    private static void renewLock(KafkaShareConsumer<byte[], byte[]> c,
+            ConsumerRecord<byte[], byte[]> r, long everyMs) throws InterruptedException {
+        Thread.sleep(everyMs);
+        c.acknowledge(r, AcknowledgeType.RENEW);
+        String error = "null";
+        for (var e : c.commitSync(Duration.ofSeconds(30)).values()) {
+            if (e.isPresent()) {
+                error = KafkaCli.jsonString(e.get().getClass().getSimpleName());
+            }
+        }
+        emit("{\"ev\":\"renewed\",\"o\":" + r.offset() + ",\"error\":" + error + "}");
     }
 }
