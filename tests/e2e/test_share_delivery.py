@@ -72,6 +72,29 @@ def test_a_record_with_a_delivery_time_waits_for_it(broker, topic, members):
     assert recs(m, "later")[0]["dc"] == 1
 
 
+def test_scheduled_records_do_not_stall_the_queue(broker, topic, members):
+    """More records scheduled for later than the group's in-flight limit
+    (share.partition.max.record.locks) do not hold back the records due now behind them."""
+    from confluent_kafka import Producer
+
+    bs = broker.bootstrap
+    create_topic(bs, topic, partitions=1)
+    group = unique_group()
+    configure(bs, group, share_auto_offset_reset="earliest",
+              share_partition_max_record_locks=100)
+    at = str(int(time.time() * 1000) + 3_600_000).encode()
+    p = Producer({"bootstrap.servers": bs, "linger.ms": 5})
+    for i in range(250):
+        p.produce(topic, value=f"later-{i}".encode(), partition=0,
+                  headers=[("weir-deliver-at", at)])
+    for i in range(5):
+        p.produce(topic, value=f"now-{i}".encode(), partition=0)
+    assert p.flush(30) == 0
+    m = start(members, bs, topic, group)
+    wait_until(lambda: len(delivered([m])) >= 5, 60, "the records due now")
+    assert sorted(v for v, _ in delivered([m])) == [f"now-{i}" for i in range(5)]
+
+
 def test_a_topics_delivery_delay_holds_every_record(broker, topic, members):
     from confluent_kafka.admin import NewTopic
 

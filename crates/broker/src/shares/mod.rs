@@ -463,7 +463,7 @@ impl Shares {
                 .ok_or(ErrorCode::NotLeaderOrFollower)?;
             e.state.skip_to(partition.log_start_offset());
             let offset = e.state.fetch_offset(now);
-            let full = e.state.in_flight() >= cfg.settings.max_in_flight;
+            let full = e.state.full(now, &cfg.settings);
             if offset == e.state.end_offset() && (full || offset >= partition.high_watermark()) {
                 // Nothing available in flight, and nothing new may (or can) be taken.
                 return Ok(nothing());
@@ -535,10 +535,9 @@ impl Shares {
                 .as_mut()
                 .filter(|e| e.leader_epoch == partition.leader_epoch())
                 .ok_or(ErrorCode::InvalidRecordState)?;
-            let full = e.state.in_flight() >= cfg.settings.max_in_flight;
-            let archived = e
-                .state
-                .acknowledge(member, batches, now_ms(), &cfg.settings)?;
+            let now = now_ms();
+            let full = e.state.full(now, &cfg.settings);
+            let archived = e.state.acknowledge(member, batches, now, &cfg.settings)?;
             // Waiting fetches look again only if something can be acquired now: a record
             // was released, or the in-flight limit that held new records back eased.
             let released = batches.iter().any(|b| {
@@ -546,7 +545,7 @@ impl Shares {
                     .iter()
                     .any(|t| AckType::from_code(*t) == Some(AckType::Release))
             });
-            let eased = full && e.state.in_flight() < cfg.settings.max_in_flight;
+            let eased = full && !e.state.full(now, &cfg.settings);
             (archived, released || eased)
         };
         self.archived(key, &archived);

@@ -21,6 +21,14 @@ pub use super::delivery::{
     ShareSettings, StateBatch,
 };
 
+/// The most records of a share-partition waiting for their delivery time at once.
+pub const MAX_SCHEDULED: usize = 100_000;
+
+/// Whether `r` was never delivered and waits for its delivery time at `now`.
+fn scheduled(r: &InFlight, now: i64) -> bool {
+    r.state == DeliveryState::Available && r.delivery_count == 0 && r.available_at > now
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct InFlight {
     state: DeliveryState,
@@ -90,6 +98,19 @@ impl SharePartition {
         self.records.len()
     }
 
+    /// Records never delivered whose delivery time is still to come at `now`.
+    pub fn scheduled(&self, now: i64) -> usize {
+        self.records.values().filter(|r| scheduled(r, now)).count()
+    }
+
+    /// Whether the in-flight limit holds new records back at `now`: records waiting for
+    /// their delivery time do not count against it (they have their own, larger bound,
+    /// [`MAX_SCHEDULED`]), so scheduled records never stall the records behind them.
+    pub fn full(&self, now: i64, settings: &ShareSettings) -> bool {
+        let scheduled = self.scheduled(now);
+        self.records.len() - scheduled >= settings.max_in_flight || scheduled >= MAX_SCHEDULED
+    }
+
     /// Records in flight by state.
     pub fn count(&self, state: DeliveryState) -> usize {
         self.records.values().filter(|r| r.state == state).count()
@@ -147,6 +168,8 @@ impl SharePartition {
         let mut out: Vec<AcquiredRange> = Vec::new();
         let mut taken = 0usize;
         let mut cut_short = false;
+        let mut scheduled = self.scheduled(now);
+        let mut counted = self.records.len() - scheduled;
         for c in candidates {
             if taken >= max_records {
                 cut_short = true;
@@ -156,11 +179,17 @@ impl SharePartition {
                 continue;
             }
             if c.offset >= self.end {
-                if self.records.len() >= settings.max_in_flight {
+                let available_at = c.deliver_at.unwrap_or(0);
+                let (count, limit) = if available_at > now {
+                    (&mut scheduled, MAX_SCHEDULED)
+                } else {
+                    (&mut counted, settings.max_in_flight)
+                };
+                if *count >= limit {
                     cut_short = true;
                     break;
                 }
-                let available_at = c.deliver_at.unwrap_or(0);
+                *count += 1;
                 self.records.insert(
                     c.offset,
                     InFlight {
@@ -176,6 +205,11 @@ impl SharePartition {
             let Some(r) = self.records.get_mut(&c.offset) else {
                 continue;
             };
+            if r.delivery_count == 0 {
+                // Delivery times are not persisted: a restored record never delivered gets
+                // its own from the log again.
+                r.available_at = r.available_at.max(c.deliver_at.unwrap_or(0));
+            }
             if r.state != DeliveryState::Available || r.available_at > now {
                 continue;
             }

@@ -280,6 +280,47 @@ fn the_in_flight_limit_stops_new_records() {
 }
 
 #[test]
+fn scheduled_records_do_not_fill_the_in_flight_window() {
+    let s = ShareSettings {
+        max_in_flight: 3,
+        ..settings()
+    };
+    let mut p = SharePartition::new(0);
+    let mut c = offsets(0..12);
+    for later in &mut c[..10] {
+        later.deliver_at = Some(60_000);
+    }
+    // Ten records scheduled for later, then two due now: those two are acquired at once.
+    let got = p.acquire("a", &c, 100, 0, 0, &s);
+    assert_eq!(
+        got,
+        vec![AcquiredRange {
+            first: 10,
+            last: 11,
+            delivery_count: 1
+        }]
+    );
+    assert_eq!((p.in_flight(), p.scheduled(0)), (12, 10));
+    assert!(!p.full(0, &s));
+    // When their time comes they count like any other, and the limit holds new records back.
+    assert!(p.full(60_000, &s));
+    assert_eq!(p.acquire("b", &c, 100, 0, 60_000, &s).len(), 1);
+}
+
+#[test]
+fn a_restored_record_keeps_its_delivery_time() {
+    let s = settings();
+    let mut p = SharePartition::new(0);
+    let mut c = offsets(0..2);
+    c[0].deliver_at = Some(5_000);
+    p.acquire("a", &c, 10, 0, 0, &s);
+    // A new leader restores the state (delivery times are not in it) and reads the log again.
+    let mut q = SharePartition::restore(p.start_offset(), &p.state_batches());
+    assert!(q.acquire("b", &c[..1], 10, 0, 4_999, &s).is_empty());
+    assert_eq!(q.acquire("b", &c[..1], 10, 0, 5_000, &s)[0].first, 0);
+}
+
+#[test]
 fn gaps_are_skipped_and_state_round_trips() {
     let s = settings();
     let mut p = SharePartition::new(0);
