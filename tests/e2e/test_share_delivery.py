@@ -249,10 +249,12 @@ def test_operators_see_share_groups_in_the_cli_and_metrics(broker, topic, member
     dlq = f"dlq.{topic}"
     dlq_topic(bs, dlq, partitions=1)
     group = unique_group()
-    configure(bs, group, share_auto_offset_reset="earliest", errors_deadletterqueue_topic_name=dlq)
-    m = start(members, bs, topic, group, mode="explicit", reject="bad")
-    produce_one_by_one(bs, topic, ["a", "bad", "b", "c", "d"])
-    wait_until(lambda: len(m.of("rec")) == 5, 60, "every record")
+    # A released record waits out a ten-minute backoff in flight, holding the start offset.
+    configure(bs, group, share_auto_offset_reset="earliest", errors_deadletterqueue_topic_name=dlq,
+              share_retry_backoff_ms=600000, share_retry_backoff_max_ms=600000)
+    m = start(members, bs, topic, group, mode="explicit", reject="bad", release="later")
+    produce_one_by_one(bs, topic, ["a", "bad", "later", "b", "c", "d"])
+    wait_until(lambda: len(m.of("rec")) == 6, 60, "every record")
     wait_until(lambda: log_end(bs, dlq, 0) == 1, 60, "the dead-letter copy")
 
     def weir(*args: str) -> str:
@@ -262,30 +264,36 @@ def test_operators_see_share_groups_in_the_cli_and_metrics(broker, topic, member
         return res.stdout
 
     assert group in weir("list")
-    # Every record acknowledged: the start offset reaches the log end, nothing lags.
+    # Everything acknowledged but the released record: the start offset stops at it, the
+    # four records from it on are in flight, and it is available (TOPIC PARTITION START
+    # LOG-END LAG IN-FLIGHT AVAILABLE ACQUIRED AWAITING-DLQ).
+    def row(o: str) -> list[str] | None:
+        return next((line.split() for line in o.splitlines()
+                     if line.split()[:2] == [topic, "0"]), None)
+
     out = wait_until(lambda: (o := weir("describe", group))
-                     and any(line.split()[:5] == [topic, "0", "5", "5", "0"] for line in o.splitlines())
-                     and o, 60, "the start offset to reach the end")
+                     and (r := row(o)) and r[2:4] == ["2", "6"] and r[5:] == ["4", "1", "0", "0"]
+                     and o, 60, "the start offset to stop at the released record")
     assert "1 member(s)" in out and f"{topic}-0" in out, out
     assert f"dead-letter topic {dlq}: 1 record(s)" in out, out
     addr = broker.http
     labels = {"group": group, "topic": topic, "partition": "0"}
-    assert value(addr, "weir_share_partition_start_offset", **labels) == 5
-    assert value(addr, "weir_share_partition_records_in_flight", **labels) == 0
+    assert value(addr, "weir_share_partition_start_offset", **labels) == 2
+    assert value(addr, "weir_share_partition_records_in_flight", **labels) == 4
+    assert value(addr, "weir_share_partition_records_available", **labels) == 1
     assert value(addr, "weir_share_dead_letters_total") >= 1
     assert value(addr, "weir_share_acknowledgements_total", kind="accept") >= 4
     assert value(addr, "weir_share_acknowledgements_total", kind="reject") >= 1
     m.close()
     wait_until(lambda: "0 member(s)" in weir("describe", group), 60, "the member to leave")
-    dry = weir("reset-offsets", group, "--topic", topic, "--to-offset", "2")
-    assert "dry run" in dry and any(line.split()[:3] == [topic, "0", "2"]
+    dry = weir("reset-offsets", group, "--topic", topic, "--to-offset", "4")
+    assert "dry run" in dry and any(line.split()[:3] == [topic, "0", "4"]
                                     for line in dry.splitlines()), dry
-    assert any(line.split()[:3] == [topic, "0", "5"]
-               for line in weir("describe", group).splitlines()), "a dry run changes nothing"
-    assert "reset" in weir("reset-offsets", group, "--topic", topic, "--to-offset", "2",
+    assert row(weir("describe", group))[2] == "2", "a dry run changes nothing"
+    assert "reset" in weir("reset-offsets", group, "--topic", topic, "--to-offset", "4",
                            "--execute")
-    assert any(line.split()[:3] == [topic, "0", "2"]
-               for line in weir("describe", group).splitlines())
+    # A reset forgets the in-flight state.
+    assert row(weir("describe", group))[2:] == ["4", "6", "2", "0", "0", "0", "0"]
     assert "deleted" in weir("delete-offsets", group, "--topic", topic)
     assert "deleted" in weir("delete", group)
     assert group not in weir("list")

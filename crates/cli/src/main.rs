@@ -19,6 +19,7 @@ mod security;
 mod serve;
 mod share_group;
 mod share_settings;
+mod share_state;
 mod user;
 
 use clap::{Parser, Subcommand};

@@ -1,8 +1,8 @@
 //! `weir share-group`: share groups (KIP-932) as an operator sees them, through Kafka's APIs
 //! at the group's coordinator: list them, describe one (members and their partitions, and per
-//! partition the start offset, log end and lag, plus the records of its dead-letter topic),
-//! move an empty one's start offsets or forget them, delete an empty one. In-flight and available counts per share-partition are in the
-//! leaders' `/metrics` (`weir_share_partition_*`).
+//! partition the start offset, log end, lag and in-flight records by state, plus the records
+//! of its dead-letter topic), move an empty one's start offsets or forget them, delete an
+//! empty one.
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -20,6 +20,7 @@ use weir_protocol::messages::{
 
 use crate::commands::Target;
 use crate::group::print_table;
+use crate::share_state;
 
 /// `weir share-group`.
 #[derive(Args, Debug)]
@@ -100,7 +101,7 @@ pub(crate) async fn run(args: ShareGroupArgs) -> anyhow::Result<()> {
         }
         ShareGroupAction::Describe { group } => {
             let c = coordinator(&args.target, &conn, &group).await?;
-            describe(&conn, &c, &group).await?;
+            describe(&args.target, &conn, &c, &group).await?;
         }
         ShareGroupAction::ResetOffsets {
             group,
@@ -242,7 +243,12 @@ async fn coordinator(
     target.connect_to(&format!("{host}:{port}")).await
 }
 
-async fn describe(bootstrap: &Connection, conn: &Connection, group: &str) -> anyhow::Result<()> {
+async fn describe(
+    target: &Target,
+    bootstrap: &Connection,
+    conn: &Connection,
+    group: &str,
+) -> anyhow::Result<()> {
     let req = ShareGroupDescribeRequest {
         group_ids: vec![group.to_string()],
         ..Default::default()
@@ -292,6 +298,13 @@ async fn describe(bootstrap: &Connection, conn: &Connection, group: &str) -> any
         ..Default::default()
     };
     let resp = conn.send(&req).await?;
+    let parts: Vec<_> = resp
+        .groups
+        .iter()
+        .flat_map(|g| &g.topics)
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic_id, p.partition_index)))
+        .collect();
+    let figures = share_state::figures(target, bootstrap, group, &parts).await;
     println!();
     let mut rows = vec![cells([
         "TOPIC",
@@ -299,6 +312,10 @@ async fn describe(bootstrap: &Connection, conn: &Connection, group: &str) -> any
         "START-OFFSET",
         "LOG-END",
         "LAG",
+        "IN-FLIGHT",
+        "AVAILABLE",
+        "ACQUIRED",
+        "AWAITING-DLQ",
     ])];
     for og in &resp.groups {
         check(og.error_code, &format!("describing the offsets of {group}"))?;
@@ -317,12 +334,20 @@ async fn describe(bootstrap: &Connection, conn: &Connection, group: &str) -> any
                 } else {
                     p.lag.to_string()
                 };
+                let f = figures.get(&(t.topic_id, p.partition_index));
+                let figure = |n: fn(&share_state::Figures) -> i64| {
+                    f.map_or("?".to_string(), |f| n(f).to_string())
+                };
                 rows.push(vec![
                     t.topic_name.clone(),
                     p.partition_index.to_string(),
                     start,
                     end,
                     lag,
+                    figure(|f| f.in_flight),
+                    figure(|f| f.available),
+                    figure(|f| f.acquired),
+                    figure(|f| f.archiving),
                 ]);
             }
         }
