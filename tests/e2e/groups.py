@@ -86,7 +86,7 @@ class Member:
                "-group", o["group"]]
         for key, flag in (("release", "-release"), ("reject", "-reject"),
                           ("max_seconds", "-max-seconds"), ("max_records", "-max-records"),
-                          ("delay_ms", "-delay-ms")):
+                          ("delay_ms", "-delay-ms"), ("hold_values", "-hold-values")):
             if o.get(key) is not None:
                 cmd += [flag, str(o[key])]
         return cmd

@@ -103,24 +103,27 @@ def test_members_of_one_partition_share_its_records(broker, topic, members, clie
         assert not m.errors(), m.errors()
 
 
-def test_a_killed_members_records_come_again_with_a_higher_count(broker, topic, members):
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_killed_members_records_come_again_with_a_higher_count(broker, topic, members, client):
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=1)
     group = unique_group()
     configure(bs, group, share_auto_offset_reset="earliest", share_record_lock_duration_ms=2000)
     values = [f"task-{i}" for i in range(10)]
-    first = start(members, bs, topic, group, mode="explicit", hold_values="task-0")
+    first = start(members, bs, topic, group, client, mode="explicit", hold_values="task-0")
     produce_one_by_one(bs, topic, values)
     wait_until(lambda: first.of("rec"), 60, "the first member to acquire records")
     held = {e["v"] for e in first.of("rec")}
     first.kill9()
-    second = start(members, bs, topic, group, mode="explicit")
+    second = start(members, bs, topic, group, client, mode="explicit")
     wait_until(lambda: {v for v, _ in delivered([second])} >= set(values), 90,
                "the second member to get every record")
     counts = dict(delivered([second]))
-    # What the killed member held comes again once its lock ran out, counted twice.
+    # What the killed member held comes again once its lock ran out, counted twice; the
+    # rest once, or twice if the killed member's client had fetched it ahead (franz-go
+    # buffers fetches before the application polls them).
     assert all(counts[v] == 2 for v in held), (held, counts)
-    assert all(counts[v] == 1 for v in set(values) - held), (held, counts)
+    assert all(counts[v] in (1, 2) for v in set(values) - held), (held, counts)
     assert not second.errors(), second.errors()
 
 

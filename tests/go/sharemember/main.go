@@ -52,8 +52,9 @@ func main() {
 	maxSeconds := flag.Int("max-seconds", 300, "close after this long")
 	maxRecords := flag.Int("max-records", 0, "ShareMaxRecords (0: franz-go's default)")
 	delayMs := flag.Int("delay-ms", 0, "sleep after each poll that returned records, as a slow worker")
+	holdValues := flag.String("hold-values", "", "stop at a poll holding one of these values, acknowledging none of it")
 	flag.Parse()
-	rel, rej := set(*release), set(*reject)
+	rel, rej, hold := set(*release), set(*reject), set(*holdValues)
 
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(strings.Split(*bootstrap, ",")...),
@@ -102,6 +103,20 @@ func main() {
 				emit(map[string]any{"ev": "error", "what": t + ": " + err.Error()})
 			}
 		})
+		holding := false
+		fetches.EachRecord(func(r *kgo.Record) {
+			holding = holding || hold[string(r.Value)]
+		})
+		if holding {
+			// Keep every record of this poll acquired and unacknowledged until killed.
+			fetches.EachRecord(func(r *kgo.Record) {
+				emit(map[string]any{"ev": "rec", "p": r.Partition, "o": r.Offset, "v": string(r.Value),
+					"dc": r.DeliveryCount(), "ack": "none", "t": time.Now().UnixMilli()})
+			})
+			<-closing
+			emit(map[string]any{"ev": "closed"})
+			return
+		}
 		n := 0
 		fetches.EachRecord(func(r *kgo.Record) {
 			v := string(r.Value)
