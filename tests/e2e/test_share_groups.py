@@ -238,6 +238,16 @@ def test_share_state_survives_a_broker_kill9(new_broker, topic, members):
     released = max(dc for v, dc in delivered([first]) if v == "again")
     b.kill9()
     b.start()
+    # The group itself is persisted too: after the restart, before any member comes back,
+    # it is listed and described (empty, its member gone).
+    def known():
+        listed = {g["group"]: g for g in java_groups(bs, "list")}
+        return listed.get(group)
+
+    g = wait_until(known, 60, "the group to be listed after the restart")
+    assert g["type"].lower() == "share" and g["state"].lower() == "empty", g
+    d = java_groups(bs, "share-describe", [group])[group]
+    assert d["state"].lower() == "empty" and not d.get("members"), d
     second = start(members, bs, topic, group, mode="explicit")
     produce_one_by_one(bs, topic, ["d"])
     # The first member may have released the record up to the delivery limit before it

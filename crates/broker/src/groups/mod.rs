@@ -174,9 +174,11 @@ impl Groups {
             if c.next_deadline().is_some_and(|d| d <= now) {
                 step.effects = c.tick(now);
                 step.records = c.tick_consumer_groups(now);
-                for (group, member) in c.tick_share_groups(now) {
+                let (gone, records) = c.tick_share_groups(now);
+                for (group, member) in gone {
                     info!(%group, %member, "share group member's session expired");
                 }
+                step.records.extend(records);
             }
             if expire {
                 let expired = c.expire_offsets(now);

@@ -26,7 +26,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: DeleteGroupsRequest) -> Del
         let result = state
             .groups
             .run_durable(&group_id, |c, _| match c.delete_share_group(&group_id) {
-                Some(Ok(topics)) => Step::records((ErrorCode::None, topics), Vec::new()),
+                Some(Ok((topics, records))) => Step::records((ErrorCode::None, topics), records),
                 Some(Err(e)) => Step::records((e, Vec::new()), Vec::new()),
                 None => match c.delete_group(&group_id) {
                     Ok(records) => Step::records((ErrorCode::None, Vec::new()), records),

@@ -50,10 +50,8 @@ pub(crate) async fn handle(
     let result = state
         .groups
         .run(&req.group_id, |c, now| {
-            Step::effects(
-                c.share_heartbeat(&req.group_id, hb, &partitions, now),
-                Vec::new(),
-            )
+            let (result, records) = c.share_heartbeat(&req.group_id, hb, &partitions, now);
+            Step::records(result, records)
         })
         .await
         .and_then(|r| r);

@@ -27,6 +27,7 @@ use std::collections::BTreeMap;
 use weir_protocol::error::ErrorCode;
 
 pub use offsets::{CommitPartition, CommitResult, CommitTopic, OffsetCommit};
+pub use share::ShareDeletion;
 pub use txn_offsets::TxnOffsetCommit;
 
 use crate::assignor::TopicPartitions;
@@ -37,7 +38,7 @@ use crate::classic::{
 use crate::consumer::{AssignmentRecord, ConsumerGroup, MemberRecord};
 use crate::group::{GroupConfig, GroupState, MemberIdSource};
 use crate::offsets::{OffsetAndMetadata, OffsetStore};
-use crate::share::group::ShareGroup;
+use crate::share::group::{ShareAssignmentRecord, ShareGroup, ShareMemberRecord};
 
 /// A record of the `__consumer_offsets` log, as the coordinator writes and replays it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +111,39 @@ pub enum Record {
         /// Its epochs, state and partitions.
         value: Option<AssignmentRecord>,
     },
+    /// A share group's epoch (`ShareGroupMetadataKey`); `None` deletes the group.
+    ShareGroupEpoch {
+        /// The group.
+        group_id: String,
+        /// The group epoch.
+        epoch: Option<i32>,
+    },
+    /// A share group member's metadata (`ShareGroupMemberMetadataKey`); `None` removes it.
+    ShareMember {
+        /// The group.
+        group_id: String,
+        /// The member.
+        member_id: String,
+        /// Its metadata.
+        value: Option<ShareMemberRecord>,
+    },
+    /// A share group member's assignment (`ShareGroupCurrentMemberAssignmentKey`).
+    ShareCurrentAssignment {
+        /// The group.
+        group_id: String,
+        /// The member.
+        member_id: String,
+        /// Its epoch and partitions.
+        value: Option<ShareAssignmentRecord>,
+    },
+    /// The topics whose share-partitions a share group may hold state for
+    /// (`ShareGroupStatePartitionMetadataKey`, its initialized topics).
+    ShareStateTopics {
+        /// The group.
+        group_id: String,
+        /// The topics.
+        topics: Option<Vec<String>>,
+    },
 }
 
 impl Record {
@@ -123,7 +157,11 @@ impl Record {
             | Record::ConsumerMember { group_id, .. }
             | Record::ConsumerTargetEpoch { group_id, .. }
             | Record::ConsumerTargetMember { group_id, .. }
-            | Record::ConsumerCurrentAssignment { group_id, .. } => group_id,
+            | Record::ConsumerCurrentAssignment { group_id, .. }
+            | Record::ShareGroupEpoch { group_id, .. }
+            | Record::ShareMember { group_id, .. }
+            | Record::ShareCurrentAssignment { group_id, .. }
+            | Record::ShareStateTopics { group_id, .. } => group_id,
             Record::GroupMetadata(s) => &s.group_id,
         }
     }
@@ -386,6 +424,28 @@ impl GroupCoordinator {
                 epoch: None,
             } => {
                 self.consumer_groups.remove(group_id);
+                Vec::new()
+            }
+            Record::ShareGroupEpoch {
+                ref group_id,
+                epoch: None,
+            } => {
+                self.share_groups.remove(group_id);
+                Vec::new()
+            }
+            share @ (Record::ShareGroupEpoch { .. }
+            | Record::ShareMember { .. }
+            | Record::ShareCurrentAssignment { .. }
+            | Record::ShareStateTopics { .. }) => {
+                let id = share.group_id().to_string();
+                if self.groups.get(&id).is_some_and(|g| g.is_empty()) {
+                    self.groups.remove(&id);
+                }
+                let timeout = self.config.share_session_timeout_ms;
+                self.share_groups
+                    .entry(id.clone())
+                    .or_insert_with(|| ShareGroup::new(&id))
+                    .replay(share, now, timeout);
                 Vec::new()
             }
             other => {

@@ -1,10 +1,11 @@
 //! [`Record`]s in the bytes of `__consumer_offsets`, in Kafka's own format: a key and a value
 //! each start with a big-endian i16 version, then the generated struct of that version
-//! (`OffsetCommitKey` v0-1, `GroupMetadataKey` v2, the KIP-848 keys v3 and v5-v8 in `consumer`;
-//! a null value is a tombstone). Other keys (share groups, partition metadata) are skipped by
-//! [`decode`].
+//! (`OffsetCommitKey` v0-1, `GroupMetadataKey` v2, the KIP-848 keys v3 and v5-v8 in `consumer`,
+//! the share group keys v10, v11, v14 and v15 in `share`; a null value is a tombstone). Other
+//! keys (partition metadata, share target assignments) are skipped by [`decode`].
 
 mod consumer;
+mod share;
 
 pub use consumer::{TopicIds, TopicNames};
 
@@ -51,6 +52,9 @@ pub enum RecordError {
 /// topic ids for KIP-848 assignments.
 pub fn encode(record: &Record, ids: TopicIds<'_>) -> Result<(Bytes, Option<Bytes>), RecordError> {
     if let Some(kv) = consumer::encode(record, ids)? {
+        return Ok(kv);
+    }
+    if let Some(kv) = share::encode(record, ids)? {
         return Ok(kv);
     }
     match record {
@@ -126,7 +130,8 @@ pub fn encode(record: &Record, ids: TopicIds<'_>) -> Result<(Bytes, Option<Bytes
 }
 
 /// The record stored as `key` and `value`, or `None` for a kind this coordinator does not
-/// keep (share groups, partition metadata). `names` gives topic names for KIP-848 assignments.
+/// keep (partition metadata, share target assignments). `names` gives topic names for
+/// assignments.
 pub fn decode(
     key: &Bytes,
     value: Option<&Bytes>,
@@ -190,6 +195,7 @@ pub fn decode(
                     .collect(),
             })))
         }
+        10 | 11 | 14 | 15 => share::decode(version, &mut r, value, names),
         v => consumer::decode(v, &mut r, value, names),
     }
 }
@@ -357,6 +363,42 @@ mod tests {
     }
 
     #[test]
+    fn share_group_records_round_trip() {
+        use crate::share::group::{ShareAssignmentRecord, ShareMemberRecord};
+        let parts: crate::assignor::TopicPartitions = [("t".to_string(), [0, 2].into())].into();
+        for epoch in [Some(3), None] {
+            round_trip(Record::ShareGroupEpoch {
+                group_id: "g".into(),
+                epoch,
+            });
+        }
+        round_trip(Record::ShareMember {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value: Some(ShareMemberRecord {
+                rack_id: Some("r1".into()),
+                client_id: "c".into(),
+                client_host: "/127.0.0.1".into(),
+                subscribed_topics: vec!["t".into()],
+            }),
+        });
+        round_trip(Record::ShareCurrentAssignment {
+            group_id: "g".into(),
+            member_id: "m".into(),
+            value: Some(ShareAssignmentRecord {
+                epoch: 3,
+                assigned: parts,
+            }),
+        });
+        for topics in [Some(vec!["t".to_string()]), None] {
+            round_trip(Record::ShareStateTopics {
+                group_id: "g".into(),
+                topics,
+            });
+        }
+    }
+
+    #[test]
     fn kafka_bytes_of_an_offset_key() {
         // Version 1, string "g", string "t", partition 2: what Kafka writes.
         let (k, _) = encode(
@@ -373,7 +415,8 @@ mod tests {
 
     #[test]
     fn other_kinds_are_skipped_and_garbage_is_an_error() {
-        let k = Bytes::from_static(&[0, 10, 0, 1, b'g']);
+        // A share group target assignment (key version 12): not kept.
+        let k = Bytes::from_static(&[0, 12, 0, 1, b'g']);
         assert_eq!(decode(&k, None, &names).unwrap(), None);
         assert!(decode(&Bytes::from_static(&[0]), None, &names).is_err());
         assert!(decode(&Bytes::from_static(&[0, 1, 0, 9, b'g']), None, &names).is_err());

@@ -5,11 +5,14 @@
 //! own): every partition of a subscribed topic goes to at least one of its subscribers, and a
 //! partition is shared when a topic has more subscribers than partitions.
 
+mod persist;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use weir_protocol::error::ErrorCode;
 
 use crate::assignor::TopicPartitions;
+pub use persist::{diff, ShareAssignmentRecord, ShareMemberRecord, ShareView};
 
 /// One member of a share group.
 #[derive(Debug, Clone, PartialEq, Eq)]
