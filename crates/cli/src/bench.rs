@@ -1,6 +1,7 @@
 //! `weir bench`: a bounded produce-then-fetch load against one partition of any Kafka
 //! broker, reporting msgs/s, MB/s, produce request latency (p50, p99, max) and, given the
-//! broker's PID, its CPU seconds.
+//! broker's PID, its CPU seconds. With `--rate`, end-to-end latency at a paced rate instead
+//! ([`crate::bench_latency`]).
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -53,6 +54,16 @@ pub(crate) struct BenchArgs {
     /// Config KEY=VALUE of the topic when this creates it (repeatable).
     #[arg(long = "topic-config", value_parser = parse_kv)]
     topic_configs: Vec<(String, String)>,
+    /// End-to-end latency at this many records/s, one record per produce request, with a
+    /// consumer in the same process (instead of the throughput run).
+    #[arg(long)]
+    rate: Option<u64>,
+    /// How long a --rate run produces.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Partitions of the topic when this creates it (--rate runs use them all).
+    #[arg(long, default_value_t = 1)]
+    partitions: i32,
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -76,7 +87,22 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
         bail!("--size, --messages and --in-flight must be positive");
     }
     let conn = args.target.connect().await?;
-    let start_offset = prepare_topic(&conn, &args.topic, &args.topic_configs).await?;
+    let starts = prepare_topic(&conn, &args.topic, args.partitions, &args.topic_configs).await?;
+    if let Some(rate) = args.rate {
+        return crate::bench_latency::run(crate::bench_latency::Plan {
+            target: &args.target,
+            topic: &args.topic,
+            starts,
+            rate,
+            seconds: args.seconds,
+            size: args.size,
+            acks: args.acks,
+            broker_pid: args.broker_pid,
+            json: args.json,
+        })
+        .await;
+    }
+    let start_offset = starts.first().copied().unwrap_or(0);
     let value: Vec<u8> = (0..args.size).map(|i| b'a' + (i % 26) as u8).collect();
     let per_batch = (args.batch_bytes / (args.size + 12)).max(1) as u64;
 
@@ -196,20 +222,21 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
 /// How long a new topic may take to get a leader (Kafka elects it asynchronously).
 const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Creates `topic` (one partition) unless it exists, waits until partition 0 has a leader
-/// that answers ListOffsets, and returns its log end offset.
+/// Creates `topic` (with `partitions` partitions) unless it exists, waits until each
+/// partition has a leader that answers ListOffsets, and returns their log end offsets.
 async fn prepare_topic(
     conn: &Connection,
     topic: &str,
+    partitions: i32,
     configs: &[(String, String)],
-) -> anyhow::Result<i64> {
+) -> anyhow::Result<Vec<i64>> {
     let md = admin::metadata(conn, Some(&[topic.to_string()])).await?;
     let missing = md
         .topics
         .first()
         .is_none_or(|t| t.error_code == ErrorCode::UnknownTopicOrPartition.code());
     if missing {
-        match admin::create_topic(conn, topic, 1, 1, configs).await {
+        match admin::create_topic(conn, topic, partitions, 1, configs).await {
             Ok(()) => {}
             Err(ClientError::Kafka {
                 code: ErrorCode::TopicAlreadyExists,
@@ -219,21 +246,29 @@ async fn prepare_topic(
         }
     }
     let deadline = Instant::now() + TOPIC_READY_TIMEOUT;
-    loop {
-        match admin::list_offset(conn, topic, 0, -1).await {
-            Ok(offset) => return Ok(offset),
-            Err(ClientError::Kafka { code, .. }) if code.is_retriable() => {
-                if Instant::now() >= deadline {
-                    bail!("{topic}-0 has no leader after {TOPIC_READY_TIMEOUT:?} (last error {code:?})");
+    let mut ends = Vec::new();
+    for p in 0..partitions.max(1) {
+        loop {
+            match admin::list_offset(conn, topic, p, -1).await {
+                Ok(offset) => {
+                    ends.push(offset);
+                    break;
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                Err(ClientError::Kafka { code, .. }) if code.is_retriable() => {
+                    if Instant::now() >= deadline {
+                        bail!("{topic}-{p} has no leader after {TOPIC_READY_TIMEOUT:?} (last error {code:?})");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(e).context("finding the end offset of the bench topic"),
             }
-            Err(e) => return Err(e).context("finding the end offset of the bench topic"),
         }
     }
+    Ok(ends)
 }
 
-fn opt(v: Option<f64>) -> String {
+/// `v` with two decimals, or `null`.
+pub(crate) fn opt(v: Option<f64>) -> String {
     v.map_or("null".into(), |v| format!("{v:.2}"))
 }
 
@@ -241,7 +276,7 @@ fn opt(v: Option<f64>) -> String {
 const CLOCK_TICKS: f64 = 100.0;
 
 /// User + system CPU seconds of a process, from /proc/PID/stat.
-fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')')?.1;

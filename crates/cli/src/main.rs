@@ -9,6 +9,7 @@
 
 mod acl;
 mod bench;
+mod bench_latency;
 mod cluster;
 mod commands;
 mod group;
