@@ -97,6 +97,7 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             seconds: args.seconds,
             size: args.size,
             acks: args.acks,
+            in_flight: args.in_flight,
             broker_pid: args.broker_pid,
             json: args.json,
         })

@@ -1,11 +1,12 @@
 //! `weir bench --rate R`: end-to-end latency at a paced rate, against any Kafka broker. A
-//! producer sends one record per produce request (what a client with linger 0 sends at such
-//! rates) at R records/s, to the topic's partitions in turn; each record carries its
+//! producer sends R records/s to the topic's partitions in turn as a client with linger 0
+//! does (each record in a request of its own while the in-flight window has room, those due
+//! meanwhile together when it is full); each record carries its
 //! sequence number and the time it was due, so a producer that falls behind is charged for
 //! it (no coordinated omission). A consumer in the same process fetches every partition and
 //! records, per record, the time from due to received in an HDR histogram. Reports p50, p99,
 //! p99.9 and max, records lost and duplicated, and the broker's CPU seconds (per 100,000
-//! produce requests too). Every loop is bounded in count and time.
+//! records too). Every loop is bounded in count and time.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -45,6 +46,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) size: usize,
     /// acks: 1 or -1.
     pub(crate) acks: i16,
+    /// Produce requests in flight at once (a Kafka client's max.in.flight).
+    pub(crate) in_flight: usize,
     /// Broker process, for its CPU seconds.
     pub(crate) broker_pid: Option<u32>,
     /// One JSON object instead of text.
@@ -85,7 +88,7 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
     }
     let cpu0 = crate::bench::cpu_seconds(plan.broker_pid);
     let conn = plan.target.connect().await?;
-    let (sent, errors) = produce(&conn, &plan, total, t0).await?;
+    let (sent, requests, errors) = produce(&conn, &plan, total, t0).await?;
     let produce_secs = t0.elapsed().as_secs_f64();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3)?;
     let mut sequences = Vec::new();
@@ -109,7 +112,7 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
     let per_100k = cpu.map(|c| c * 100_000.0 / (sent.max(1) as f64));
     if plan.json {
         println!(
-            "{{\"mode\":\"latency\",\"rate\":{},\"seconds\":{},\"partitions\":{partitions},\"size\":{},\"acks\":{},\"sent\":{sent},\"produce_errors\":{errors},\"received\":{received},\"lost\":{lost},\"duplicates\":{duplicates},\"achieved_rate\":{achieved:.0},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"p999_ms\":{p999:.3},\"max_ms\":{max:.3},\"broker_cpu_secs\":{},\"broker_cpu_secs_per_100k\":{}}}",
+            "{{\"mode\":\"latency\",\"rate\":{},\"seconds\":{},\"partitions\":{partitions},\"size\":{},\"acks\":{},\"sent\":{sent},\"requests\":{requests},\"produce_errors\":{errors},\"received\":{received},\"lost\":{lost},\"duplicates\":{duplicates},\"achieved_rate\":{achieved:.0},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"p999_ms\":{p999:.3},\"max_ms\":{max:.3},\"broker_cpu_secs\":{},\"broker_cpu_secs_per_100k\":{}}}",
             plan.rate,
             plan.seconds,
             plan.size,
@@ -119,7 +122,7 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "end-to-end: {sent} records of {} B at {} records/s (achieved {achieved:.0}) over {partitions} partition(s), acks={}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms; lost {lost}, duplicates {duplicates}, produce errors {errors}; broker CPU {} s ({} s per 100,000 requests)",
+            "end-to-end: {sent} records of {} B in {requests} requests at {} records/s (achieved {achieved:.0}) over {partitions} partition(s), acks={}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms; lost {lost}, duplicates {duplicates}, produce errors {errors}; broker CPU {} s ({} s per 100,000 records)",
             plan.size,
             plan.rate,
             plan.acks,
@@ -143,20 +146,24 @@ async fn oldest(pending: &mut VecDeque<Pending<'_>>) -> Result<i64, ClientError>
     }
 }
 
-/// Sends `total` records, one per request, each when it is due; the records sent and the
-/// produce errors.
+/// The most records one produce request carries when records queued behind a full window.
+const MAX_PER_REQUEST: u64 = 10_000;
+
+/// Sends `total` records as a client with linger 0 does: each as soon as it is due, in a
+/// request of its own while fewer than `in_flight` requests wait for answers; records that
+/// come due while the window is full go together in the next request (one per partition).
+/// The records sent, the requests and the produce errors.
 async fn produce(
     conn: &Connection,
     plan: &Plan<'_>,
     total: u64,
     t0: Instant,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<(u64, u64, u64)> {
     let partitions = plan.starts.len() as u64;
     let nanos_per_record = 1e9 / plan.rate as f64;
     let due = |i: u64| Duration::from_nanos((i as f64 * nanos_per_record) as u64);
     let mut pending: VecDeque<Pending<'_>> = VecDeque::new();
-    let mut errors = 0u64;
-    let mut sent = 0u64;
+    let (mut errors, mut requests, mut sent) = (0u64, 0u64, 0u64);
     let padding = vec![b'x'; plan.size - HEADER];
     // Past this, the producer gives up (the broker stopped answering).
     let give_up = t0 + Duration::from_secs(plan.seconds) + DRAIN;
@@ -165,26 +172,38 @@ async fn produce(
             bail!("the broker did not take the load: {sent} of {total} records sent in time");
         }
         let elapsed = t0.elapsed();
-        while sent < total && due(sent) <= elapsed {
-            let d = due(sent);
-            let mut value = BytesMut::with_capacity(plan.size);
-            value.put_u64(sent);
-            value.put_u64(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            value.put_slice(&padding);
+        if pending.len() < plan.in_flight && sent < total && due(sent) <= elapsed {
+            // Every record due now, by partition.
+            let mut upto = sent;
+            while upto < total && upto - sent < MAX_PER_REQUEST && due(upto) <= elapsed {
+                upto += 1;
+            }
             let now = now_ms();
-            let mut b = BatchBuilder::with_capacity(Compression::None, now, plan.size + 64);
-            b.push(None, Some(&value), &[], now)?;
-            let partition = i32::try_from(sent % partitions)?;
-            let reply = producer::send(conn, plan.topic, partition, b.build()?, plan.acks).await?;
-            pending.push_back(Box::pin(reply));
-            sent += 1;
+            for p in 0..partitions.min(upto - sent) {
+                let partition = (sent + p) % partitions;
+                let mut b = BatchBuilder::with_capacity(Compression::None, now, plan.size + 64);
+                for seq in (sent..upto).filter(|s| s % partitions == partition) {
+                    let mut value = BytesMut::with_capacity(plan.size);
+                    value.put_u64(seq);
+                    value.put_u64(u64::try_from(due(seq).as_nanos()).unwrap_or(u64::MAX));
+                    value.put_slice(&padding);
+                    b.push(None, Some(&value), &[], now)?;
+                }
+                let index = i32::try_from(partition)?;
+                let reply = producer::send(conn, plan.topic, index, b.build()?, plan.acks).await?;
+                pending.push_back(Box::pin(reply));
+                requests += 1;
+            }
+            sent = upto;
+            continue;
         }
-        let next = if sent < total {
+        // Whichever comes first: the next record's time (if the window has room), or the
+        // oldest request's answer.
+        let next = if sent < total && pending.len() < plan.in_flight {
             t0 + due(sent)
         } else {
             give_up
         };
-        // Whichever comes first: the next record's time, or the oldest request's answer.
         let answered = tokio::select! {
             _ = sleep_until(next) => None,
             r = oldest(&mut pending) => Some(r),
@@ -196,7 +215,7 @@ async fn produce(
             }
         }
     }
-    Ok((sent, errors))
+    Ok((sent, requests, errors))
 }
 
 /// Sleeps until `at`.
