@@ -15,6 +15,7 @@ use weir_protocol::record::{BatchBuilder, Compression};
 use weir_broker::host::now_ms;
 
 use crate::commands::Target;
+use crate::cpu::{cpu_seconds, opt};
 
 /// Flags of `weir bench`.
 #[derive(Args, Debug)]
@@ -266,23 +267,4 @@ async fn prepare_topic(
         }
     }
     Ok(ends)
-}
-
-/// `v` with two decimals, or `null`.
-pub(crate) fn opt(v: Option<f64>) -> String {
-    v.map_or("null".into(), |v| format!("{v:.2}"))
-}
-
-/// Kernel clock ticks per second (USER_HZ), 100 on Linux.
-const CLOCK_TICKS: f64 = 100.0;
-
-/// User + system CPU seconds of a process, from /proc/PID/stat.
-pub(crate) fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / CLOCK_TICKS)
 }

@@ -22,6 +22,7 @@ use weir_protocol::record::{BatchBuilder, Compression};
 use weir_broker::host::now_ms;
 
 use crate::commands::Target;
+use crate::cpu::{cpu_seconds, opt};
 
 /// The bytes at the start of each value: sequence number and due time (ns since start).
 const HEADER: usize = 16;
@@ -86,7 +87,7 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
             consume(conn, topic, index, start, expected, t0, deadline).await
         }));
     }
-    let cpu0 = crate::bench::cpu_seconds(plan.broker_pid);
+    let cpu0 = cpu_seconds(plan.broker_pid);
     let conn = plan.target.connect().await?;
     let (sent, requests, errors) = produce(&conn, &plan, total, t0).await?;
     let produce_secs = t0.elapsed().as_secs_f64();
@@ -97,9 +98,7 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
         histogram.add(&seen.histogram)?;
         sequences.extend(seen.sequences);
     }
-    let cpu = crate::bench::cpu_seconds(plan.broker_pid)
-        .zip(cpu0)
-        .map(|(a, b)| a - b);
+    let cpu = cpu_seconds(plan.broker_pid).zip(cpu0).map(|(a, b)| a - b);
     let received = sequences.len() as u64;
     sequences.sort_unstable();
     sequences.dedup();
@@ -117,8 +116,8 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
             plan.seconds,
             plan.size,
             plan.acks,
-            crate::bench::opt(cpu),
-            crate::bench::opt(per_100k),
+            opt(cpu),
+            opt(per_100k),
         );
     } else {
         println!(
@@ -126,8 +125,8 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
             plan.size,
             plan.rate,
             plan.acks,
-            crate::bench::opt(cpu),
-            crate::bench::opt(per_100k),
+            opt(cpu),
+            opt(per_100k),
         );
     }
     if lost > 0 || errors > 0 {

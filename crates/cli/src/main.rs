@@ -12,6 +12,7 @@ mod bench;
 mod bench_latency;
 mod cluster;
 mod commands;
+mod cpu;
 mod group;
 mod listeners;
 mod props;
