@@ -5,6 +5,7 @@
 //! so reads need only `&self`. Only the first `size` bytes of the file are valid; anything
 //! after them is ignored and cut off on the next append or recovery.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
@@ -53,7 +54,13 @@ pub(crate) struct Segment {
     first_batch_timestamp: Option<i64>,
     /// When this process created or opened the segment.
     created_ms: i64,
+    /// The last batches appended, so that a fetch at the tail finds its batch without
+    /// reading headers from the last index entry on.
+    tail: VecDeque<Located>,
 }
+
+/// How many recent batches [`Segment`] remembers.
+const TAIL: usize = 64;
 
 impl Segment {
     /// Creates an empty segment file starting at `base_offset`.
@@ -133,6 +140,7 @@ impl Segment {
             offset_of_max_timestamp: -1,
             first_batch_timestamp: None,
             created_ms: now_ms,
+            tail: VecDeque::new(),
         }
     }
 
@@ -193,6 +201,14 @@ impl Segment {
         self.bytes_since_index += len;
         self.size = position + len;
         self.next_offset = h.last_offset() + 1;
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(Located {
+            position,
+            header: *h,
+            len,
+        });
     }
 
     fn push_time_entry(&mut self) {
@@ -246,6 +262,20 @@ impl Segment {
         offset: i64,
         max_batch_bytes: usize,
     ) -> Result<Option<Located>, StorageError> {
+        // Among the last batches appended: the batch before the first of them ends below
+        // `offset`, so the first that reaches it is the answer (none: past the end).
+        if let Some(first) = self.tail.front() {
+            if first.header.base_offset <= offset {
+                let found = self
+                    .tail
+                    .iter()
+                    .find(|l| l.header.last_offset() >= offset)
+                    .copied();
+                if found.is_none_or(|l| l.len <= max_batch_bytes as u64) {
+                    return Ok(found);
+                }
+            }
+        }
         let start = match self.relative(offset) {
             Some(rel) => match self.offset_index.lookup(rel) {
                 None => 0,
@@ -322,6 +352,7 @@ impl Segment {
             .ctx(|| format!("truncating {}", self.log_path.display()))?;
         self.size = cut.position;
         self.next_offset = cut.header.base_offset;
+        self.tail.retain(|l| l.position < cut.position);
         let pos = u32::try_from(cut.position).unwrap_or(u32::MAX);
         self.offset_index.truncate_to_position(pos);
         if let Some(rel) = self.relative(cut.header.base_offset) {
@@ -434,6 +465,7 @@ impl Segment {
 
     /// Resets the segment to empty in memory before a recovery scan refills it.
     pub(crate) fn reset_for_scan(&mut self) {
+        self.tail.clear();
         self.size = 0;
         self.next_offset = self.base_offset;
         self.offset_index = OffsetIndex::default();
@@ -446,111 +478,4 @@ impl Segment {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::test_batch::TestBatch;
-
-    const MAX: usize = 1 << 20;
-
-    fn append(seg: &mut Segment, tb: &TestBatch, interval: u32) -> BatchHeader {
-        let bytes = tb.encode(seg.next_offset);
-        let h = BatchHeader::validate(&bytes, MAX).unwrap();
-        seg.write_batch(&bytes).unwrap();
-        seg.track_batch(&h, bytes.len() as u64, interval);
-        h
-    }
-
-    #[test]
-    fn indexes_find_every_offset_and_survive_truncation() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut seg = Segment::create(tmp.path(), 100, 0).unwrap();
-        let mut headers = Vec::new();
-        for i in 0..30i64 {
-            let tb = TestBatch::new(1 + (i % 3) as usize, 1_000 + (i * 7) % 50, 30);
-            headers.push(append(&mut seg, &tb, 200));
-        }
-        assert!(seg.offset_index.len() > 3);
-        assert!(seg.time_index.len() > 1);
-        for h in &headers {
-            for o in h.base_offset..=h.last_offset() {
-                let b = seg.find_batch(o, MAX).unwrap().unwrap();
-                assert_eq!(b.header.base_offset, h.base_offset, "offset {o}");
-            }
-        }
-        assert!(seg.find_batch(seg.next_offset, MAX).unwrap().is_none());
-        assert_eq!(
-            seg.find_batch(0, MAX).unwrap().unwrap().header.base_offset,
-            100
-        );
-        let max = headers.iter().map(|h| h.max_timestamp).max().unwrap();
-        assert_eq!(seg.max_timestamp, max);
-
-        // Truncating into batch 12 keeps 0..12 and recomputes the max timestamp.
-        let cut = headers[12];
-        seg.truncate_to(cut.last_offset(), MAX).unwrap();
-        assert_eq!(seg.next_offset, cut.base_offset);
-        assert_eq!(seg.file.metadata().unwrap().len(), seg.size);
-        let kept_max = headers[..12].iter().map(|h| h.max_timestamp).max().unwrap();
-        assert_eq!(seg.max_timestamp, kept_max);
-        let first_max = headers[..12]
-            .iter()
-            .position(|h| h.max_timestamp == kept_max)
-            .unwrap();
-        assert_eq!(
-            seg.offset_of_max_timestamp,
-            headers[first_max].last_offset()
-        );
-        assert!(seg
-            .time_index
-            .last()
-            .iter()
-            .all(|e| e.timestamp <= kept_max));
-        // Appending again continues densely and indexes stay usable.
-        let h = append(&mut seg, &TestBatch::new(2, 5, 10), 200);
-        assert_eq!(h.base_offset, cut.base_offset);
-        assert_eq!(
-            seg.find_batch(h.last_offset(), MAX)
-                .unwrap()
-                .unwrap()
-                .position,
-            position_of(&headers, 12)
-        );
-    }
-
-    /// File position of the `n`th batch: the bytes of the batches before it.
-    fn position_of(headers: &[BatchHeader], n: usize) -> u64 {
-        headers[..n].iter().map(|h| h.total_len() as u64).sum()
-    }
-
-    #[test]
-    fn header_reads_are_bounded_by_the_valid_size() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut seg = Segment::create(tmp.path(), 0, 0).unwrap();
-        let h = append(&mut seg, &TestBatch::new(1, 1, 10), 0);
-        assert!(seg.header_at(0, MAX).is_ok());
-        assert!(matches!(
-            seg.header_at(1, MAX),
-            Err(StorageError::Corrupt(_))
-        ));
-        assert!(matches!(
-            seg.header_at(0, 64),
-            Err(StorageError::Corrupt(_))
-        ));
-        assert!(seg.read_bytes(0, h.total_len() + 1).is_err());
-        assert!(seg.relative(-1).is_none());
-        assert_eq!(seg.relative(i64::from(i32::MAX)), Some(i32::MAX as u32));
-        assert!(seg.relative(i64::from(i32::MAX) + 1).is_none());
-    }
-
-    #[test]
-    fn rolls_by_batch_time_when_the_first_batch_has_one() {
-        let tmp = tempfile::tempdir().unwrap();
-        let mut seg = Segment::create(tmp.path(), 0, 1_000).unwrap();
-        assert_eq!(seg.time_waited(1_500, -1), 500);
-        append(&mut seg, &TestBatch::new(1, 10_000, 1), 0);
-        assert_eq!(seg.time_waited(1_500, 12_000), 2_000);
-        let mut seg = Segment::create(tmp.path(), 5, 1_000).unwrap();
-        append(&mut seg, &TestBatch::new(1, -1, 1), 0);
-        assert_eq!(seg.time_waited(4_000, 12_000), 3_000);
-    }
-}
+mod tests;
