@@ -204,7 +204,7 @@ async fn produce(
             give_up
         };
         let answered = tokio::select! {
-            _ = sleep_until(next) => None,
+            _ = tokio::time::sleep_until(next.into()) => None,
             r = oldest(&mut pending) => Some(r),
         };
         if let Some(r) = answered {
@@ -215,11 +215,6 @@ async fn produce(
         }
     }
     Ok((sent, requests, errors))
-}
-
-/// Sleeps until `at`.
-async fn sleep_until(at: Instant) {
-    tokio::time::sleep_until(at.into()).await
 }
 
 /// Fetches partition `index` from `offset` until `expected` records came or `deadline`.

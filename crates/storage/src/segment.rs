@@ -266,11 +266,10 @@ impl Segment {
         // `offset`, so the first that reaches it is the answer (none: past the end).
         if let Some(first) = self.tail.front() {
             if first.header.base_offset <= offset {
-                let found = self
+                let at = self
                     .tail
-                    .iter()
-                    .find(|l| l.header.last_offset() >= offset)
-                    .copied();
+                    .partition_point(|l| l.header.last_offset() < offset);
+                let found = self.tail.get(at).copied();
                 if found.is_none_or(|l| l.len <= max_batch_bytes as u64) {
                     return Ok(found);
                 }

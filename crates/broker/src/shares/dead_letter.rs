@@ -17,10 +17,12 @@
 //! it does not know) first looks from it for copies already written ([`copied`]).
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 use weir_client::error::ClientError;
+use weir_client::Connection;
 use weir_coordinator::share::state::{DeadLetterMark, ShareStateKey};
 use weir_coordinator::share::{ArchiveReason, Archived, ShareSettings};
 use weir_meta::controller::CreateTopicSpec;
@@ -278,14 +280,24 @@ fn leader(host: &Host, topic: &str, index: i32) -> Result<(i32, String), ErrorCo
     Ok((leader, format!("{}:{}", b.host, b.port)))
 }
 
-/// The high watermark of `topic`-`index`, asked of its leader: no copy written after this
-/// call lands below it.
-pub(crate) async fn high_watermark(host: &Host, topic: &str, index: i32) -> Result<i64, ErrorCode> {
+/// A connection to the leader of `topic`-`index`, with its node id.
+async fn leader_connection(
+    host: &Host,
+    topic: &str,
+    index: i32,
+) -> Result<(i32, Arc<Connection>), ErrorCode> {
     let (node, addr) = leader(host, topic, index)?;
     let conn = host.peers.connection_to(node, &addr).await.map_err(|e| {
         debug!(node, error = %e, "reaching a dead-letter leader failed");
         ErrorCode::NetworkException
     })?;
+    Ok((node, conn))
+}
+
+/// The high watermark of `topic`-`index`, asked of its leader: no copy written after this
+/// call lands below it.
+pub(crate) async fn high_watermark(host: &Host, topic: &str, index: i32) -> Result<i64, ErrorCode> {
+    let (node, conn) = leader_connection(host, topic, index).await?;
     weir_client::admin::list_offset(&conn, topic, index, -1)
         .await
         .map_err(|e| {
@@ -313,11 +325,7 @@ pub(crate) async fn copied(
     group: &str,
     source: &Partition,
 ) -> Result<HashSet<i64>, ErrorCode> {
-    let (node, addr) = leader(host, topic, index)?;
-    let conn = host.peers.connection_to(node, &addr).await.map_err(|e| {
-        debug!(node, error = %e, "reaching a dead-letter leader failed");
-        ErrorCode::NetworkException
-    })?;
+    let (node, conn) = leader_connection(host, topic, index).await?;
     let source_partition = source.index.to_string();
     let mut found = HashSet::new();
     let mut at = from;

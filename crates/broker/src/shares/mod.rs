@@ -491,12 +491,7 @@ impl Shares {
             .unwrap_or(0);
         let limit = max_records.saturating_add(in_flight);
         let (candidates, parsed_upto) = records::candidates(&read.bytes, limit, delay_ms, &aborted);
-        let ranges = {
-            let mut guard = locks::lock(&slot.entry);
-            let e = guard
-                .as_mut()
-                .filter(|e| e.leader_epoch == epoch)
-                .ok_or(ErrorCode::NotLeaderOrFollower)?;
+        let ranges = slot.with_entry(epoch, |e| {
             e.state.acquire(
                 member,
                 &candidates,
@@ -505,7 +500,7 @@ impl Shares {
                 now,
                 &cfg.settings,
             )
-        };
+        })?;
         let records = records::covering(&read.bytes, &ranges);
         let n: i64 = ranges.iter().map(|r| r.last - r.first + 1).sum();
         self.host

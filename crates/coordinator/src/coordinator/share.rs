@@ -62,11 +62,12 @@ impl GroupCoordinator {
             }
         }
         let timeout = self.config.share_session_timeout_ms;
+        let existed = self.share_groups.contains_key(group_id);
         let g = self
             .share_groups
             .entry(group_id.to_string())
             .or_insert_with(|| ShareGroup::new(group_id));
-        let before = (g.epoch() > 0 || !g.is_empty()).then(|| g.view());
+        let before = existed.then(|| g.view());
         let result = g.heartbeat(hb, partitions, timeout, now);
         let after = g.view();
         if before.as_ref() != Some(&after) {

@@ -107,6 +107,10 @@ impl SharePartition {
     /// their delivery time do not count against it (they have their own, larger bound,
     /// [`MAX_SCHEDULED`]), so scheduled records never stall the records behind them.
     pub fn full(&self, now: i64, settings: &ShareSettings) -> bool {
+        // Below both limits whatever is scheduled: no need to count (the common case).
+        if self.records.len() < settings.max_in_flight.min(MAX_SCHEDULED) {
+            return false;
+        }
         let scheduled = self.scheduled(now);
         self.records.len() - scheduled >= settings.max_in_flight || scheduled >= MAX_SCHEDULED
     }
@@ -168,7 +172,11 @@ impl SharePartition {
         let mut out: Vec<AcquiredRange> = Vec::new();
         let mut taken = 0usize;
         let mut cut_short = false;
-        let mut scheduled = self.scheduled(now);
+        // Counting scheduled records walks the whole window; only worth it when this read
+        // could reach a limit.
+        let may_fill =
+            self.records.len() + candidates.len() >= settings.max_in_flight.min(MAX_SCHEDULED);
+        let mut scheduled = if may_fill { self.scheduled(now) } else { 0 };
         let mut counted = self.records.len() - scheduled;
         for c in candidates {
             if taken >= max_records {

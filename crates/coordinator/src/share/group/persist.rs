@@ -143,31 +143,10 @@ impl ShareGroup {
 pub fn diff(group_id: &str, before: Option<&ShareView>, after: Option<&ShareView>) -> Vec<Record> {
     let empty = ShareView::default();
     let old = before.unwrap_or(&empty);
+    // A deleted group loses every member, then its topics and its epoch.
+    let new = after.unwrap_or(&empty);
     let group = || group_id.to_string();
     let mut out = Vec::new();
-    let Some(new) = after else {
-        for id in old.members.keys() {
-            out.push(Record::ShareCurrentAssignment {
-                group_id: group(),
-                member_id: id.clone(),
-                value: None,
-            });
-            out.push(Record::ShareMember {
-                group_id: group(),
-                member_id: id.clone(),
-                value: None,
-            });
-        }
-        out.push(Record::ShareStateTopics {
-            group_id: group(),
-            topics: None,
-        });
-        out.push(Record::ShareGroupEpoch {
-            group_id: group(),
-            epoch: None,
-        });
-        return out;
-    };
     for (id, (meta, assignment)) in &new.members {
         let was = old.members.get(id);
         if was.map(|(m, _)| m) != Some(meta) {
@@ -200,6 +179,17 @@ pub fn diff(group_id: &str, before: Option<&ShareView>, after: Option<&ShareView
             member_id: id.clone(),
             value: None,
         });
+    }
+    if after.is_none() {
+        out.push(Record::ShareStateTopics {
+            group_id: group(),
+            topics: None,
+        });
+        out.push(Record::ShareGroupEpoch {
+            group_id: group(),
+            epoch: None,
+        });
+        return out;
     }
     if before.is_none() || old.epoch != new.epoch {
         out.push(Record::ShareGroupEpoch {
