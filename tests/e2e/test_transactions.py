@@ -19,6 +19,10 @@ process (txn_client.py for confluent-kafka and kafka-python, `KafkaCli txn` for 
 - DescribeTransactions, ListTransactions and DescribeProducers through the Java Admin and
   kafka-python.
 
+Every test runs at transaction version 2 (KIP-890 part 2, a new cluster's default) and at
+version 1, set with kafka-features.sh; only the Java client changes protocol with it
+(librdkafka and kafka-python speak version 1 either way).
+
 Transaction timeouts are checked by Kafka every
 transaction.abort.timed.out.transaction.cleanup.interval.ms (default 10 s): the restart
 tests' broker sets it to 1000.
@@ -37,13 +41,23 @@ from brokers import BrokerSet
 from clients import ConsumeTimeout, unique_group
 from helpers import create_topic, wait_until
 from txn import (FENCED, TXN_CLIENTS, TxnClients, Workers, list_offsets,
-                 list_offsets_kafka_python, new_txn_id, plain_produce, read, txn_admin,
-                 values_by_partition, wait_state)
+                 list_offsets_kafka_python, new_txn_id, plain_produce, read,
+                 set_transaction_version, txn_admin, values_by_partition, wait_state)
 
 CONSUMERS = ["confluent", "kafka-python", "java"]
 # What a fenced producer's commit fails with, per client.
 COMMIT_FENCED = {"_FENCED", "ProducerFencedException", "ProducerFencedError"}
 FAST_ABORT = {"transaction.abort.timed.out.transaction.cleanup.interval.ms": "1000"}
+
+
+@pytest.fixture(scope="module", params=[2, 1], ids=["tv2", "tv1"], autouse=True)
+def transaction_version(request):
+    """The module's tests at each transaction version, on the shared broker (and on the
+    restart tests' own); version 2 is put back afterwards."""
+    bootstrap = request.getfixturevalue("broker").bootstrap
+    set_transaction_version(bootstrap, request.param)
+    yield request.param
+    set_transaction_version(bootstrap, 2)
 
 
 @pytest.fixture
@@ -72,11 +86,12 @@ def _restartable(target, tmp_path_factory):
 
 
 @pytest.fixture
-def restartable(_restartable):
+def restartable(_restartable, transaction_version):
     """A broker of this module's own (so it can be restarted), with timed-out transactions
     aborted within a second; started again if a test left it down."""
     if not _restartable.alive():
         _restartable.start()
+    set_transaction_version(_restartable.bootstrap, transaction_version)
     return _restartable
 
 
@@ -486,7 +501,8 @@ def test_broker_restart_mid_transaction(restartable, topic, txns, how):
 
 @pytest.mark.parametrize("admin_client,producer", [("java", "confluent"),
                                                    ("kafka-python", "java")])
-def test_describe_and_list_transactions(broker, topic, txns, admin_client, producer):
+def test_describe_and_list_transactions(broker, topic, txns, admin_client, producer,
+                                       transaction_version):
     bs = broker.bootstrap
     create_topic(bs, topic, partitions=2)
     adm = txn_admin(admin_client, bs)
@@ -516,11 +532,10 @@ def test_describe_and_list_transactions(broker, topic, txns, admin_client, produ
 
         p.commit()
         d = wait_state(adm, tid, {"CompleteCommit"})
-        # The Java client speaks transaction protocol v2 (KIP-890 part 2) with a broker that
-        # offers it (EndTxn v5, as Kafka 4.x): the coordinator bumps the epoch as each
-        # transaction ends. With v1 (librdkafka, kafka-python, or a broker without v5)
-        # the epoch stays.
-        bumped = epoch + 1 if producer == "java" and end_txn_v5(broker.bootstrap) else epoch
+        # The Java client speaks transaction version 2 (KIP-890 part 2) when the cluster's
+        # transaction.version is 2: the coordinator bumps the epoch as each transaction
+        # ends. At version 1, and with librdkafka and kafka-python, the epoch stays.
+        bumped = epoch + 1 if producer == "java" and transaction_version == 2 else epoch
         assert (d["pid"], d["epoch"], d["partitions"]) == (pid, bumped, set()), d
         assert adm.list().get(tid) == (pid, "CompleteCommit")
         assert tid not in adm.list(["Ongoing"])
@@ -539,11 +554,3 @@ def test_describe_and_list_transactions(broker, topic, txns, admin_client, produ
         if hasattr(adm, "close"):
             adm.close()
 
-
-def end_txn_v5(bootstrap: str) -> bool:
-    """Whether the broker offers EndTxn v5, the transaction protocol v2 of KIP-890."""
-    import kwire
-
-    host, port = bootstrap.rsplit(":", 1)
-    with kwire.Conn(host, int(port)) as c:
-        return c.api_versions().get(26, (0, -1))[1] >= 5

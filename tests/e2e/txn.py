@@ -21,9 +21,11 @@ import time
 import uuid
 from pathlib import Path
 
-from clients import BY_NAME, Got, java_command
+from clients import BY_NAME, REPO, Got, java_command
 
 CLIENT = Path(__file__).resolve().parent / "txn_client.py"
+# Kafka's own tools (kafka-features.sh is FeatureCommand), resolved by scripts/kafka-reference.
+KAFKA_LIBS = REPO / ".cache" / "kafka-4.3.1" / "libs"
 TXN_CLIENTS = ["confluent", "java", "kafka-python"]
 
 # The names each client gives a producer fenced by a newer one with its transactional.id
@@ -264,6 +266,46 @@ def list_offsets_kafka_python(bootstrap: str, topic: str, partitions: int, commi
 
 
 # ------------------------------------------------------------------ transaction admin
+
+
+def kafka_features(bootstrap: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs Kafka's kafka-features.sh (FeatureCommand) against `bootstrap`."""
+    if not KAFKA_LIBS.is_dir():
+        raise AssertionError("Kafka's tools are not resolved: run scripts/kafka-reference fetch")
+    cmd = ["java", "-Xshare:auto", "-XX:TieredStopAtLevel=1", "-cp", f"{KAFKA_LIBS}/*",
+           "org.apache.kafka.tools.FeatureCommand", "--bootstrap-server", bootstrap, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def feature_fields(line: str) -> dict[str, str]:
+    """One line of `kafka-features.sh describe` ("Feature: x   SupportedMinVersion: 0 ...")
+    as a dict."""
+    import re
+    return dict(re.findall(r"(\w+): (\S+)", line))
+
+
+def transaction_version(bootstrap: str) -> int:
+    """The cluster's finalized transaction.version, as kafka-features.sh describes it."""
+    res = kafka_features(bootstrap, "describe")
+    assert res.returncode == 0, res.stderr[-3000:]
+    for line in res.stdout.splitlines():
+        fields = feature_fields(line)
+        if fields.get("Feature") == "transaction.version":
+            return int(fields["FinalizedVersionLevel"])
+    raise AssertionError(f"no transaction.version in: {res.stdout}")
+
+
+def set_transaction_version(bootstrap: str, level: int) -> None:
+    """Finalizes transaction.version at `level` with kafka-features.sh (an upgrade or a
+    downgrade, whichever it is)."""
+    current = transaction_version(bootstrap)
+    if current == level:
+        return
+    verb = "upgrade" if level > current else "downgrade"
+    res = kafka_features(bootstrap, verb, "--feature", f"transaction.version={level}")
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+    assert transaction_version(bootstrap) == level
 
 
 class JavaTxnAdmin:

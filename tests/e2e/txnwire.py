@@ -203,3 +203,75 @@ def fetch_all(conn: kwire.Conn, topic: str, partition: int, isolation: int,
     assert res is not None
     return res, seen
 
+
+
+# ------------------------------------------------------------ transaction version 2
+
+API_END_TXN = 26
+CONCURRENT_TRANSACTIONS = 51
+
+
+def produce_v12(conn: kwire.Conn, topic: str, partition: int, data: bytes,
+                transactional_id: str | None, acks: int = -1,
+                timeout_ms: int = 10000) -> tuple[int, int]:
+    """Produce v12 (transaction version 2: the leader adds the partition to the
+    transaction) of one batch; returns (error_code, base_offset)."""
+    from sharewire import TAGS, carray, cstr, request
+
+    records = sharewire_bytes(data)
+    body = (cstr(transactional_id) + i16(acks) + i32(timeout_ms)
+            + carray([cstr(topic) + carray([i32(partition) + records + TAGS]) + TAGS]) + TAGS)
+    f = request(conn, kwire.API_PRODUCE, 12, body)
+
+    def part():
+        index, err, base = f.r.i32(), f.r.i16(), f.r.i64()
+        f.r.i64()  # log append time
+        f.r.i64()  # log start offset
+        f.carray(lambda: (f.r.i32(), f.cstr(), f.tags()))
+        f.cstr()  # error message
+        f.tags()
+        return index, err, base
+
+    def topic_():
+        name = f.cstr()
+        parts = f.carray(part)
+        f.tags()
+        return name, parts
+
+    topics = f.carray(topic_)
+    _, parts = topics[0]
+    _, err, base = parts[0]
+    return err, base
+
+
+def sharewire_bytes(data: bytes | None) -> bytes:
+    """Compact (flexible-version) nullable bytes."""
+    from sharewire import uvarint
+
+    return uvarint(0) if data is None else uvarint(len(data) + 1) + data
+
+
+def end_txn_v5(conn: kwire.Conn, transactional_id: str, producer_id: int, epoch: int,
+               commit: bool) -> tuple[int, int, int]:
+    """EndTxn v5 (transaction version 2); returns (error_code, producer_id, epoch): the
+    producer id and epoch to go on with."""
+    from sharewire import TAGS, cstr, request
+
+    body = cstr(transactional_id) + i64(producer_id) + i16(epoch) + i8(1 if commit else 0) + TAGS
+    f = request(conn, API_END_TXN, 5, body)
+    f.r.i32()  # throttle
+    return f.r.i16(), f.r.i64(), f.r.i16()
+
+
+def find_txn_coordinator(conn: kwire.Conn, transactional_id: str, timeout: float = 60.0) -> None:
+    """FindCoordinator v2 for a transactional id (Kafka creates __transaction_state on the
+    first), retried until it answers NONE."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = conn.request(10, 2, string(transactional_id) + i8(1))
+        r.i32()  # throttle
+        err = r.i16()
+        if err == 0:
+            return
+        assert time.monotonic() < deadline, f"FindCoordinator kept answering {err}"
+        time.sleep(0.1)

@@ -318,6 +318,26 @@ impl Host {
         Ok(())
     }
 
+    /// UpdateFeatures: one result per update, all applied or none; this node's image has
+    /// the change when it returns.
+    pub async fn update_features(
+        &self,
+        updates: Vec<(String, i16, weir_meta::features::UpgradeType)>,
+        validate_only: bool,
+    ) -> Vec<Result<(), MetaError>> {
+        let n = updates.len();
+        match self
+            .submit(Command::UpdateFeatures {
+                updates,
+                validate_only,
+            })
+            .await
+        {
+            Ok(o) => o.results,
+            Err(e) => vec![Err(e); n],
+        }
+    }
+
     /// Hands out a producer id that was never used before, taking a new block from the
     /// controller when the current one runs out (so ids survive restarts unreused).
     pub async fn next_producer_id(&self) -> Result<i64, MetaError> {

@@ -22,6 +22,7 @@ use weir_auth::principal::Principal;
 use crate::dispatch::{self, Dispatched, Pending};
 use crate::listener_security::SecurityProtocol;
 use crate::metrics::Metrics;
+use crate::produce_order::ProduceOrder;
 use crate::response::Outcome;
 use crate::sasl::{Session, Step};
 use crate::state::BrokerState;
@@ -105,6 +106,7 @@ async fn serve<R, W>(
     let mut session = listener.protocol.sasl().then(Session::new);
     // The transport's principal, until SASL names another.
     let mut principal = Arc::new(principal);
+    let order = Arc::new(ProduceOrder::default());
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'read: loop {
         loop {
@@ -178,6 +180,7 @@ async fn serve<R, W>(
                     peer,
                     listener: listener.name.clone(),
                     principal: principal.clone(),
+                    order: order.clone(),
                 },
                 read,
             )

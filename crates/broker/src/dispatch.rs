@@ -20,6 +20,7 @@ use weir_protocol::messages::{ApiKey, RequestHeader};
 use crate::handlers;
 use crate::handlers::context::{Reply, RequestContext};
 use crate::metrics::{Metrics, RequestTimer};
+use crate::produce_order::ProduceOrder;
 use crate::response::{encode, Outcome, SizeHint};
 use crate::state::BrokerState;
 
@@ -56,6 +57,8 @@ pub(crate) struct Caller {
     pub(crate) listener: Arc<str>,
     /// Who the client is.
     pub(crate) principal: Arc<Principal>,
+    /// The connection's produce order.
+    pub(crate) order: Arc<ProduceOrder>,
 }
 
 /// Checks the API and version, decodes the body, runs its handler and encodes the response;
@@ -91,6 +94,7 @@ async fn route(
         peer,
         listener,
         principal,
+        order,
     } = caller;
     let Some(api_key) = api_key else {
         warn!(%peer, api_key = header.request_api_key, "closing connection: unknown API key");
@@ -101,7 +105,12 @@ async fn route(
         state.metrics.requests.count(api_key, version);
     }
     if api_key == ApiKey::ApiVersions {
-        return Pending::Ready(handlers::api_versions::handle_raw(&header, body, peer));
+        return Pending::Ready(handlers::api_versions::handle_raw(
+            &header,
+            body,
+            peer,
+            &state.image(),
+        ));
     }
     let Some((min, max)) = handlers::api_versions::accepted(api_key) else {
         warn!(%peer, api = api_key.name(), "closing connection: API not supported by this broker");
@@ -121,6 +130,7 @@ async fn route(
             peer,
             listener,
             principal,
+            order,
         },
         correlation_id: header.correlation_id,
         api_key,
@@ -182,6 +192,7 @@ async fn route(
         K::DescribeLogDirs => call.now(handlers::describe_log_dirs::handle).await,
         K::DescribeUserScramCredentials => call.now(handlers::scram_credentials::describe).await,
         K::AlterUserScramCredentials => call.now(handlers::scram_credentials::alter).await,
+        K::UpdateFeatures => call.now(handlers::update_features::handle).await,
         K::ApiVersions => Pending::Ready(Outcome::Close), // answered above
         // Not implemented yet: `supported` does not advertise these, so they never get here.
         K::SaslHandshake => call.now(handlers::sasl::handshake).await,
@@ -201,7 +212,6 @@ async fn route(
         | K::EndQuorumEpoch
         | K::DescribeQuorum
         | K::AlterPartition
-        | K::UpdateFeatures
         | K::Envelope
         | K::FetchSnapshot
         | K::BrokerRegistration

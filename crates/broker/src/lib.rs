@@ -40,6 +40,7 @@ pub mod metrics;
 pub mod partition;
 mod partition_dir;
 pub mod peers;
+mod produce_order;
 pub mod reconcile;
 pub mod replica;
 mod replication;

@@ -452,6 +452,14 @@ impl Partition {
         self.append_verified(bytes, header, now_ms, &|| Ok(()))
     }
 
+    /// Whether the producer has a transaction open here at this epoch.
+    pub fn txn_open(&self, producer_id: i64, producer_epoch: i16) -> bool {
+        self.log()
+            .producer_state()
+            .get(producer_id)
+            .is_some_and(|e| e.txn_first_offset.is_some() && e.epoch == producer_epoch)
+    }
+
     /// [`Partition::append`] for a producer's batch: a transactional batch whose producer
     /// has no transaction open here is first put to `verify` (is this partition in its
     /// transaction? KIP-890), under the partition's write lock so that no marker can end

@@ -50,6 +50,7 @@ pub(crate) fn encode(
 }
 
 impl SizeHint for m::AddOffsetsToTxnResponse {}
+impl SizeHint for m::UpdateFeaturesResponse {}
 impl SizeHint for m::AddPartitionsToTxnResponse {}
 impl SizeHint for m::AlterConfigsResponse {}
 impl SizeHint for m::AlterPartitionReassignmentsResponse {}

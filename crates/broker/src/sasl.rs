@@ -125,7 +125,7 @@ impl Session {
         let version = header.request_api_version;
         match api_key {
             Some(ApiKey::ApiVersions) if matches!(self.state, State::Handshake) => {
-                Step::Answer(api_versions::handle_raw(header, body, peer))
+                Step::Answer(api_versions::handle_raw(header, body, peer, image))
             }
             Some(ApiKey::SaslHandshake) if matches!(self.state, State::Handshake) => {
                 let Ok(req) = SaslHandshakeRequest::decode(&mut body, version) else {

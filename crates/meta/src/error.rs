@@ -64,6 +64,10 @@ pub enum MetaError {
     /// UNACCEPTABLE_CREDENTIAL (93).
     #[error("{0}")]
     UnacceptableCredential(String),
+    /// INVALID_UPDATE_VERSION (95): a feature level out of range, or a downgrade not asked
+    /// for as one.
+    #[error("{0}")]
+    InvalidUpdateVersion(String),
 }
 
 impl MetaError {
@@ -78,6 +82,7 @@ impl MetaError {
             Self::InvalidReplicaAssignment(_) => 39,
             Self::InvalidConfig(_) => 40,
             Self::InvalidRequest(_) => 42,
+            Self::InvalidUpdateVersion(_) => 95,
             Self::Unavailable(_) => 7,
             Self::StaleLeader(_) => 74,
             Self::IneligibleReplica(_) => 107,

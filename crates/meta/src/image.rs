@@ -122,6 +122,10 @@ pub struct MetadataImage {
     pub acls: BTreeMap<[u8; 16], crate::records::AclEntry>,
     /// Bumped on every ACL change, so that authorizers know when to reload.
     pub acl_epoch: u64,
+    /// Finalized feature levels that were set (others are at their default).
+    pub features: BTreeMap<String, i16>,
+    /// The finalized-features epoch: how many feature changes the cluster has made.
+    pub features_epoch: i64,
     names_by_id: HashMap<TopicId, String>,
 }
 
@@ -290,6 +294,10 @@ impl MetadataImage {
                 };
                 self.acl_epoch += 1;
             }
+            MetadataRecord::FeatureLevel { name, level, epoch } => {
+                self.features.insert(name.clone(), *level);
+                self.features_epoch = self.features_epoch.max(*epoch);
+            }
         }
     }
 
@@ -378,6 +386,13 @@ impl MetadataImage {
             out.push(MetadataRecord::Acl {
                 id: *id,
                 acl: Some(acl.clone()),
+            });
+        }
+        for (name, level) in &self.features {
+            out.push(MetadataRecord::FeatureLevel {
+                name: name.clone(),
+                level: *level,
+                epoch: self.features_epoch,
             });
         }
         out

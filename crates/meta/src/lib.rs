@@ -19,6 +19,7 @@
 pub mod config_change;
 pub mod controller;
 pub mod error;
+pub mod features;
 pub mod group_config;
 pub mod image;
 pub mod membership;

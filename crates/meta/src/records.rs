@@ -134,6 +134,16 @@ pub enum MetadataRecord {
         /// The credential, or `None` when it was deleted.
         credential: Option<StoredScram>,
     },
+    /// A cluster-wide feature was finalized at `level` (Kafka's FeatureLevelRecord), as the
+    /// `epoch`-th feature change.
+    FeatureLevel {
+        /// The feature, e.g. `transaction.version`.
+        name: String,
+        /// Its finalized level; 0 turns it off.
+        level: i16,
+        /// The finalized-features epoch this change makes (ApiVersions reports it).
+        epoch: i64,
+    },
     /// An ACL was added (`Some`) or removed (`None`).
     Acl {
         /// Its id.

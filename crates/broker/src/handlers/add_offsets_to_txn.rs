@@ -46,6 +46,7 @@ pub(crate) async fn handle(
                         req.producer_id,
                         req.producer_epoch,
                         &[(OFFSETS_TOPIC.to_string(), partition)],
+                        false,
                     )
                     .await
             }

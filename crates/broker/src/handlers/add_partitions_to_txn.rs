@@ -1,10 +1,12 @@
-//! AddPartitionsToTxn (v0-3, from producers): adds partitions to the producer's open
+//! AddPartitionsToTxn. v0-3, from producers: adds partitions to the producer's open
 //! transaction. Partitions of unknown topics fail with UNKNOWN_TOPIC_OR_PARTITION and the
 //! others with OPERATION_NOT_ATTEMPTED, as in Kafka; otherwise all share one result.
+//! v4+, from brokers (CLUSTER_ACTION): several transactions at once, each either checked
+//! (`VerifyOnly`, KIP-890 part 1) or added (a Produce v12 of transaction version 2).
 
 use weir_protocol::error::ErrorCode;
 use weir_protocol::messages::add_partitions_to_txn_response::{
-    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
 };
 use weir_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse};
 
@@ -17,6 +19,9 @@ pub(crate) async fn handle(
     ctx: RequestContext,
     req: AddPartitionsToTxnRequest,
 ) -> Reply<AddPartitionsToTxnResponse> {
+    if ctx.version >= 4 {
+        return from_brokers(ctx, req);
+    }
     let state = ctx.state.clone();
     let version = ctx.version;
     // WRITE on the transactional id, then on each topic; when one is refused the others
@@ -58,6 +63,7 @@ pub(crate) async fn handle(
                     req.v3_and_below_producer_id,
                     req.v3_and_below_producer_epoch,
                     &partitions,
+                    false,
                 )
                 .await;
             Some(
@@ -89,6 +95,85 @@ pub(crate) async fn handle(
                     ..Default::default()
                 })
                 .collect(),
+            ..Default::default()
+        }
+    }))
+}
+
+/// The brokers' form (v4+): every transaction of the request, each with its own results.
+fn from_brokers(
+    ctx: RequestContext,
+    req: AddPartitionsToTxnRequest,
+) -> Reply<AddPartitionsToTxnResponse> {
+    if !ctx.allowed_cluster(Operation::ClusterAction) {
+        return Reply::Now(AddPartitionsToTxnResponse {
+            error_code: ErrorCode::ClusterAuthorizationFailed.code(),
+            ..Default::default()
+        });
+    }
+    let state = ctx.state.clone();
+    Reply::Later(Box::pin(async move {
+        let mut results = Vec::with_capacity(req.transactions.len());
+        for t in req.transactions {
+            let partitions: Vec<(String, i32)> = t
+                .topics
+                .iter()
+                .flat_map(|topic| topic.partitions.iter().map(|&p| (topic.name.clone(), p)))
+                .collect();
+            let codes: Vec<ErrorCode> = if t.verify_only {
+                partitions
+                    .iter()
+                    .map(|(topic, p)| {
+                        state
+                            .txns
+                            .verify(
+                                &t.transactional_id,
+                                t.producer_id,
+                                t.producer_epoch,
+                                topic,
+                                *p,
+                            )
+                            .err()
+                            .unwrap_or(ErrorCode::None)
+                    })
+                    .collect()
+            } else {
+                let r = state
+                    .txns
+                    .add_partitions(
+                        &t.transactional_id,
+                        t.producer_id,
+                        t.producer_epoch,
+                        &partitions,
+                        true,
+                    )
+                    .await;
+                vec![r.err().unwrap_or(ErrorCode::None); partitions.len()]
+            };
+            let mut topics: Vec<AddPartitionsToTxnTopicResult> = Vec::new();
+            for ((topic, p), code) in partitions.into_iter().zip(codes) {
+                let result = AddPartitionsToTxnPartitionResult {
+                    partition_index: p,
+                    partition_error_code: code.code(),
+                    ..Default::default()
+                };
+                match topics.iter_mut().find(|r| r.name == topic) {
+                    Some(r) => r.results_by_partition.push(result),
+                    None => topics.push(AddPartitionsToTxnTopicResult {
+                        name: topic,
+                        results_by_partition: vec![result],
+                        ..Default::default()
+                    }),
+                }
+            }
+            results.push(AddPartitionsToTxnResult {
+                transactional_id: t.transactional_id,
+                topic_results: topics,
+                ..Default::default()
+            });
+        }
+        AddPartitionsToTxnResponse {
+            results_by_transaction: results,
             ..Default::default()
         }
     }))

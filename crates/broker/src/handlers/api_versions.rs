@@ -4,9 +4,13 @@
 use std::net::SocketAddr;
 
 use tracing::debug;
+use weir_meta::features;
+use weir_meta::MetadataImage;
 use weir_protocol::codec::{Decode, Reader};
 use weir_protocol::error::ErrorCode;
-use weir_protocol::messages::api_versions_response::ApiVersion;
+use weir_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use weir_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse, RequestHeader};
 
 use crate::response::{encode, Outcome};
@@ -14,8 +18,9 @@ use crate::response::{encode, Outcome};
 /// Every API this broker implements, with the version range it advertises.
 pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Produce v0-2 (message formats 0 and 1) are advertised but refused, as Kafka 4 does:
-    // librdkafka up to 2.11 turns compression off unless Produce v0 is advertised.
-    (ApiKey::Produce, 0, 11),
+    // librdkafka up to 2.11 turns compression off unless Produce v0 is advertised. v12 adds
+    // a transactional batch's partition to its transaction (transaction version 2).
+    (ApiKey::Produce, 0, 12),
     (ApiKey::Fetch, 4, 17),
     (ApiKey::ListOffsets, 1, 10),
     (ApiKey::Metadata, 0, 12),
@@ -60,13 +65,16 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // listener too): the early-access version 0 of the shared specs; only Weir nodes call it.
     (ApiKey::ReadShareGroupState, 0, 0),
     (ApiKey::WriteShareGroupState, 0, 0),
-    // Transactions at transaction version 1 (no finalized transaction.version feature):
-    // the producer adds partitions itself, so AddPartitionsToTxn stops at its client
-    // versions and EndTxn before v5's per-transaction epoch bump.
-    (ApiKey::AddPartitionsToTxn, 0, 3),
+    // Transactions at both transaction versions: 1, where the producer adds partitions
+    // itself, and 2 (KIP-890 part 2, the finalized `transaction.version` feature), where
+    // Produce v12 and TxnOffsetCommit v5 add them and EndTxn v5 bumps the epoch.
+    // AddPartitionsToTxn v4-5 is the brokers' batched form, which leaders send to the
+    // coordinator for Produce v12.
+    (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 4),
-    (ApiKey::EndTxn, 0, 4),
-    (ApiKey::TxnOffsetCommit, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::UpdateFeatures, 0, 2),
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
@@ -104,9 +112,34 @@ pub(crate) fn supported(key: ApiKey) -> Option<(i16, i16)> {
         .map(|&(_, min, max)| (min, max))
 }
 
-fn response(error: ErrorCode) -> ApiVersionsResponse {
+fn response(error: ErrorCode, image: &MetadataImage, version: i16) -> ApiVersionsResponse {
+    // As Kafka: a version-3 answer leaves out features whose lowest level is 0 (clients of
+    // that version cannot read them), and level 0 is not finalized.
+    let supported_features = features::FEATURES
+        .iter()
+        .filter(|f| version >= 4 || f.min > 0)
+        .map(|f| SupportedFeatureKey {
+            name: f.name.to_string(),
+            min_version: f.min,
+            max_version: f.max,
+            ..Default::default()
+        })
+        .collect();
+    let finalized_features = features::finalized(image)
+        .into_iter()
+        .filter(|&(_, level)| level > 0)
+        .map(|(name, level)| FinalizedFeatureKey {
+            name: name.to_string(),
+            max_version_level: level,
+            min_version_level: level,
+            ..Default::default()
+        })
+        .collect();
     ApiVersionsResponse {
         error_code: error.code(),
+        supported_features,
+        finalized_features_epoch: image.features_epoch,
+        finalized_features,
         api_keys: SUPPORTED
             .iter()
             .map(|&(k, min, max)| ApiVersion {
@@ -121,7 +154,12 @@ fn response(error: ErrorCode) -> ApiVersionsResponse {
 }
 
 /// Handles ApiVersions before version checks, since it must answer versions it does not know.
-pub(crate) fn handle_raw(header: &RequestHeader, mut body: Reader, peer: SocketAddr) -> Outcome {
+pub(crate) fn handle_raw(
+    header: &RequestHeader,
+    mut body: Reader,
+    peer: SocketAddr,
+    image: &MetadataImage,
+) -> Outcome {
     let version = header.request_api_version;
     let (_, max) = supported(ApiKey::ApiVersions).unwrap_or((0, 0));
     if version > max || version < 0 {
@@ -129,7 +167,7 @@ pub(crate) fn handle_raw(header: &RequestHeader, mut body: Reader, peer: SocketA
         return encode(
             header.correlation_id,
             ApiKey::ApiVersions,
-            &response(ErrorCode::UnsupportedVersion),
+            &response(ErrorCode::UnsupportedVersion, image, 0),
             0,
         );
     }
@@ -137,14 +175,14 @@ pub(crate) fn handle_raw(header: &RequestHeader, mut body: Reader, peer: SocketA
         return encode(
             header.correlation_id,
             ApiKey::ApiVersions,
-            &response(ErrorCode::InvalidRequest),
+            &response(ErrorCode::InvalidRequest, image, version),
             version,
         );
     }
     encode(
         header.correlation_id,
         ApiKey::ApiVersions,
-        &response(ErrorCode::None),
+        &response(ErrorCode::None, image, version),
         version,
     )
 }

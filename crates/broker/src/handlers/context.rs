@@ -9,6 +9,7 @@ use tracing::debug;
 use weir_auth::acl::{Operation, ResourceType, CLUSTER_NAME};
 use weir_auth::principal::Principal;
 
+use crate::produce_order::ProduceOrder;
 use crate::state::BrokerState;
 
 /// What a handler sees besides its request.
@@ -26,6 +27,8 @@ pub(crate) struct RequestContext {
     pub listener: Arc<str>,
     /// Who the client is.
     pub principal: Arc<Principal>,
+    /// The connection's produce order.
+    pub(crate) order: Arc<ProduceOrder>,
 }
 
 impl RequestContext {

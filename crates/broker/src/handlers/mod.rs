@@ -49,6 +49,7 @@ pub(crate) mod share_group_offsets;
 pub(crate) mod share_group_state;
 pub(crate) mod sync_group;
 pub(crate) mod txn_offset_commit;
+pub(crate) mod update_features;
 pub(crate) mod write_txn_markers;
 
 /// The client's host as Kafka reports it in group descriptions: `/` and its IP address.

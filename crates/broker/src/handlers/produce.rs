@@ -51,6 +51,110 @@ impl Outcome {
 }
 
 pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<ProduceResponse> {
+    // Transaction version 2: a v12 Produce adds its partitions to the transaction before
+    // appending. That wait must not let a later produce of the connection append first.
+    let adds = req.acks != 0 && ctx.version >= 12 && to_add(&ctx.state, &req).is_some();
+    if req.acks == 0 || !(adds || ctx.order.busy()) {
+        return produce(ctx, req, None);
+    }
+    let mut turn = ctx.order.take_turn();
+    Reply::Later(Box::pin(async move {
+        turn.wait().await;
+        let mut refused = None;
+        if let Some(add) = (ctx.version >= 12)
+            .then(|| to_add(&ctx.state, &req))
+            .flatten()
+        {
+            let added = ctx
+                .state
+                .txns
+                .add_implicitly(&add.txn, add.producer_id, add.epoch, &add.partitions)
+                .await;
+            if let Err(e) = added {
+                info!(transactional_id = %add.txn, producer_id = add.producer_id, error = e.name(), "could not add partitions to a transaction for a produce");
+                refused = Some((add.partitions, implicit_add_error(e)));
+            }
+        }
+        let reply = produce(ctx, req, refused);
+        // Appended: the connection's next produce may append while this one waits for
+        // its fsync.
+        drop(turn);
+        match reply {
+            Reply::Now(r) => r,
+            Reply::Later(f) => f.await,
+            Reply::Nothing => ProduceResponse::default(),
+        }
+    }))
+}
+
+/// Partitions a v12 Produce adds to its producer's transaction.
+struct ToAdd {
+    txn: String,
+    producer_id: i64,
+    epoch: i16,
+    partitions: Vec<(String, i32)>,
+}
+
+/// The transactional batches of a v12 Produce whose partitions this broker leads and whose
+/// producer has no transaction open there at that epoch; `None` when there are none.
+fn to_add(state: &BrokerState, req: &ProduceRequest) -> Option<ToAdd> {
+    let txn = req.transactional_id.as_deref().filter(|t| !t.is_empty())?;
+    let mut producer = None;
+    let mut partitions = Vec::new();
+    for topic in &req.topic_data {
+        for p in &topic.partition_data {
+            let Some(h) = p
+                .records
+                .as_deref()
+                .and_then(|b| BatchHeader::parse(b).ok())
+                .filter(|h| h.is_transactional() && h.producer_id >= 0)
+            else {
+                continue;
+            };
+            // One producer per request; a batch of another is refused by the append.
+            if *producer.get_or_insert((h.producer_id, h.producer_epoch))
+                != (h.producer_id, h.producer_epoch)
+            {
+                continue;
+            }
+            let Ok(partition) = state.leader(&topic.name, p.index) else {
+                continue;
+            };
+            if !partition.txn_open(h.producer_id, h.producer_epoch) {
+                partitions.push((topic.name.clone(), p.index));
+            }
+        }
+    }
+    let (producer_id, epoch) = producer?;
+    (!partitions.is_empty()).then(|| ToAdd {
+        txn: txn.to_string(),
+        producer_id,
+        epoch,
+        partitions,
+    })
+}
+
+/// What a producer is told when its partition could not join the transaction, as Kafka's
+/// leaders answer: coordinator trouble becomes NOT_ENOUGH_REPLICAS, which producers retry
+/// without a metadata refresh; a fenced producer hears INVALID_PRODUCER_EPOCH.
+fn implicit_add_error(e: ErrorCode) -> ErrorCode {
+    match e {
+        ErrorCode::ConcurrentTransactions
+        | ErrorCode::NetworkException
+        | ErrorCode::CoordinatorLoadInProgress
+        | ErrorCode::CoordinatorNotAvailable
+        | ErrorCode::NotCoordinator => ErrorCode::NotEnoughReplicas,
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        other => other,
+    }
+}
+
+/// Appends each partition's batch; those in `refused` get its error instead.
+fn produce(
+    ctx: RequestContext,
+    req: ProduceRequest,
+    refused: Option<(Vec<(String, i32)>, ErrorCode)>,
+) -> Reply<ProduceResponse> {
     let state = ctx.state.clone();
     let acks = req.acks;
     let now = now_ms();
@@ -80,6 +184,13 @@ pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<Pr
                     ErrorCode::InvalidRequiredAcks,
                     format!("Invalid required acks {acks}"),
                 )
+            } else if let Some(code) = refused.as_ref().and_then(|(parts, code)| {
+                parts
+                    .iter()
+                    .any(|(t, i)| t == &topic.name && *i == p.index)
+                    .then_some(*code)
+            }) {
+                Outcome::error(code, "The partition could not be added to the transaction")
             } else {
                 append_one(&state, &topic.name, p.index, p.records, txn_id, acks, now)
             };

@@ -1,5 +1,7 @@
 //! TxnOffsetCommit: a transactional producer's consumed offsets for a group, written in its
 //! transaction; they become the group's committed offsets when the transaction commits.
+//! v5 is transaction version 2: the group's offsets partition joins the transaction here
+//! instead of by AddOffsetsToTxn.
 
 use weir_coordinator::coordinator::{CommitPartition, CommitTopic, TxnOffsetCommit};
 use weir_protocol::messages::txn_offset_commit_response::{
@@ -7,6 +9,7 @@ use weir_protocol::messages::txn_offset_commit_response::{
 };
 use weir_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
+use tracing::info;
 use weir_auth::acl::{Operation, ResourceType};
 use weir_protocol::error::ErrorCode;
 
@@ -18,6 +21,7 @@ pub(crate) async fn handle(
     req: TxnOffsetCommitRequest,
 ) -> Reply<TxnOffsetCommitResponse> {
     let state = ctx.state.clone();
+    let v2 = ctx.version >= 5;
     // WRITE on the transactional id and READ on the group for the whole request; READ on
     // each topic, whose refusal fails only that topic's partitions, as in Kafka.
     let denied = if !ctx.allowed(
@@ -86,8 +90,34 @@ pub(crate) async fn handle(
                 })
                 .collect(),
         };
-        // KIP-890: the offsets partition must be in the transaction (AddOffsetsToTxn).
+        // KIP-890: the offsets partition must be in the transaction (AddOffsetsToTxn, or
+        // at transaction version 2 this request).
         let (producer_id, producer_epoch) = (req.producer_id, req.producer_epoch);
+        if v2 {
+            let partition = (
+                OFFSETS_TOPIC.to_string(),
+                state.groups.partition_for(&req.group_id),
+            );
+            if let Err(e) = state
+                .txns
+                .add_implicitly(
+                    &req.transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    &[partition],
+                )
+                .await
+            {
+                info!(transactional_id = %req.transactional_id, group = %req.group_id, error = e.name(), "could not add the offsets partition to a transaction");
+                let e = implicit_add_error(e);
+                let mut results: Vec<(String, Vec<(i32, ErrorCode)>)> = shape
+                    .into_iter()
+                    .map(|(t, ps)| (t, ps.into_iter().map(|p| (p, e)).collect()))
+                    .collect();
+                results.extend(refused);
+                return response(results);
+            }
+        }
         let txns = state.txns.clone();
         let verify = |index| {
             txns.verify(
@@ -113,6 +143,20 @@ pub(crate) async fn handle(
         results.extend(refused);
         response(results)
     }))
+}
+
+/// What the producer is told when the offsets partition could not join the transaction,
+/// as Kafka's group coordinator answers.
+fn implicit_add_error(e: ErrorCode) -> ErrorCode {
+    match e {
+        ErrorCode::NetworkException => ErrorCode::CoordinatorLoadInProgress,
+        ErrorCode::NotEnoughReplicas | ErrorCode::RequestTimedOut => {
+            ErrorCode::CoordinatorNotAvailable
+        }
+        ErrorCode::NotLeaderOrFollower => ErrorCode::NotCoordinator,
+        ErrorCode::ProducerFenced => ErrorCode::InvalidProducerEpoch,
+        other => other,
+    }
 }
 
 /// The response with these per-partition results.

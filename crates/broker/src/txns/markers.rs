@@ -101,6 +101,8 @@ async fn run(txns: Arc<Txns>, shard: Arc<TxnShard>, job: MarkerJob) {
         txns.runtime()
             .append(&shard, &[record], None, &|| Ok(()), now)
     };
+    // A leader waiting to add a partition to this producer's next transaction may go on.
+    txns.completed.notify_waiters();
     match written {
         Ok(last) => {
             let _ = state
@@ -117,7 +119,7 @@ async fn run(txns: Arc<Txns>, shard: Arc<TxnShard>, job: MarkerJob) {
 }
 
 /// Where a partition's marker goes.
-enum Place {
+pub(super) enum Place {
     /// This broker leads it.
     Here,
     /// Another broker leads it: (node id, HOST:PORT).
@@ -128,7 +130,7 @@ enum Place {
     Gone,
 }
 
-fn where_is(state: &Host, topic: &str, index: i32) -> Place {
+pub(super) fn where_is(state: &Host, topic: &str, index: i32) -> Place {
     let image = state.image();
     let Some(p) = image.topic(topic).and_then(|t| t.partitions.get(&index)) else {
         return Place::Gone;

@@ -5,7 +5,9 @@
 //!
 //! - `machine`: the coordinator's record format and replay.
 //! - `markers`: writing commit and abort markers, then completing the transaction.
+//! - `implicit`: transaction version 2's partitions added by Produce and TxnOffsetCommit.
 
+mod implicit;
 mod machine;
 mod markers;
 
@@ -36,6 +38,8 @@ pub struct Txns {
     config: TxnConfig,
     /// The group coordinators, which write the markers on `__consumer_offsets`.
     groups: Arc<Groups>,
+    /// Signalled whenever a transaction completes (its markers are all written).
+    completed: tokio::sync::Notify,
 }
 
 impl Coordinator for Txns {
@@ -89,6 +93,7 @@ impl Txns {
             runtime: Runtime::new(host, topic),
             config,
             groups,
+            completed: tokio::sync::Notify::new(),
         }
     }
 
@@ -247,22 +252,68 @@ impl Txns {
         }
     }
 
-    /// AddPartitionsToTxn (AddOffsetsToTxn passes the group's offsets partition).
+    /// AddPartitionsToTxn (AddOffsetsToTxn passes the group's offsets partition); `v2`:
+    /// from a partition leader, for a producer at transaction version 2, which may come
+    /// while its last transaction's markers are still being written: that is waited for,
+    /// up to `add.partitions.to.txn.retry.backoff.max.ms` (100 ms) as Kafka's leaders retry,
+    /// before CONCURRENT_TRANSACTIONS is answered.
     pub(crate) async fn add_partitions(
         self: &Arc<Self>,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[(String, i32)],
+        v2: bool,
+    ) -> Result<(), ErrorCode> {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        loop {
+            let completed = self.completed.notified();
+            tokio::pin!(completed);
+            completed.as_mut().enable();
+            let r = self
+                .add_once(
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                    v2,
+                )
+                .await;
+            if !v2 || r != Err(ErrorCode::ConcurrentTransactions) {
+                return r;
+            }
+            if tokio::time::timeout_at(deadline, completed).await.is_err() {
+                return r;
+            }
+        }
+    }
+
+    async fn add_once(
+        self: &Arc<Self>,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[(String, i32)],
+        v2: bool,
     ) -> Result<(), ErrorCode> {
         self.run(transactional_id, |c, now| {
-            let r = c.add_partitions(
-                transactional_id,
-                producer_id,
-                producer_epoch,
-                partitions,
-                now,
-            )?;
+            let r = if v2 {
+                c.add_partitions_v2(
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                    now,
+                )?
+            } else {
+                c.add_partitions(
+                    transactional_id,
+                    producer_id,
+                    producer_epoch,
+                    partitions,
+                    now,
+                )?
+            };
             Ok(((), r.into_iter().collect()))
         })
         .await
@@ -270,26 +321,58 @@ impl Txns {
     }
 
     /// EndTxn: once PrepareCommit or PrepareAbort is durable, the markers are written in
-    /// the background and the producer is answered.
+    /// the background and the producer is answered. At transaction version 2 (`v2`) the
+    /// epoch is bumped and the producer id and epoch to go on with are returned.
     pub(crate) async fn end_txn(
         self: &Arc<Self>,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         commit: bool,
-    ) -> Result<(), ErrorCode> {
-        let (outcome, shard) = self
+        v2: bool,
+    ) -> Result<Option<(i64, i16)>, ErrorCode> {
+        // A fresh producer id only when this transaction uses up the epochs of the current.
+        let exhausted = v2
+            && self
+                .describe(transactional_id)
+                .is_ok_and(|m| m.producer_epoch >= i16::MAX - 1);
+        let fresh = if exhausted {
+            self.host().next_producer_id().await.map_err(|e| {
+                warn!(error = %e, "could not allocate a producer id");
+                ErrorCode::CoordinatorNotAvailable
+            })?
+        } else {
+            -1
+        };
+        let ((job, next), shard) = self
             .run(transactional_id, |c, now| {
-                match c.end_txn(transactional_id, producer_id, producer_epoch, commit, now)? {
-                    EndOutcome::Prepared { record, markers } => Ok((Some(markers), vec![record])),
-                    EndOutcome::AlreadyDone => Ok((None, Vec::new())),
+                let (outcome, next) = if v2 {
+                    let (o, id, epoch) = c.end_txn_v2(
+                        transactional_id,
+                        producer_id,
+                        producer_epoch,
+                        commit,
+                        fresh,
+                        now,
+                    )?;
+                    (o, Some((id, epoch)))
+                } else {
+                    let o =
+                        c.end_txn(transactional_id, producer_id, producer_epoch, commit, now)?;
+                    (o, None)
+                };
+                match outcome {
+                    EndOutcome::Prepared { record, markers } => {
+                        Ok(((Some(markers), next), vec![record]))
+                    }
+                    EndOutcome::AlreadyDone => Ok(((None, next), Vec::new())),
                 }
             })
             .await?;
-        if let Some(job) = outcome {
+        if let Some(job) = job {
             markers::spawn(self, shard, job);
         }
-        Ok(())
+        Ok(next)
     }
 
     /// KIP-890's check before a partition takes a transaction's first batch: is it in the

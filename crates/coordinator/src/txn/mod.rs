@@ -1,9 +1,10 @@
 //! The transaction coordinator of one `__transaction_state` partition as a pure state
-//! machine, after Kafka's `TransactionCoordinator` (transaction version 1: the client adds
-//! partitions, one epoch per producer session).
+//! machine, after Kafka's `TransactionCoordinator`: transaction version 1 (the client adds
+//! partitions, one epoch per producer session) and, in `v2`, version 2.
 //!
 //! - `state`: [`TxnState`], [`TxnMetadata`] and [`TxnConfig`].
 //! - `records`: [`TxnRecord`]s to and from `__transaction_state` bytes, in Kafka's format.
+//! - `v2`: transaction version 2 (KIP-890 part 2): an epoch bump per transaction.
 //!
 //! Every call validates, changes the in-memory metadata at once and returns the
 //! [`TxnRecord`] to append; the broker answers once it is written (and, if the write fails,
@@ -13,6 +14,7 @@
 
 mod records;
 mod state;
+mod v2;
 
 #[cfg(test)]
 mod tests;
@@ -332,6 +334,13 @@ impl TxnCoordinator {
         } else {
             TxnState::CompleteAbort
         };
+        if m.next_producer_id >= 0 {
+            // Transaction version 2 ran out of epochs: the next transaction has a new id.
+            m.previous_producer_id = m.producer_id;
+            m.producer_id = m.next_producer_id;
+            m.producer_epoch = 0;
+            m.next_producer_id = -1;
+        }
         m.partitions.clear();
         m.last_update_ms = now;
         Some(Self::record(m))

@@ -65,6 +65,8 @@ pub fn encode(record: &TxnRecord) -> Result<(Bytes, Option<Bytes>), TxnRecordErr
         transaction_partitions: (m.state != TxnState::Empty).then_some(topics),
         transaction_last_update_timestamp_ms: m.last_update_ms,
         transaction_start_timestamp_ms: m.start_ms,
+        next_producer_id: m.next_producer_id,
+        client_transaction_version: m.client_version,
         ..Default::default()
     };
     let mut v = BytesMut::new();
@@ -114,6 +116,8 @@ pub fn decode(key: &Bytes, value: Option<&Bytes>) -> Result<TxnRecord, TxnRecord
             partitions,
             start_ms: v.transaction_start_timestamp_ms,
             last_update_ms: v.transaction_last_update_timestamp_ms,
+            client_version: v.client_transaction_version,
+            next_producer_id: v.next_producer_id,
         }),
     })
 }

@@ -102,6 +102,11 @@ pub struct TxnMetadata {
     pub start_ms: i64,
     /// When the metadata last changed.
     pub last_update_ms: i64,
+    /// The transaction version the producer speaks (2: KIP-890 part 2), or 0 if unknown.
+    pub client_version: i16,
+    /// The producer id that takes over when the ending transaction completes (its epoch ran
+    /// out), or -1.
+    pub next_producer_id: i64,
 }
 
 impl TxnMetadata {
@@ -118,6 +123,8 @@ impl TxnMetadata {
             partitions: BTreeSet::new(),
             start_ms: -1,
             last_update_ms: now,
+            client_version: 0,
+            next_producer_id: -1,
         }
     }
 

@@ -225,3 +225,125 @@ fn records_round_trip_and_replay_restores_the_state() {
     restored.replay(decode(&k, None).unwrap());
     assert!(restored.get("gone").is_none() && restored.get("t").is_some());
 }
+
+/// Transaction version 2: each EndTxn bumps the epoch, which the markers carry and the
+/// producer goes on with; retries of a lost answer are recognised; an empty abort bumps too.
+#[test]
+fn version_2_bumps_the_epoch_per_transaction() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    let (pid, epoch, _) = ready(c.init_producer_id("t", 60_000, None, 100, 1));
+    assert_eq!((pid, epoch), (100, 0));
+    let rec = c
+        .add_partitions_v2("t", 100, 0, &[tp("a", 0)], 2)
+        .unwrap()
+        .unwrap()
+        .value
+        .unwrap();
+    assert_eq!((rec.state, rec.client_version), (TxnState::Ongoing, 2));
+    let (EndOutcome::Prepared { record, markers }, id, e) =
+        c.end_txn_v2("t", 100, 0, true, -1, 3).unwrap()
+    else {
+        panic!("not prepared");
+    };
+    assert_eq!(
+        (id, e),
+        (100, 1),
+        "the producer goes on with the bumped epoch"
+    );
+    assert_eq!(markers.producer_epoch, 1, "the markers fence the old epoch");
+    assert_eq!(record.value.unwrap().state, TxnState::PrepareCommit);
+    // The retry of a lost answer, while the markers are written and after.
+    assert_eq!(
+        c.end_txn_v2("t", 100, 0, true, -1, 4).map(|r| r.0),
+        Err(ErrorCode::ConcurrentTransactions)
+    );
+    assert_eq!(
+        c.add_partitions_v2("t", 100, 1, &[tp("a", 0)], 4),
+        Err(ErrorCode::ConcurrentTransactions)
+    );
+    c.complete(&markers, 5).unwrap();
+    assert_eq!(
+        c.end_txn_v2("t", 100, 0, true, -1, 6),
+        Ok((EndOutcome::AlreadyDone, 100, 1))
+    );
+    assert_eq!(
+        c.end_txn_v2("t", 100, 0, false, -1, 6).map(|r| r.0),
+        Err(ErrorCode::InvalidTxnState)
+    );
+    // The old epoch is fenced; committing nothing is refused; aborting nothing bumps.
+    assert_eq!(
+        c.add_partitions_v2("t", 100, 0, &[tp("a", 0)], 7),
+        Err(ErrorCode::ProducerFenced)
+    );
+    assert_eq!(
+        c.end_txn_v2("t", 100, 1, true, -1, 7).map(|r| r.0),
+        Err(ErrorCode::InvalidTxnState)
+    );
+    let (EndOutcome::Prepared { markers, .. }, id, e) =
+        c.end_txn_v2("t", 100, 1, false, -1, 8).unwrap()
+    else {
+        panic!("not prepared");
+    };
+    assert_eq!((id, e), (100, 2));
+    assert!(markers.partitions.is_empty());
+    c.complete(&markers, 9).unwrap();
+    assert_eq!(
+        c.end_txn_v2("t", 100, 0, false, -1, 9).map(|r| r.0),
+        Err(ErrorCode::ProducerFenced),
+        "two epochs back is no retry"
+    );
+    assert_eq!(
+        c.end_txn_v2("t", 7, 2, false, -1, 9).map(|r| r.0),
+        Err(ErrorCode::InvalidProducerIdMapping)
+    );
+}
+
+/// A version-2 producer whose epoch runs out gets a new producer id when its transaction
+/// completes; the markers carry the last epoch of the old one.
+#[test]
+fn version_2_replaces_an_exhausted_producer_id() {
+    let mut c = TxnCoordinator::new(TxnConfig::default());
+    ready(c.init_producer_id("t", 60_000, None, 100, 1));
+    let mut m = c.get("t").unwrap().clone();
+    m.producer_epoch = i16::MAX - 1;
+    c.replay(TxnRecord {
+        transactional_id: "t".into(),
+        value: Some(m),
+    });
+    c.add_partitions_v2("t", 100, i16::MAX - 1, &[tp("a", 0)], 2)
+        .unwrap();
+    assert_eq!(
+        c.end_txn_v2("t", 100, i16::MAX - 1, true, -1, 3)
+            .map(|r| r.0),
+        Err(ErrorCode::ConcurrentTransactions),
+        "no id was reserved"
+    );
+    let (EndOutcome::Prepared { record, markers }, id, e) =
+        c.end_txn_v2("t", 100, i16::MAX - 1, true, 555, 3).unwrap()
+    else {
+        panic!("not prepared");
+    };
+    assert_eq!((id, e), (555, 0));
+    assert_eq!(
+        (markers.producer_id, markers.producer_epoch),
+        (100, i16::MAX)
+    );
+    // The next id survives a reload of the coordinator.
+    let (key, value) = encode(&record).unwrap();
+    let back = decode(&key, value.as_ref()).unwrap();
+    assert_eq!(back.value.unwrap().next_producer_id, 555);
+    let done = c.complete(&markers, 4).unwrap().value.unwrap();
+    assert_eq!(
+        (
+            done.producer_id,
+            done.producer_epoch,
+            done.previous_producer_id
+        ),
+        (555, 0, 100)
+    );
+    // The retry of the lost answer, with the old id.
+    assert_eq!(
+        c.end_txn_v2("t", 100, i16::MAX - 1, true, -1, 5),
+        Ok((EndOutcome::AlreadyDone, 555, 0))
+    );
+}

@@ -126,6 +126,13 @@ pub enum Command {
         /// Ids to remove.
         remove: Vec<[u8; 16]>,
     },
+    /// UpdateFeatures: (feature, level, how) each, all or none applied.
+    UpdateFeatures {
+        /// The changes.
+        updates: Vec<(String, i16, crate::features::UpgradeType)>,
+        /// Check only.
+        validate_only: bool,
+    },
     /// The periodic preferred-leader rebalance (`auto.leader.rebalance.enable`).
     RebalanceLeaders {
         /// `leader.imbalance.per.broker.percentage`.
@@ -307,6 +314,31 @@ pub(crate) fn run(c: &Controller, image: &MetadataImage, cmd: Command) -> Ran {
                 }
             }
             (records, vec![Ok(())], None)
+        }
+        Command::UpdateFeatures {
+            updates,
+            validate_only,
+        } => {
+            let mut records = Vec::new();
+            let mut next = image.clone();
+            let mut results = Vec::with_capacity(updates.len());
+            for (name, level, how) in &updates {
+                match crate::features::update(&next, name, *level, *how) {
+                    Ok(r) => {
+                        if let Some(r) = r {
+                            next.apply(&r);
+                            records.push(r);
+                        }
+                        results.push(Ok(()));
+                    }
+                    Err(e) => results.push(Err(e)),
+                }
+            }
+            // Kafka applies a request's updates together or not at all.
+            if validate_only || results.iter().any(Result::is_err) {
+                records.clear();
+            }
+            (records, results, None)
         }
         Command::AllocateProducerIds => {
             let start = image.next_producer_id;

@@ -405,7 +405,7 @@ impl ApiKey {
     #[rustfmt::skip]
     fn info(&self) -> Info {
         match self {
-            ApiKey::Produce => Info { name: "Produce", min: 0, max: 11, max_stable: 11, req_flex: 9, resp_flex: 9, broker: true, controller: false },
+            ApiKey::Produce => Info { name: "Produce", min: 0, max: 12, max_stable: 12, req_flex: 9, resp_flex: 9, broker: true, controller: false },
             ApiKey::Fetch => Info { name: "Fetch", min: 0, max: 17, max_stable: 17, req_flex: 12, resp_flex: 12, broker: true, controller: true },
             ApiKey::ListOffsets => Info { name: "ListOffsets", min: 0, max: 10, max_stable: 10, req_flex: 6, resp_flex: 6, broker: true, controller: false },
             ApiKey::Metadata => Info { name: "Metadata", min: 0, max: 12, max_stable: 12, req_flex: 9, resp_flex: 9, broker: true, controller: false },
@@ -433,7 +433,7 @@ impl ApiKey {
             ApiKey::AddOffsetsToTxn => Info { name: "AddOffsetsToTxn", min: 0, max: 4, max_stable: 4, req_flex: 3, resp_flex: 3, broker: true, controller: false },
             ApiKey::EndTxn => Info { name: "EndTxn", min: 0, max: 5, max_stable: 4, req_flex: 3, resp_flex: 3, broker: true, controller: false },
             ApiKey::WriteTxnMarkers => Info { name: "WriteTxnMarkers", min: 0, max: 1, max_stable: 1, req_flex: 1, resp_flex: 1, broker: true, controller: false },
-            ApiKey::TxnOffsetCommit => Info { name: "TxnOffsetCommit", min: 0, max: 4, max_stable: 4, req_flex: 3, resp_flex: 3, broker: true, controller: false },
+            ApiKey::TxnOffsetCommit => Info { name: "TxnOffsetCommit", min: 0, max: 5, max_stable: 5, req_flex: 3, resp_flex: 3, broker: true, controller: false },
             ApiKey::DescribeAcls => Info { name: "DescribeAcls", min: 0, max: 3, max_stable: 3, req_flex: 2, resp_flex: 2, broker: true, controller: true },
             ApiKey::CreateAcls => Info { name: "CreateAcls", min: 0, max: 3, max_stable: 3, req_flex: 2, resp_flex: 2, broker: true, controller: true },
             ApiKey::DeleteAcls => Info { name: "DeleteAcls", min: 0, max: 3, max_stable: 3, req_flex: 2, resp_flex: 2, broker: true, controller: true },

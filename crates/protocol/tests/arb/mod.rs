@@ -464,8 +464,8 @@ macro_rules! for_each_message {
             0i16,
             4i16
         );
-        $m!(weir_protocol::messages::ProduceRequest, 0i16, 11i16);
-        $m!(weir_protocol::messages::ProduceResponse, 0i16, 11i16);
+        $m!(weir_protocol::messages::ProduceRequest, 0i16, 12i16);
+        $m!(weir_protocol::messages::ProduceResponse, 0i16, 12i16);
         $m!(weir_protocol::messages::PushTelemetryRequest, 0i16, 0i16);
         $m!(weir_protocol::messages::PushTelemetryResponse, 0i16, 0i16);
         $m!(
@@ -544,8 +544,8 @@ macro_rules! for_each_message {
         $m!(weir_protocol::messages::StopReplicaResponse, 0i16, 4i16);
         $m!(weir_protocol::messages::SyncGroupRequest, 0i16, 5i16);
         $m!(weir_protocol::messages::SyncGroupResponse, 0i16, 5i16);
-        $m!(weir_protocol::messages::TxnOffsetCommitRequest, 0i16, 4i16);
-        $m!(weir_protocol::messages::TxnOffsetCommitResponse, 0i16, 4i16);
+        $m!(weir_protocol::messages::TxnOffsetCommitRequest, 0i16, 5i16);
+        $m!(weir_protocol::messages::TxnOffsetCommitResponse, 0i16, 5i16);
         $m!(weir_protocol::messages::UnregisterBrokerRequest, 0i16, 0i16);
         $m!(
             weir_protocol::messages::UnregisterBrokerResponse,
@@ -667,13 +667,13 @@ macro_rules! for_each_strategy {
         $m!(
             weir_protocol::messages::ProduceRequest,
             0i16,
-            11i16,
+            12i16,
             $crate::arb::produce_request::produce_request
         );
         $m!(
             weir_protocol::messages::ProduceResponse,
             0i16,
-            11i16,
+            12i16,
             $crate::arb::produce_response::produce_response
         );
         $m!(
