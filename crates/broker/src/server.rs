@@ -203,9 +203,11 @@ async fn accept_loop(
                     });
                 }
                 Err(e) => {
-                    // Out of file descriptors and the like: keep serving the others.
-                    warn!(error = %e, "accept failed");
-                    tokio::task::yield_now().await;
+                    // Out of file descriptors and the like: keep serving the others, and
+                    // pause so that a pending connection does not spin this loop (and the
+                    // log) until a descriptor frees up.
+                    warn!(error = %e, "accept failed; pausing accepts for 100 ms");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 }
             },
         }

@@ -89,8 +89,8 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Checkpoint>, StorageError> {
     }
 }
 
-/// Replaces the checkpoint in `dir` atomically; `dir_handle` is the opened directory.
-pub(crate) fn write(dir: &Path, dir_handle: &File, cp: &Checkpoint) -> Result<(), StorageError> {
+/// Replaces the checkpoint in `dir` atomically.
+pub(crate) fn write(dir: &Path, cp: &Checkpoint) -> Result<(), StorageError> {
     let path = dir.join(CHECKPOINT_FILE);
     let tmp = dir.join(format!("{CHECKPOINT_FILE}{TMP_SUFFIX}"));
     let ctx = |what: &str| format!("{what} {}", tmp.display());
@@ -98,11 +98,8 @@ pub(crate) fn write(dir: &Path, dir_handle: &File, cp: &Checkpoint) -> Result<()
     f.write_all(&cp.encode()).ctx(|| ctx("writing"))?;
     f.sync_all().ctx(|| ctx("syncing"))?;
     drop(f);
-    // The directory is already open (the log keeps a handle): rename, then fsync it.
     fs::rename(&tmp, &path).ctx(|| format!("renaming to {}", path.display()))?;
-    dir_handle
-        .sync_all()
-        .ctx(|| format!("syncing directory {}", dir.display()))
+    crate::durable::sync_dir(dir).ctx(|| format!("syncing directory {}", dir.display()))
 }
 
 #[cfg(test)]
@@ -114,13 +111,12 @@ mod tests {
         let tmp = tempfile::tempdir().map_err(|e| StorageError::io("tempdir", e))?;
         let dir = tmp.path();
         assert_eq!(read(dir)?, None);
-        let handle = File::open(dir).map_err(|e| StorageError::io("open dir", e))?;
         let cp = Checkpoint {
             recovery_point: 42,
             log_start_offset: 7,
             clean_shutdown: true,
         };
-        write(dir, &handle, &cp)?;
+        write(dir, &cp)?;
         assert_eq!(read(dir)?, Some(cp));
         let path = dir.join(CHECKPOINT_FILE);
         let mut bytes = fs::read(&path).map_err(|e| StorageError::io("read", e))?;

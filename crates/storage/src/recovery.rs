@@ -411,14 +411,12 @@ impl Window {
 /// Writes the checkpoint for a recovered or running log.
 pub(crate) fn write_checkpoint(
     dir: &Path,
-    dir_handle: &File,
     recovery_point: i64,
     log_start_offset: i64,
     clean_shutdown: bool,
 ) -> Result<(), StorageError> {
     checkpoint::write(
         dir,
-        dir_handle,
         &Checkpoint {
             recovery_point,
             log_start_offset,

@@ -7,7 +7,7 @@ use super::Log;
 use crate::cleaner::{
     self, CleanPlan, CleanStats, Cleaned, CompactionPolicy, SegmentView, BYTES_PER_ENTRY,
 };
-use crate::error::{IoContext, StorageError};
+use crate::error::StorageError;
 use crate::segment::Segment;
 
 impl Log {
@@ -140,9 +140,7 @@ impl Log {
             }
             self.unsynced.retain(|u| u.base_offset != view.base_offset);
         }
-        self.dir_handle
-            .sync_all()
-            .ctx(|| format!("syncing directory {}", self.dir.display()))?;
+        self.sync_dir()?;
         stats.installed = true;
         tracing::info!(
             dir = %self.dir.display(), segments = stats.segments, read = stats.bytes_read,

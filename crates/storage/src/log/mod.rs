@@ -44,7 +44,6 @@ pub use sync::SyncTarget;
 #[derive(Debug)]
 pub struct Log {
     dir: PathBuf,
-    dir_handle: Arc<File>,
     config: LogConfig,
     /// Never empty; sorted by base offset; the last one is active.
     segments: Vec<Segment>,
@@ -87,16 +86,9 @@ impl Log {
                     .ctx(|| format!("syncing directory {}", parent.display()))?;
             }
         }
-        let dir_handle = File::open(dir).ctx(|| format!("opening directory {}", dir.display()))?;
         let r = recovery::recover(dir, &config, now_ms)?;
         if r.checkpoint_stale {
-            recovery::write_checkpoint(
-                dir,
-                &dir_handle,
-                r.recovery_point,
-                r.log_start_offset,
-                false,
-            )?;
+            recovery::write_checkpoint(dir, r.recovery_point, r.log_start_offset, false)?;
         }
         tracing::debug!(
             dir = %dir.display(),
@@ -110,7 +102,6 @@ impl Log {
         epochs.truncate_from_end(log_end)?;
         let mut log = Log {
             dir: dir.to_path_buf(),
-            dir_handle: Arc::new(dir_handle),
             config,
             segments: r.segments,
             log_start_offset: r.log_start_offset,
@@ -233,7 +224,6 @@ impl Log {
     fn write_checkpoint(&mut self, clean_shutdown: bool) -> Result<(), StorageError> {
         recovery::write_checkpoint(
             &self.dir,
-            &self.dir_handle,
             self.recovery_point,
             self.log_start_offset,
             clean_shutdown,

@@ -11,6 +11,7 @@
 //! generation reported.
 
 use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -63,7 +64,9 @@ impl SyncShared {
 #[derive(Debug)]
 pub struct SyncTarget {
     files: Vec<Arc<File>>,
-    dir: Option<Arc<File>>,
+    /// The log's directory, to fsync after segments were created in it (opened only then:
+    /// a log holds no handle on it, so a partition costs one file descriptor).
+    dir: Option<PathBuf>,
     upto: i64,
     generation: u64,
     shared: Arc<SyncShared>,
@@ -82,7 +85,7 @@ impl SyncTarget {
             .files
             .iter()
             .try_for_each(|f| f.sync_data())
-            .and_then(|()| self.dir.as_ref().map_or(Ok(()), |d| d.sync_all()));
+            .and_then(|()| self.dir.as_deref().map_or(Ok(()), crate::durable::sync_dir));
         match result {
             Ok(()) => {
                 let mut synced = self.shared.synced();
@@ -119,7 +122,7 @@ impl Log {
         files.extend(self.active().txn_index.file());
         Some(SyncTarget {
             files,
-            dir: (!self.unsynced_creations.is_empty()).then(|| Arc::clone(&self.dir_handle)),
+            dir: (!self.unsynced_creations.is_empty()).then(|| self.dir.clone()),
             upto,
             generation: self.sync_generation,
             shared: Arc::clone(&self.sync_shared),

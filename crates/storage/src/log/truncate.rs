@@ -86,8 +86,7 @@ impl Log {
     /// power loss.
     pub(super) fn sync_dir(&self) -> Result<(), StorageError> {
         use crate::error::IoContext;
-        self.dir_handle
-            .sync_all()
+        crate::durable::sync_dir(&self.dir)
             .ctx(|| format!("syncing directory {}", self.dir.display()))
     }
 
