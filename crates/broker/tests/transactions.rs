@@ -2,6 +2,9 @@
 //! read_committed fetches back while a transaction is open, a transaction left open across
 //! a restart is aborted after its timeout (fencing its producer), a partition outside the
 //! transaction refuses its batches, and transactional offsets count only once committed.
+//! All at transaction version 1 (Produce v11, AddPartitionsToTxn v3, EndTxn v4,
+//! TxnOffsetCommit v4), as librdkafka speaks it; version 2 is shown end to end by
+//! tests/e2e/test_transaction_versions.py.
 
 #![allow(clippy::unwrap_used)]
 
@@ -71,17 +74,20 @@ async fn init(conn: &Connection, txn: &str, timeout_ms: i32) -> Result<(i64, i16
 
 async fn add(conn: &Connection, txn: &str, pid: i64, epoch: i16, topic: &str) -> ErrorCode {
     let r = conn
-        .send(&AddPartitionsToTxnRequest {
-            v3_and_below_transactional_id: txn.into(),
-            v3_and_below_producer_id: pid,
-            v3_and_below_producer_epoch: epoch,
-            v3_and_below_topics: vec![AddPartitionsToTxnTopic {
-                name: topic.into(),
-                partitions: vec![0],
+        .send_at(
+            &AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: txn.into(),
+                v3_and_below_producer_id: pid,
+                v3_and_below_producer_epoch: epoch,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                    name: topic.into(),
+                    partitions: vec![0],
+                    ..Default::default()
+                }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        })
+            },
+            3,
+        )
         .await
         .unwrap();
     ErrorCode::from_code(
@@ -107,21 +113,24 @@ fn batch(pid: i64, epoch: i16, seq: i32, n: usize, transactional: bool) -> Bytes
 
 async fn produce(conn: &Connection, txn: Option<&str>, topic: &str, b: Bytes) -> (ErrorCode, i64) {
     let r = conn
-        .send(&ProduceRequest {
-            transactional_id: txn.map(str::to_string),
-            acks: -1,
-            timeout_ms: 30_000,
-            topic_data: vec![TopicProduceData {
-                name: topic.into(),
-                partition_data: vec![PartitionProduceData {
-                    index: 0,
-                    records: Some(b),
+        .send_at(
+            &ProduceRequest {
+                transactional_id: txn.map(str::to_string),
+                acks: -1,
+                timeout_ms: 30_000,
+                topic_data: vec![TopicProduceData {
+                    name: topic.into(),
+                    partition_data: vec![PartitionProduceData {
+                        index: 0,
+                        records: Some(b),
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        })
+            },
+            11,
+        )
         .await
         .unwrap();
     let p = &r.responses[0].partition_responses[0];
@@ -251,13 +260,16 @@ async fn an_open_transaction_survives_a_restart_then_times_out_and_is_aborted() 
     assert_eq!(aborted, vec![pid]);
     // The producer was fenced by the abort.
     let r = conn
-        .send(&EndTxnRequest {
-            transactional_id: "slow".into(),
-            producer_id: pid,
-            producer_epoch: epoch,
-            committed: true,
-            ..Default::default()
-        })
+        .send_at(
+            &EndTxnRequest {
+                transactional_id: "slow".into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                committed: true,
+                ..Default::default()
+            },
+            4,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -295,13 +307,16 @@ async fn committed_offset(conn: &Connection, group: &str) -> (ErrorCode, i64) {
 
 async fn end(conn: &Connection, txn: &str, pid: i64, epoch: i16, commit: bool) -> ErrorCode {
     let r = conn
-        .send(&EndTxnRequest {
-            transactional_id: txn.into(),
-            producer_id: pid,
-            producer_epoch: epoch,
-            committed: commit,
-            ..Default::default()
-        })
+        .send_at(
+            &EndTxnRequest {
+                transactional_id: txn.into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                committed: commit,
+                ..Default::default()
+            },
+            4,
+        )
         .await
         .unwrap();
     ErrorCode::from_code(r.error_code)
@@ -311,13 +326,16 @@ async fn txn_commit(conn: &Connection, txn: &str, pid: i64, epoch: i16, offset: 
     // The previous transaction's markers may still be on their way: retry, as clients do.
     let added = wait_for("AddOffsetsToTxn", || async {
         let r = conn
-            .send(&AddOffsetsToTxnRequest {
-                transactional_id: txn.into(),
-                producer_id: pid,
-                producer_epoch: epoch,
-                group_id: "g".into(),
-                ..Default::default()
-            })
+            .send_at(
+                &AddOffsetsToTxnRequest {
+                    transactional_id: txn.into(),
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    group_id: "g".into(),
+                    ..Default::default()
+                },
+                4,
+            )
             .await
             .unwrap();
         let code = ErrorCode::from_code(r.error_code);
@@ -326,24 +344,27 @@ async fn txn_commit(conn: &Connection, txn: &str, pid: i64, epoch: i16, offset: 
     .await;
     assert_eq!(added, ErrorCode::None);
     let r = conn
-        .send(&TxnOffsetCommitRequest {
-            transactional_id: txn.into(),
-            group_id: "g".into(),
-            producer_id: pid,
-            producer_epoch: epoch,
-            generation_id: -1,
-            topics: vec![TxnOffsetCommitRequestTopic {
-                name: "in".into(),
-                partitions: vec![TxnOffsetCommitRequestPartition {
-                    partition_index: 0,
-                    committed_offset: offset,
-                    committed_leader_epoch: -1,
+        .send_at(
+            &TxnOffsetCommitRequest {
+                transactional_id: txn.into(),
+                group_id: "g".into(),
+                producer_id: pid,
+                producer_epoch: epoch,
+                generation_id: -1,
+                topics: vec![TxnOffsetCommitRequestTopic {
+                    name: "in".into(),
+                    partitions: vec![TxnOffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: offset,
+                        committed_leader_epoch: -1,
+                        ..Default::default()
+                    }],
                     ..Default::default()
                 }],
                 ..Default::default()
-            }],
-            ..Default::default()
-        })
+            },
+            4,
+        )
         .await
         .unwrap();
     ErrorCode::from_code(r.topics[0].partitions[0].error_code)
