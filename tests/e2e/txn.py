@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -281,7 +282,6 @@ def kafka_features(bootstrap: str, *args: str) -> subprocess.CompletedProcess:
 def feature_fields(line: str) -> dict[str, str]:
     """One line of `kafka-features.sh describe` ("Feature: x   SupportedMinVersion: 0 ...")
     as a dict."""
-    import re
     return dict(re.findall(r"(\w+): (\S+)", line))
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import kwire
 from kwire import array, i8, i16, i32, i64, kbytes, string
+from sharewire import TAGS, carray, cstr, request, uvarint
 
 API_INIT_PRODUCER_ID = 22
 
@@ -216,9 +217,7 @@ def produce_v12(conn: kwire.Conn, topic: str, partition: int, data: bytes,
                 timeout_ms: int = 10000) -> tuple[int, int]:
     """Produce v12 (transaction version 2: the leader adds the partition to the
     transaction) of one batch; returns (error_code, base_offset)."""
-    from sharewire import TAGS, carray, cstr, request
-
-    records = sharewire_bytes(data)
+    records = cbytes(data)
     body = (cstr(transactional_id) + i16(acks) + i32(timeout_ms)
             + carray([cstr(topic) + carray([i32(partition) + records + TAGS]) + TAGS]) + TAGS)
     f = request(conn, kwire.API_PRODUCE, 12, body)
@@ -244,10 +243,8 @@ def produce_v12(conn: kwire.Conn, topic: str, partition: int, data: bytes,
     return err, base
 
 
-def sharewire_bytes(data: bytes | None) -> bytes:
+def cbytes(data: bytes | None) -> bytes:
     """Compact (flexible-version) nullable bytes."""
-    from sharewire import uvarint
-
     return uvarint(0) if data is None else uvarint(len(data) + 1) + data
 
 
@@ -255,8 +252,6 @@ def end_txn_v5(conn: kwire.Conn, transactional_id: str, producer_id: int, epoch:
                commit: bool) -> tuple[int, int, int]:
     """EndTxn v5 (transaction version 2); returns (error_code, producer_id, epoch): the
     producer id and epoch to go on with."""
-    from sharewire import TAGS, cstr, request
-
     body = cstr(transactional_id) + i64(producer_id) + i16(epoch) + i8(1 if commit else 0) + TAGS
     f = request(conn, API_END_TXN, 5, body)
     f.r.i32()  # throttle

@@ -53,18 +53,19 @@ impl Outcome {
 pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<ProduceResponse> {
     // Transaction version 2: a v12 Produce adds its partitions to the transaction before
     // appending. That wait must not let a later produce of the connection append first.
-    let adds = req.acks != 0 && ctx.version >= 12 && to_add(&ctx.state, &req).is_some();
-    if req.acks == 0 || !(adds || ctx.order.busy()) {
+    // What to add is found once, here: a partition the produce before also adds is added
+    // again, which changes nothing.
+    let add = (req.acks != 0 && ctx.version >= 12)
+        .then(|| to_add(&ctx.state, &req))
+        .flatten();
+    if req.acks == 0 || (add.is_none() && !ctx.order.busy()) {
         return produce(ctx, req, None);
     }
     let mut turn = ctx.order.take_turn();
     Reply::Later(Box::pin(async move {
         turn.wait().await;
         let mut refused = None;
-        if let Some(add) = (ctx.version >= 12)
-            .then(|| to_add(&ctx.state, &req))
-            .flatten()
-        {
+        if let Some(add) = add {
             let added = ctx
                 .state
                 .txns

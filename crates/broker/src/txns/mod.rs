@@ -334,8 +334,8 @@ impl Txns {
         // A fresh producer id only when this transaction uses up the epochs of the current.
         let exhausted = v2
             && self
-                .describe(transactional_id)
-                .is_ok_and(|m| m.producer_epoch >= i16::MAX - 1);
+                .with_txn(transactional_id, |m| m.producer_epoch >= i16::MAX - 1)
+                .unwrap_or(false);
         let fresh = if exhausted {
             self.host().next_producer_id().await.map_err(|e| {
                 warn!(error = %e, "could not allocate a producer id");
@@ -417,6 +417,15 @@ impl Txns {
 
     /// The metadata of a transactional id (DescribeTransactions).
     pub(crate) fn describe(&self, transactional_id: &str) -> Result<TxnMetadata, ErrorCode> {
+        self.with_txn(transactional_id, TxnMetadata::clone)
+    }
+
+    /// `f` of a transactional id's metadata, under its shard's lock.
+    fn with_txn<T>(
+        &self,
+        transactional_id: &str,
+        f: impl FnOnce(&TxnMetadata) -> T,
+    ) -> Result<T, ErrorCode> {
         let index = self.partition_for(transactional_id);
         let Some(shard) = self.runtime.local(index) else {
             return Err(ErrorCode::TransactionalIdNotFound);
@@ -425,7 +434,7 @@ impl Txns {
         guard
             .coordinator()?
             .get(transactional_id)
-            .cloned()
+            .map(f)
             .ok_or(ErrorCode::TransactionalIdNotFound)
     }
 
