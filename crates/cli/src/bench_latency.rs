@@ -7,15 +7,23 @@
 //! records, per record, the time from due to received in an HDR histogram. Reports p50, p99,
 //! p99.9 and max, records lost and duplicated, and the broker's CPU seconds (per 100,000
 //! records too). Every loop is bounded in count and time.
+//!
+//! A thread of its own wakes the producer when records come due: tokio's timers fire on
+//! millisecond ticks, which would charge up to a millisecond of the harness's own lateness to
+//! every record. How late records were handed to the client is reported as well (pacing).
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bytes::{BufMut, BytesMut};
 use hdrhistogram::Histogram;
+use tokio::sync::Notify;
 use weir_client::{consumer, producer, ClientError, Connection};
 use weir_protocol::record::{BatchBuilder, Compression};
 
@@ -89,7 +97,8 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
     }
     let cpu0 = cpu_seconds(plan.broker_pid);
     let conn = plan.target.connect().await?;
-    let (sent, requests, errors) = produce(&conn, &plan, total, t0).await?;
+    let mut pacing = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3)?;
+    let (sent, requests, errors) = produce(&conn, &plan, total, t0, &mut pacing).await?;
     let produce_secs = t0.elapsed().as_secs_f64();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, MAX_MICROS, 3)?;
     let mut sequences = Vec::new();
@@ -107,11 +116,13 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
     let duplicates = received - unique;
     let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1e3;
     let (p50, p99, p999, max) = (ms(0.5), ms(0.99), ms(0.999), histogram.max() as f64 / 1e3);
+    let pacing_p99 = pacing.value_at_quantile(0.99) as f64 / 1e3;
+    let pacing_max = pacing.max() as f64 / 1e3;
     let achieved = sent as f64 / produce_secs.max(1e-9);
     let per_100k = cpu.map(|c| c * 100_000.0 / (sent.max(1) as f64));
     if plan.json {
         println!(
-            "{{\"mode\":\"latency\",\"rate\":{},\"seconds\":{},\"partitions\":{partitions},\"size\":{},\"acks\":{},\"sent\":{sent},\"requests\":{requests},\"produce_errors\":{errors},\"received\":{received},\"lost\":{lost},\"duplicates\":{duplicates},\"achieved_rate\":{achieved:.0},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"p999_ms\":{p999:.3},\"max_ms\":{max:.3},\"broker_cpu_secs\":{},\"broker_cpu_secs_per_100k\":{}}}",
+            "{{\"mode\":\"latency\",\"rate\":{},\"seconds\":{},\"partitions\":{partitions},\"size\":{},\"acks\":{},\"sent\":{sent},\"requests\":{requests},\"produce_errors\":{errors},\"received\":{received},\"lost\":{lost},\"duplicates\":{duplicates},\"achieved_rate\":{achieved:.0},\"p50_ms\":{p50:.3},\"p99_ms\":{p99:.3},\"p999_ms\":{p999:.3},\"max_ms\":{max:.3},\"pacing_p99_ms\":{pacing_p99:.3},\"pacing_max_ms\":{pacing_max:.3},\"broker_cpu_secs\":{},\"broker_cpu_secs_per_100k\":{}}}",
             plan.rate,
             plan.seconds,
             plan.size,
@@ -121,7 +132,7 @@ pub(crate) async fn run(plan: Plan<'_>) -> anyhow::Result<()> {
         );
     } else {
         println!(
-            "end-to-end: {sent} records of {} B in {requests} requests at {} records/s (achieved {achieved:.0}) over {partitions} partition(s), acks={}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms; lost {lost}, duplicates {duplicates}, produce errors {errors}; broker CPU {} s ({} s per 100,000 records)",
+            "end-to-end: {sent} records of {} B in {requests} requests at {} records/s (achieved {achieved:.0}) over {partitions} partition(s), acks={}: p50 {p50:.3} ms, p99 {p99:.3} ms, p99.9 {p999:.3} ms, max {max:.3} ms (records handed to the client late by p99 {pacing_p99:.3} ms, max {pacing_max:.3} ms); lost {lost}, duplicates {duplicates}, produce errors {errors}; broker CPU {} s ({} s per 100,000 records)",
             plan.size,
             plan.rate,
             plan.acks,
@@ -148,19 +159,76 @@ async fn oldest(pending: &mut VecDeque<Pending<'_>>) -> Result<i64, ClientError>
 /// The most records one produce request carries when records queued behind a full window.
 const MAX_PER_REQUEST: u64 = 10_000;
 
+/// A thread that wakes the producer as each record comes due, to the microsecond's order
+/// (`nanosleep`), where tokio's timer would round up to its next millisecond tick.
+struct Pacer {
+    due_now: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Pacer {
+    /// Starts waking for records `0..total`, record `i` at `t0 + due(i)`.
+    fn start(
+        t0: Instant,
+        total: u64,
+        due: impl Fn(u64) -> Duration + Send + 'static,
+    ) -> std::io::Result<Self> {
+        let due_now = Arc::new(Notify::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (notify, stopped) = (due_now.clone(), stop.clone());
+        let thread = std::thread::Builder::new()
+            .name("bench-pacer".into())
+            .spawn(move || {
+                let mut next = 0;
+                // At most `total` rounds, each ending at a due time within the run.
+                while next < total && !stopped.load(Ordering::Relaxed) {
+                    let at = t0 + due(next);
+                    let now = Instant::now();
+                    if at > now {
+                        std::thread::sleep(at - now);
+                    }
+                    notify.notify_one();
+                    let elapsed = t0.elapsed();
+                    next += 1;
+                    while next < total && due(next) <= elapsed {
+                        next += 1;
+                    }
+                }
+            })?;
+        Ok(Self {
+            due_now,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Pacer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Sends `total` records as a client with linger 0 does: each as soon as it is due, in a
 /// request of its own while fewer than `in_flight` requests wait for answers; records that
 /// come due while the window is full go together in the next request (one per partition).
-/// The records sent, the requests and the produce errors.
+/// The records sent, the requests and the produce errors; `pacing` gets how late each
+/// request's first record was handed to the client, in microseconds.
 async fn produce(
     conn: &Connection,
     plan: &Plan<'_>,
     total: u64,
     t0: Instant,
+    pacing: &mut Histogram<u64>,
 ) -> anyhow::Result<(u64, u64, u64)> {
     let partitions = plan.starts.len() as u64;
     let nanos_per_record = 1e9 / plan.rate as f64;
-    let due = |i: u64| Duration::from_nanos((i as f64 * nanos_per_record) as u64);
+    let due = move |i: u64| Duration::from_nanos((i as f64 * nanos_per_record) as u64);
+    let pacer = Pacer::start(t0, total, due).context("starting the pacing thread")?;
     let mut pending: VecDeque<Pending<'_>> = VecDeque::new();
     let (mut errors, mut requests, mut sent) = (0u64, 0u64, 0u64);
     let padding = vec![b'x'; plan.size - HEADER];
@@ -193,18 +261,23 @@ async fn produce(
                 pending.push_back(Box::pin(reply));
                 requests += 1;
             }
+            let late = elapsed.saturating_sub(due(sent)).as_micros();
+            pacing
+                .record(
+                    u64::try_from(late)
+                        .unwrap_or(MAX_MICROS)
+                        .clamp(1, MAX_MICROS),
+                )
+                .context("recording pacing")?;
             sent = upto;
             continue;
         }
         // Whichever comes first: the next record's time (if the window has room), or the
         // oldest request's answer.
-        let next = if sent < total && pending.len() < plan.in_flight {
-            t0 + due(sent)
-        } else {
-            give_up
-        };
+        let room = sent < total && pending.len() < plan.in_flight;
         let answered = tokio::select! {
-            _ = tokio::time::sleep_until(next.into()) => None,
+            _ = pacer.due_now.notified(), if room => None,
+            _ = tokio::time::sleep_until(give_up.into()) => None,
             r = oldest(&mut pending) => Some(r),
         };
         if let Some(r) = answered {
