@@ -5,13 +5,17 @@
 //! else on the broker is affected (invariant 8). On SSL and SASL_SSL listeners the TLS
 //! handshake comes first, bounded in time; on SASL listeners, authentication.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use weir_protocol::codec::Reader;
 use weir_protocol::frame;
@@ -21,7 +25,7 @@ use weir_auth::principal::Principal;
 
 use crate::dispatch::{self, Dispatched, Pending};
 use crate::listener_security::SecurityProtocol;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RequestTimer};
 use crate::produce_order::ProduceOrder;
 use crate::response::Outcome;
 use crate::sasl::{Session, Step};
@@ -87,6 +91,10 @@ pub(crate) async fn accept(
 
 /// Serves one connection until the peer closes it or sends something unparseable;
 /// `principal` is who the transport says the client is (a TLS client certificate's).
+///
+/// One task reads, dispatches and writes: a response decided at once is written without
+/// waking another task, and a handler's waiting part (its own task) is awaited in request
+/// order. Reading pauses while `max.in.flight` responses wait to be written.
 async fn serve<R, W>(
     state: Arc<BrokerState>,
     listener: Arc<ListenerContext>,
@@ -98,8 +106,8 @@ async fn serve<R, W>(
     R: AsyncRead + Unpin + Send,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (tx, rx) = mpsc::channel::<Dispatched>(state.config.max_in_flight_per_connection);
-    let writer = tokio::spawn(write_loop(wr, rx, peer, state.metrics.clone()));
+    let mut out = Responses::new(wr, peer, state.metrics.clone());
+    let max_in_flight = state.config.max_in_flight_per_connection.max(1);
     let config_max = state.config.socket_request_max_bytes;
     let security = &state.config.security;
     // On a SASL listener, the connection authenticates before anything else is served.
@@ -109,7 +117,7 @@ async fn serve<R, W>(
     let order = Arc::new(ProduceOrder::default());
     let mut buf = BytesMut::with_capacity(64 * 1024);
     'read: loop {
-        loop {
+        while out.len() < max_in_flight {
             let authenticating = session.as_ref().is_some_and(|s| s.principal().is_none());
             let max = if authenticating {
                 config_max.min(Session::max_frame())
@@ -143,9 +151,7 @@ async fn serve<R, W>(
                     let image = state.image();
                     match s.handle(security, &image, &header, api_key, body, peer) {
                         Step::Answer(outcome) => {
-                            if tx.send(Pending::Ready(outcome).into()).await.is_err() {
-                                break 'read;
-                            }
+                            out.push(Pending::Ready(outcome).into());
                             if let Some(p) = s.principal() {
                                 state.metrics.authentications.inc();
                                 debug!(%peer, principal = %p, "authenticated");
@@ -159,9 +165,9 @@ async fn serve<R, W>(
                             let delay = security.failed_authentication_delay_ms;
                             tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
                             if let Some(outcome) = answer {
-                                let _ = tx.send(Pending::Ready(outcome).into()).await;
+                                out.push(Pending::Ready(outcome).into());
                             }
-                            let _ = tx.send(Pending::Ready(Outcome::Close).into()).await;
+                            out.push(Pending::Ready(Outcome::Close).into());
                             break 'read;
                         }
                     }
@@ -185,15 +191,20 @@ async fn serve<R, W>(
                 read,
             )
             .await;
-            if tx.send(pending).await.is_err() {
-                break 'read;
-            }
+            out.push(pending);
         }
         if buf.capacity() - buf.len() < 16 * 1024 {
             buf.reserve(64 * 1024);
         }
         tokio::select! {
-            read = rd.read_buf(&mut buf) => match read {
+            // Answers first: a client waits for them, and they free room for more requests.
+            biased;
+            () = out.settle_oldest(), if !out.is_empty() => {
+                if out.write_settled().await.is_break() {
+                    return;
+                }
+            }
+            read = rd.read_buf(&mut buf), if out.len() < max_in_flight => match read {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
@@ -201,49 +212,131 @@ async fn serve<R, W>(
                     break;
                 }
             },
-            // The writer stopped (a handler asked to close): stop reading too.
-            _ = tx.closed() => break,
         }
     }
-    drop(tx);
-    let _ = writer.await;
-}
-
-async fn write_loop<W: AsyncWrite + Unpin>(
-    wr: W,
-    mut rx: mpsc::Receiver<Dispatched>,
-    peer: SocketAddr,
-    metrics: Arc<Metrics>,
-) {
-    let mut wr = BufWriter::with_capacity(64 * 1024, wr);
-    while let Some(Dispatched { pending, timer }) = rx.recv().await {
-        let (outcome, ready) = match pending {
-            Pending::Ready(o) => (o, timer.map(|t| t.handled)),
-            Pending::Later(task) => match task.await {
-                Ok((o, ready)) => (o, Some(ready)),
-                Err(e) => {
-                    warn!(%peer, error = %e, "request handler failed; closing connection");
-                    (Outcome::Close, None)
-                }
-            },
-        };
-        let writing = std::time::Instant::now();
-        match outcome {
-            Outcome::Respond(bytes) => {
-                if wr.write_all(&bytes).await.is_err() {
-                    return;
-                }
-            }
-            Outcome::NoResponse => {}
-            Outcome::Close => break,
-        }
-        if let (Some(t), Some(ready)) = (timer, ready) {
-            t.finish(&metrics.requests, ready, writing, std::time::Instant::now());
-        }
-        if rx.is_empty() && wr.flush().await.is_err() {
+    // Nothing more is read: the responses already owed are still written, in order.
+    while !out.is_empty() {
+        out.settle_oldest().await;
+        if out.write_settled().await.is_break() {
             return;
         }
     }
-    let _ = wr.flush().await;
-    let _ = wr.shutdown().await;
+    out.close().await;
+}
+
+/// A response waiting for its turn to be written.
+enum Slot {
+    /// Decided, at the instant it became ready (if timed).
+    Decided(Outcome, Option<Instant>),
+    /// Decided when its task ends.
+    Task(tokio::task::JoinHandle<(Outcome, Instant)>),
+    /// Decided when this connection has polled it to its end.
+    Waiting(Pin<Box<dyn Future<Output = (Outcome, Instant)> + Send>>),
+}
+
+/// A connection's responses, written in request order (invariant 7).
+struct Responses<W: AsyncWrite + Unpin> {
+    wr: BufWriter<W>,
+    queue: VecDeque<(Slot, Option<RequestTimer>)>,
+    peer: SocketAddr,
+    metrics: Arc<Metrics>,
+}
+
+impl<W: AsyncWrite + Unpin> Responses<W> {
+    fn new(wr: W, peer: SocketAddr, metrics: Arc<Metrics>) -> Self {
+        Self {
+            wr: BufWriter::with_capacity(64 * 1024, wr),
+            queue: VecDeque::new(),
+            peer,
+            metrics,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Queues the outcome of the latest request.
+    fn push(&mut self, d: Dispatched) {
+        let Dispatched { pending, timer } = d;
+        let slot = match pending {
+            Pending::Ready(o) => Slot::Decided(o, timer.as_ref().map(|t| t.handled)),
+            Pending::Later(task) => Slot::Task(task),
+            Pending::Waiting(fut) => Slot::Waiting(fut),
+        };
+        self.queue.push_back((slot, timer));
+    }
+
+    /// Waits until the oldest response is decided (never, when none waits). Cancel-safe.
+    async fn settle_oldest(&mut self) {
+        let Some((slot, _)) = self.queue.front_mut() else {
+            return std::future::pending().await;
+        };
+        match slot {
+            Slot::Decided(..) => {}
+            Slot::Task(task) => {
+                *slot = match task.await {
+                    Ok((o, ready)) => Slot::Decided(o, Some(ready)),
+                    Err(e) => {
+                        warn!(peer = %self.peer, error = %e, "request handler failed; closing connection");
+                        Slot::Decided(Outcome::Close, None)
+                    }
+                };
+            }
+            Slot::Waiting(fut) => {
+                let (o, ready) = fut.as_mut().await;
+                *slot = Slot::Decided(o, Some(ready));
+            }
+        }
+    }
+
+    /// Writes the decided responses at the front of the queue, and flushes them when the next
+    /// is not decided yet. Breaks when the connection is to close (written and shut down) or
+    /// the peer is gone.
+    async fn write_settled(&mut self) -> ControlFlow<()> {
+        loop {
+            let decided = match self.queue.front() {
+                Some((Slot::Decided(..), _)) => true,
+                Some((Slot::Task(t), _)) => t.is_finished(),
+                Some((Slot::Waiting(_), _)) | None => false,
+            };
+            if !decided {
+                break;
+            }
+            self.settle_oldest().await;
+            let Some((Slot::Decided(outcome, ready), timer)) = self.queue.pop_front() else {
+                break;
+            };
+            let writing = Instant::now();
+            match outcome {
+                Outcome::Respond(bytes) => {
+                    if self.wr.write_all(&bytes).await.is_err() {
+                        return ControlFlow::Break(());
+                    }
+                }
+                Outcome::NoResponse => {}
+                Outcome::Close => {
+                    self.close().await;
+                    return ControlFlow::Break(());
+                }
+            }
+            if let (Some(t), Some(ready)) = (timer, ready) {
+                t.finish(&self.metrics.requests, ready, writing, Instant::now());
+            }
+        }
+        if self.wr.flush().await.is_err() {
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Flushes what was written and shuts the socket's write side.
+    async fn close(&mut self) {
+        let _ = self.wr.flush().await;
+        let _ = self.wr.shutdown().await;
+    }
 }

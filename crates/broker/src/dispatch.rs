@@ -3,12 +3,14 @@
 //!
 //! Requests of one connection are handled one at a time in arrival order, as Kafka does, so
 //! a producer's pipelined appends keep their order. A handler may leave the waiting part of
-//! its work (an acks=all produce waiting for its fsync, a fetch long-polling for data) to a
-//! task; the connection goes on with the next request and still writes responses in
-//! request order (invariant 7).
+//! its work to a task (an acks=all produce waiting for its fsync) or to the connection
+//! itself (a fetch long-polling for data, polled once the responses before it are written);
+//! the connection goes on with the next request and still writes responses in request
+//! order (invariant 7).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,6 +32,8 @@ pub(crate) enum Pending {
     Ready(Outcome),
     /// Decided when the task ends, at the instant it returns.
     Later(tokio::task::JoinHandle<(Outcome, Instant)>),
+    /// Decided when the connection has polled this to its end, at the instant it returns.
+    Waiting(Pin<Box<dyn Future<Output = (Outcome, Instant)> + Send>>),
 }
 
 /// A request's outcome on its way to the writer, with its timer once it was understood.
@@ -293,6 +297,11 @@ impl Call {
                 count_errors(&metrics, key, &r);
                 (encode(id, key, &r, version), Instant::now())
             })),
+            Reply::Wait(fut) => Pending::Waiting(Box::pin(async move {
+                let r = fut.await;
+                count_errors(&metrics, key, &r);
+                (encode(id, key, &r, version), Instant::now())
+            })),
         }
     }
 
@@ -306,5 +315,32 @@ impl Call {
     {
         self.run(|ctx, req| async move { Reply::Now(f(ctx, req).await) })
             .await
+    }
+}
+
+/// Serves one request frame (size prefix included) as a connection would, without a socket:
+/// the response frame, or `None` when nothing is sent back. For the dispatch benchmark.
+#[doc(hidden)]
+pub async fn serve_frame(state: &Arc<BrokerState>, frame: bytes::Bytes) -> Option<bytes::BytesMut> {
+    let read = Instant::now();
+    let mut body = Reader::new(frame.slice(4..));
+    let (header, api_key) = weir_protocol::frame::decode_request_header(&mut body).ok()?;
+    let caller = Caller {
+        peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+        listener: Arc::from("bench"),
+        principal: Arc::new(Principal::anonymous()),
+        order: Arc::new(ProduceOrder::default()),
+    };
+    let outcome = match handle(state.clone(), header, api_key, body, caller, read)
+        .await
+        .pending
+    {
+        Pending::Ready(o) => o,
+        Pending::Later(task) => task.await.ok()?.0,
+        Pending::Waiting(fut) => fut.await.0,
+    };
+    match outcome {
+        Outcome::Respond(bytes) => Some(bytes),
+        Outcome::NoResponse | Outcome::Close => None,
     }
 }

@@ -57,6 +57,8 @@ pub mod txns;
 mod validate;
 
 pub use config::BrokerConfig;
+#[doc(hidden)]
+pub use dispatch::serve_frame;
 pub use error::BrokerError;
 pub use server::Broker;
 pub use weir_coordinator::txn::TxnConfig;
