@@ -6,10 +6,8 @@
 //! handshake comes first, bounded in time; on SASL listeners, authentication.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -230,8 +228,6 @@ enum Slot {
     Decided(Outcome, Option<Instant>),
     /// Decided when its task ends.
     Task(tokio::task::JoinHandle<(Outcome, Instant)>),
-    /// Decided when this connection has polled it to its end.
-    Waiting(Pin<Box<dyn Future<Output = (Outcome, Instant)> + Send>>),
 }
 
 /// A connection's responses, written in request order (invariant 7).
@@ -266,7 +262,6 @@ impl<W: AsyncWrite + Unpin> Responses<W> {
         let slot = match pending {
             Pending::Ready(o) => Slot::Decided(o, timer.as_ref().map(|t| t.handled)),
             Pending::Later(task) => Slot::Task(task),
-            Pending::Waiting(fut) => Slot::Waiting(fut),
         };
         self.queue.push_back((slot, timer));
     }
@@ -276,21 +271,14 @@ impl<W: AsyncWrite + Unpin> Responses<W> {
         let Some((slot, _)) = self.queue.front_mut() else {
             return std::future::pending().await;
         };
-        match slot {
-            Slot::Decided(..) => {}
-            Slot::Task(task) => {
-                *slot = match task.await {
-                    Ok((o, ready)) => Slot::Decided(o, Some(ready)),
-                    Err(e) => {
-                        warn!(peer = %self.peer, error = %e, "request handler failed; closing connection");
-                        Slot::Decided(Outcome::Close, None)
-                    }
-                };
-            }
-            Slot::Waiting(fut) => {
-                let (o, ready) = fut.as_mut().await;
-                *slot = Slot::Decided(o, Some(ready));
-            }
+        if let Slot::Task(task) = slot {
+            *slot = match task.await {
+                Ok((o, ready)) => Slot::Decided(o, Some(ready)),
+                Err(e) => {
+                    warn!(peer = %self.peer, error = %e, "request handler failed; closing connection");
+                    Slot::Decided(Outcome::Close, None)
+                }
+            };
         }
     }
 
@@ -302,7 +290,7 @@ impl<W: AsyncWrite + Unpin> Responses<W> {
             let decided = match self.queue.front() {
                 Some((Slot::Decided(..), _)) => true,
                 Some((Slot::Task(t), _)) => t.is_finished(),
-                Some((Slot::Waiting(_), _)) | None => false,
+                None => false,
             };
             if !decided {
                 break;

@@ -3,14 +3,12 @@
 //!
 //! Requests of one connection are handled one at a time in arrival order, as Kafka does, so
 //! a producer's pipelined appends keep their order. A handler may leave the waiting part of
-//! its work to a task (an acks=all produce waiting for its fsync) or to the connection
-//! itself (a fetch long-polling for data, polled once the responses before it are written);
-//! the connection goes on with the next request and still writes responses in request
-//! order (invariant 7).
+//! its work (an acks=all produce waiting for its fsync, a fetch long-polling for data) to a
+//! task; the connection goes on with the next request and still writes responses in
+//! request order (invariant 7).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -32,8 +30,6 @@ pub(crate) enum Pending {
     Ready(Outcome),
     /// Decided when the task ends, at the instant it returns.
     Later(tokio::task::JoinHandle<(Outcome, Instant)>),
-    /// Decided when the connection has polled this to its end, at the instant it returns.
-    Waiting(Pin<Box<dyn Future<Output = (Outcome, Instant)> + Send>>),
 }
 
 /// A request's outcome on its way to the writer, with its timer once it was understood.
@@ -297,11 +293,6 @@ impl Call {
                 count_errors(&metrics, key, &r);
                 (encode(id, key, &r, version), Instant::now())
             })),
-            Reply::Wait(fut) => Pending::Waiting(Box::pin(async move {
-                let r = fut.await;
-                count_errors(&metrics, key, &r);
-                (encode(id, key, &r, version), Instant::now())
-            })),
         }
     }
 
@@ -337,7 +328,6 @@ pub async fn serve_frame(state: &Arc<BrokerState>, frame: bytes::Bytes) -> Optio
     {
         Pending::Ready(o) => o,
         Pending::Later(task) => task.await.ok()?.0,
-        Pending::Waiting(fut) => fut.await.0,
     };
     match outcome {
         Outcome::Respond(bytes) => Some(bytes),

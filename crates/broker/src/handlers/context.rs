@@ -112,10 +112,6 @@ pub(crate) enum Reply<R> {
     Now(R),
     /// Respond with what this future yields, run as a task of its own.
     Later(Pin<Box<dyn Future<Output = R> + Send>>),
-    /// Respond with what this future yields, polled by the connection once the responses
-    /// before it are written: for waits that hold nothing another request needs and whose
-    /// start may be deferred (a fetch's long poll).
-    Wait(Pin<Box<dyn Future<Output = R> + Send>>),
     /// Send nothing back (acks=0).
     Nothing,
 }

@@ -68,7 +68,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: FetchRequest) -> Reply<Fetc
     if bytes >= min_bytes || errors || max_wait.is_zero() {
         return Reply::Now(respond(&state, &session, &req, read));
     }
-    Reply::Wait(Box::pin(async move {
+    Reply::Later(Box::pin(async move {
         loop {
             let notified = state.data_notify.notified();
             tokio::pin!(notified);

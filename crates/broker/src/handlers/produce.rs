@@ -82,7 +82,7 @@ pub(crate) async fn handle(ctx: RequestContext, req: ProduceRequest) -> Reply<Pr
         drop(turn);
         match reply {
             Reply::Now(r) => r,
-            Reply::Later(f) | Reply::Wait(f) => f.await,
+            Reply::Later(f) => f.await,
             Reply::Nothing => ProduceResponse::default(),
         }
     }))
