@@ -6,10 +6,12 @@
 //! same machine.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // bench code
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use weir_broker::state::BrokerState;
 use weir_broker::{serve_frame, Broker, BrokerConfig};
 use weir_client::{admin, Connection};
 use weir_protocol::codec::{Decode, Encode, Reader};
@@ -83,6 +85,22 @@ fn fetch_frame(offset: i64) -> Bytes {
     frame(ApiKey::Fetch, 12, &request)
 }
 
+/// How long serving `frame` `iters` times takes, inside one `block_on`.
+fn serve_times(
+    rt: &tokio::runtime::Runtime,
+    state: &Arc<BrokerState>,
+    frame: &Bytes,
+    iters: u64,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(serve_frame(state, frame.clone()).await.unwrap());
+        }
+        start.elapsed()
+    })
+}
+
 fn dispatch(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -124,29 +142,13 @@ fn dispatch(c: &mut Criterion) {
     let state = broker.state().clone();
     let produce = produce_frame();
     c.bench_function("dispatch produce v11 acks=1, one 100 B record", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(serve_frame(&state, produce.clone()).await.unwrap());
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| serve_times(&rt, &state, &produce, iters))
     });
     // The last record written: a consumer reading at the tail.
     let tail = state.leader(TOPIC, 0).unwrap().high_watermark() - 1;
     let fetch = fetch_frame(tail);
     c.bench_function("dispatch fetch v12 at the tail, one 100 B record", |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    black_box(serve_frame(&state, fetch.clone()).await.unwrap());
-                }
-                start.elapsed()
-            })
-        })
+        b.iter_custom(|iters| serve_times(&rt, &state, &fetch, iters))
     });
     rt.block_on(broker.shutdown());
 }
